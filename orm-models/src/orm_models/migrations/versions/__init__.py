@@ -1,0 +1,1 @@
+"""One module per revision. Each declares `phase`: "expand" (additive) or "contract"."""

@@ -1,0 +1,1 @@
+"""Test helpers for this library and its consumers (install `orm-models[testing]`)."""

@@ -1,0 +1,164 @@
+"""A real PostgreSQL for demos and tests: `DATABASE_URL` if set, else an embedded server.
+
+The embedded server comes from the `pgserver` wheel (PostgreSQL binaries shipped on PyPI). Where
+no pgserver wheel fits the interpreter, PostgreSQL binaries found on the machine are used the
+same way pytest-postgresql does (`initdb` + `pg_ctl`). Both listen on a Unix socket inside the
+data directory only, so parallel servers never fight over a TCP port.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+DATABASE_URL_VARIABLE = "DATABASE_URL"
+
+
+class PostgresUnavailable(RuntimeError):
+    """No embedded PostgreSQL can be started here; the message says what to do instead."""
+
+
+class EmbeddedPostgres(Protocol):
+    """A PostgreSQL server this process started and owns."""
+
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the `postgres` database as superuser `postgres`."""
+        ...
+
+    def start(self) -> None:
+        """Start the server (idempotent); data in `data_dir` is kept."""
+        ...
+
+    def stop(self) -> None:
+        """Stop the server (idempotent); data in `data_dir` is kept."""
+        ...
+
+
+def _socket_url(socket_dir: Path, database: str = "postgres") -> str:
+    return f"postgresql+psycopg2://postgres@/{database}?host={socket_dir}"
+
+
+class _PgServer:
+    """Backed by the `pgserver` wheel."""
+
+    def __init__(self, data_dir: Path) -> None:
+        import pgserver
+
+        self.data_dir = data_dir
+        self._server: pgserver.PostgresServer | None = None
+        self._socket_dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        if self._socket_dir is None:
+            raise RuntimeError("server not started")
+        return _socket_url(self._socket_dir)
+
+    def start(self) -> None:
+        import pgserver
+
+        if self._server is None:
+            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+            self._socket_dir = Path(self._server.get_postmaster_info().socket_dir)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+class _SystemPostgres:
+    """Backed by `initdb`/`pg_ctl` from a PostgreSQL installed on the machine."""
+
+    def __init__(self, data_dir: Path, bin_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._bin_dir = bin_dir
+        # PostgreSQL refuses to run as root; Debian's packages create a `postgres` user for it.
+        self._run_as = "postgres" if os.geteuid() == 0 else None
+
+    @property
+    def url(self) -> str:
+        return _socket_url(self.data_dir)
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self._bin_dir / tool), *args]
+        if self._run_as is not None:
+            command = ["runuser", "-u", self._run_as, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        if self._run_as is not None:
+            shutil.chown(self.data_dir, user=self._run_as)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        if not (self.data_dir / "postmaster.pid").exists():
+            options = f"-c listen_addresses='' -k {self.data_dir}"
+            log = str(self.data_dir / "server.log")
+            self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+
+def _system_bin_dir() -> Path | None:
+    on_path = shutil.which("pg_ctl")
+    if on_path is not None and shutil.which("initdb") is not None:
+        return Path(on_path).parent
+    # Debian/Ubuntu keep the server binaries off PATH, one directory per major version.
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+def embedded_postgres(data_dir: Path, prefer: str = "pgserver") -> EmbeddedPostgres:
+    """An embedded server on `data_dir` (not yet started).
+
+    Args:
+        data_dir: Where the cluster lives; created on first start, reused afterwards.
+        prefer: "pgserver" (default) or "system" to use machine binaries even if pgserver exists.
+
+    Raises:
+        PostgresUnavailable: Neither pgserver nor PostgreSQL binaries are available.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if prefer == "pgserver":
+        try:
+            return _PgServer(data_dir)
+        except ImportError:
+            pass
+    bin_dir = _system_bin_dir()
+    if bin_dir is None:
+        raise PostgresUnavailable(
+            "No embedded PostgreSQL here: the `pgserver` wheel is not installed (it exists for "
+            "CPython 3.9-3.12) and no initdb/pg_ctl was found. "
+            f"Set {DATABASE_URL_VARIABLE} to a PostgreSQL server, e.g. "
+            "postgresql+psycopg2://user@host:5432/dbname"
+        )
+    return _SystemPostgres(data_dir, bin_dir)
+
+
+@contextmanager
+def running_postgres(data_dir: Path | None = None) -> Iterator[str]:
+    """Yield a database URL: `DATABASE_URL` when set, else a started embedded server.
+
+    The embedded server is stopped on exit. Without `data_dir` it lives in a temporary
+    directory that is removed afterwards.
+    """
+    configured = os.environ.get(DATABASE_URL_VARIABLE)
+    if configured:
+        yield configured
+        return
+    with tempfile.TemporaryDirectory(prefix="orm-models-pg-") as scratch:
+        server = embedded_postgres(data_dir or Path(scratch) / "data")
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
