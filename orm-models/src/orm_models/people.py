@@ -1,8 +1,7 @@
 """People and the organizations they belong to."""
 
-from sqlalchemy import ForeignKey, String, event
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orm_models.base import Base, CreatedAt, IntPk, UpdatedAt
 
@@ -31,11 +30,8 @@ class Person(Base):
     external_id: Mapped[str] = mapped_column(String(64), unique=True)
     """Natural key from the source system; loaders upsert by it."""
     given_name: Mapped[str] = mapped_column(String(100))
-    last_name: Mapped[str] = mapped_column(String(100))
-    """Deprecated since 1.1.0, removed in 2.0.0: use `family_name`.
-
-    Still written (from `family_name`) so that services on 1.0.x keep reading it."""
     family_name: Mapped[str | None] = mapped_column(String(100))
+    """Replaced `last_name` (1.1.0 added it, 2.0.0 removed `last_name`); None for mononyms."""
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     organization_id: Mapped[int | None] = mapped_column(
         ForeignKey("organization.id", ondelete="SET NULL"), index=True
@@ -44,17 +40,3 @@ class Person(Base):
     updated_at: Mapped[UpdatedAt]
 
     organization: Mapped[Organization | None] = relationship(back_populates="people")
-
-
-@event.listens_for(Person, "before_insert")
-@event.listens_for(Person, "before_update")
-def _dual_write_family_name(_mapper: Mapper[Person], _connection: Connection, person: Person) -> None:
-    """Expand phase of the `last_name` → `family_name` rename: keep both columns equal.
-
-    `family_name` wins when both are set; a writer that still only knows `last_name` fills
-    `family_name` too, so readers of either release see the same value.
-    """
-    if person.family_name is not None:
-        person.last_name = person.family_name
-    elif person.last_name is not None:
-        person.family_name = person.last_name
