@@ -3,10 +3,9 @@
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from orm_models.base import Base
-
 # Importing the models registers their tables on Base.metadata for autogenerate.
 from orm_models import people  # noqa: F401
+from orm_models.base import Base
 
 config = context.config
 

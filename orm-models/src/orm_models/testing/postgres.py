@@ -10,15 +10,16 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 DATABASE_URL_VARIABLE = "DATABASE_URL"
 
 
-class PostgresUnavailable(RuntimeError):
+class PostgresUnavailableError(RuntimeError):
     """No embedded PostgreSQL can be started here; the message says what to do instead."""
 
 
@@ -49,10 +50,13 @@ class _PgServer:
     """Backed by the `pgserver` wheel."""
 
     def __init__(self, data_dir: Path) -> None:
-        import pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns at pgserver's import when XDG_RUNTIME_DIR is unset (CI, cron).
+            warnings.simplefilter("ignore")
+            import pgserver  # noqa: F401 - fail here, at construction, when the wheel is missing
 
         self.data_dir = data_dir
-        self._server: pgserver.PostgresServer | None = None
+        self._server: Any = None
         self._socket_dir: Path | None = None
 
     @property
@@ -62,10 +66,10 @@ class _PgServer:
         return _socket_url(self._socket_dir)
 
     def start(self) -> None:
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         if self._server is None:
-            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+            self._server = get_server(self.data_dir, cleanup_mode="stop")
             self._socket_dir = Path(self._server.get_postmaster_info().socket_dir)
 
     def stop(self) -> None:
@@ -82,30 +86,52 @@ class _SystemPostgres:
         self._bin_dir = bin_dir
         # PostgreSQL refuses to run as root; Debian's packages create a `postgres` user for it.
         self._run_as = "postgres" if os.geteuid() == 0 else None
+        self._socket_dir = _short_socket_dir(data_dir)
 
     @property
     def url(self) -> str:
-        return _socket_url(self.data_dir)
+        return _socket_url(self._socket_dir)
 
     def _run(self, tool: str, *args: str) -> None:
         command = [str(self._bin_dir / tool), *args]
         if self._run_as is not None:
             command = ["runuser", "-u", self._run_as, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            log = self.data_dir / "server.log"
+            details = log.read_text(errors="replace")[-2000:] if log.exists() else result.stderr
+            raise PostgresUnavailableError(f"{tool} failed ({result.returncode}): {details}")
 
     def start(self) -> None:
         if self._run_as is not None:
+            _allow_traversal(self.data_dir.parent)
             shutil.chown(self.data_dir, user=self._run_as)
+            shutil.chown(self._socket_dir, user=self._run_as)
         if not (self.data_dir / "PG_VERSION").exists():
             self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
         if not (self.data_dir / "postmaster.pid").exists():
-            options = f"-c listen_addresses='' -k {self.data_dir}"
+            options = f"-c listen_addresses='' -k {self._socket_dir}"
             log = str(self.data_dir / "server.log")
             self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", log, "-w", "start")
 
     def stop(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+
+def _short_socket_dir(data_dir: Path) -> Path:
+    """The data directory, unless its socket path would pass the kernel's ~107-byte limit."""
+    if len(str(data_dir / ".s.PGSQL.5432")) < 100:
+        return data_dir
+    return Path(tempfile.mkdtemp(prefix="pgsock-", dir="/tmp"))
+
+
+def _allow_traversal(directory: Path) -> None:
+    """Let another user reach `directory` (search bit only: listing stays private), as pgserver does."""
+    for path in (directory, *directory.parents):
+        mode = path.stat().st_mode
+        if not mode & 0o001:
+            path.chmod(mode | 0o001)
 
 
 def _system_bin_dir() -> Path | None:
@@ -125,7 +151,7 @@ def embedded_postgres(data_dir: Path, prefer: str = "pgserver") -> EmbeddedPostg
         prefer: "pgserver" (default) or "system" to use machine binaries even if pgserver exists.
 
     Raises:
-        PostgresUnavailable: Neither pgserver nor PostgreSQL binaries are available.
+        PostgresUnavailableError: Neither pgserver nor PostgreSQL binaries are available.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     if prefer == "pgserver":
@@ -135,7 +161,7 @@ def embedded_postgres(data_dir: Path, prefer: str = "pgserver") -> EmbeddedPostg
             pass
     bin_dir = _system_bin_dir()
     if bin_dir is None:
-        raise PostgresUnavailable(
+        raise PostgresUnavailableError(
             "No embedded PostgreSQL here: the `pgserver` wheel is not installed (it exists for "
             "CPython 3.9-3.12) and no initdb/pg_ctl was found. "
             f"Set {DATABASE_URL_VARIABLE} to a PostgreSQL server, e.g. "

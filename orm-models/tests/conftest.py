@@ -1,0 +1,1 @@
+pytest_plugins = ["orm_models.testing.fixtures"]

@@ -1,0 +1,72 @@
+"""The models against a migrated PostgreSQL: round trips, relations, constraint names."""
+
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from orm_models import Organization, Person
+
+
+def make_organization(session: Session, **overrides: Any) -> Organization:
+    key = uuid.uuid4().hex[:8]
+    organization = Organization(**{"external_id": f"org-{key}", "name": f"Org {key}", **overrides})
+    session.add(organization)
+    session.flush()
+    return organization
+
+
+def make_person(session: Session, **overrides: Any) -> Person:
+    key = uuid.uuid4().hex[:8]
+    values = {"external_id": f"p-{key}", "given_name": "Grace", "family_name": "Hopper", **overrides}
+    person = Person(**values)
+    session.add(person)
+    session.flush()
+    return person
+
+
+def test_person_round_trips_with_its_organization(db_session: Session) -> None:
+    organization = make_organization(db_session, name="Analytical Engines")
+    person = make_person(db_session, email="ada@example.org", organization=organization)
+    person_id = person.id
+    db_session.expunge_all()
+
+    loaded = db_session.get(Person, person_id)
+    assert loaded is not None
+    assert (loaded.given_name, loaded.family_name, loaded.email) == ("Grace", "Hopper", "ada@example.org")
+    assert loaded.organization is not None
+    assert loaded.organization.name == "Analytical Engines"
+    assert [p.id for p in loaded.organization.people] == [person_id]
+    # Server defaults fill timestamps, and they are timezone-aware.
+    assert loaded.created_at.tzinfo is not None
+    assert loaded.updated_at.tzinfo is not None
+
+
+def test_external_id_is_unique(db_session: Session) -> None:
+    make_person(db_session, external_id="same")
+    with pytest.raises(IntegrityError, match="uq_person_external_id"):
+        make_person(db_session, external_id="same")
+
+
+def test_deleting_an_organization_keeps_its_people(db_session: Session) -> None:
+    person = make_person(db_session, organization=make_organization(db_session))
+    db_session.execute(sa.delete(Organization).where(Organization.id == person.organization_id))
+    db_session.expire_all()
+    assert person.organization_id is None
+
+
+def test_constraint_names_follow_the_convention(migrated_engine: sa.Engine) -> None:
+    inspector = sa.inspect(migrated_engine)
+    assert inspector.get_pk_constraint("person")["name"] == "pk_person"
+    assert {uq["name"] for uq in inspector.get_unique_constraints("person")} == {"uq_person_external_id"}
+    assert {fk["name"] for fk in inspector.get_foreign_keys("person")} == {
+        "fk_person_organization_id_organization"
+    }
+    plain_indexes = {
+        ix["name"] for ix in inspector.get_indexes("person") if not ix.get("duplicates_constraint")
+    }
+    assert plain_indexes == {"ix_person_email", "ix_person_organization_id"}
+    assert inspector.get_pk_constraint("organization")["name"] == "pk_organization"

@@ -1,0 +1,75 @@
+"""The embedded PostgreSQL used by the demo and the tests, and the DATABASE_URL override."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from orm_models.testing import postgres
+from orm_models.testing.postgres import PostgresUnavailableError, embedded_postgres, running_postgres
+
+
+def _select_one(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(sa.text("SELECT 1")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("prefer", ["pgserver", "system"])
+def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path: Path, prefer: str) -> None:
+    if prefer == "system" and postgres._system_bin_dir() is None:
+        pytest.fail("this machine has no initdb/pg_ctl; the fallback cannot be exercised")
+    server = embedded_postgres(tmp_path / "data", prefer=prefer)
+    server.start()
+    engine = sa.create_engine(server.url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE kept (value int)"))
+        connection.execute(sa.text("INSERT INTO kept VALUES (42)"))
+    engine.dispose()
+
+    server.stop()
+    with pytest.raises(OperationalError):
+        _select_one(server.url)
+
+    server.start()
+    engine = sa.create_engine(server.url)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT value FROM kept")).scalar_one() == 42
+    engine.dispose()
+    server.stop()
+    assert not (tmp_path / "data" / "postmaster.pid").exists()
+
+
+def test_without_database_url_an_embedded_server_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with running_postgres() as url:
+        assert "host=/" in url  # a Unix socket in the server's own directory
+        assert _select_one(url) == 1
+    with pytest.raises(OperationalError):
+        _select_one(url)
+
+
+def test_database_url_overrides_the_embedded_server(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    with running_postgres(data_dir=tmp_path / "unused") as url:
+        assert url == postgres_url
+        assert _select_one(url) == 1
+    assert not (tmp_path / "unused").exists(), "no embedded server may start when DATABASE_URL is set"
+
+
+def test_no_postgres_anywhere_says_to_set_database_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "pgserver", None)  # as if no pgserver wheel fits this Python
+    monkeypatch.setattr(postgres, "_system_bin_dir", lambda: None)
+    with pytest.raises(PostgresUnavailableError, match="Set DATABASE_URL"):
+        embedded_postgres(tmp_path / "data")
