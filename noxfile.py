@@ -47,6 +47,8 @@ PYTHON = "3.11"
 ORM_MODELS = ROOT / "orm-models"
 # Packages with a test suite, in dependency order; each runs in its own venv.
 TESTED_PACKAGES = ["orm-models"]
+# Services with a benchmark in <service>/benchmarks/run.py (`nox -s bench`).
+BENCHMARKED_SERVICES = ["loader-service", "api-service"]
 DEMO_DATA_DIR = ROOT / ".devdb"
 
 
@@ -63,17 +65,23 @@ def _build_wheel(session: nox.Session, project: Path) -> Path:
     return wheels[0]
 
 
-def _run_tests(session: nox.Session, package: str) -> None:
-    """Install `package` as a built wheel (never editable) with its test extras, then run pytest.
+def _install_built(session: nox.Session, package: str, extras: str) -> None:
+    """Install `package` as a built wheel (never editable) with `extras`, beside the local orm-models.
 
-    Tests run against the installed wheel, so a file missing from it fails a test.
+    Inner-loop tests use the orm-models of this tree; what is *deployed* (the index) is tested by
+    the compat and e2e sessions.
     """
-    project = ROOT / package
     orm_models_wheel = _build_wheel(session, ORM_MODELS)
     if package == "orm-models":
         session.install(f"{orm_models_wheel}[testing]")
     else:
-        session.install(f"{orm_models_wheel}[testing]", f"{_build_wheel(session, project)}[test]")
+        session.install(f"{orm_models_wheel}[testing]", f"{_build_wheel(session, ROOT / package)}[{extras}]")
+
+
+def _run_tests(session: nox.Session, package: str) -> None:
+    """Run `package`'s tests against its installed wheel, so a file missing from it fails a test."""
+    project = ROOT / package
+    _install_built(session, package, "test")
     with session.chdir(project):
         session.run("pytest", *session.posargs, env={"PYTHONDONTWRITEBYTECODE": "1"})
 
@@ -83,6 +91,15 @@ def _run_tests(session: nox.Session, package: str) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Run every package's test suite against real PostgreSQL (embedded unless DATABASE_URL is set)."""
     _run_tests(session, package)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("service", BENCHMARKED_SERVICES)
+def bench(session: nox.Session, service: str) -> None:
+    """Print each service's figures side by side with a baseline measured in the same run."""
+    _install_built(session, service, "test,bench")
+    with session.chdir(ROOT / service):
+        session.run("python", "benchmarks/run.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -1,0 +1,1 @@
+"""REST API over the shared database, for the web app."""

@@ -1,0 +1,1 @@
+"""Syncs externally sourced records into the shared database."""
