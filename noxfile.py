@@ -105,10 +105,21 @@ def bench(session: nox.Session, service: str) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, and mypy (strict) over the whole repository."""
-    session.install("ruff>=0.8,<1", "mypy>=1.13,<2", NOX_REQUIREMENT, "-e", f"{ORM_MODELS}[testing]")
+    editable = [f"{ORM_MODELS}[testing]", *(f"{ROOT / name}[test,bench]" for name in BENCHMARKED_SERVICES)]
+    session.install(
+        "ruff>=0.8,<1", "mypy>=1.13,<2", NOX_REQUIREMENT, *(arg for e in editable for arg in ("-e", e))
+    )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "orm-models/src", "orm-models/tests", "noxfile.py", "tools")
+    # One mypy run per package: each has its own tests/conftest.py, which one run would see twice.
+    session.run("mypy", "noxfile.py", "tools")
+    for package in ["orm-models", *BENCHMARKED_SERVICES]:
+        typed = [
+            str(ROOT / package / d)
+            for d in ("src", "tests", "benchmarks")
+            if any((ROOT / package / d).rglob("*.py"))
+        ]
+        session.run("mypy", *typed)
 
 
 @nox.session(python=PYTHON)
