@@ -1,0 +1,61 @@
+"""Service settings, from the environment (or `.env`) only."""
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# PostgreSQL `integer` columns (every id here): larger values would fail in the database.
+MAX_ID = 2**31 - 1
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; `API_`-prefixed variables, `DATABASE_URL` shared."""
+
+    model_config = SettingsConfigDict(env_prefix="API_", env_file=".env", extra="ignore")
+
+    # The same variable orm-models' CLI and test helpers read, so one export serves all tools.
+    database_url: SecretStr = Field(validation_alias=AliasChoices("API_DATABASE_URL", "DATABASE_URL"))
+
+    default_page_size: int = Field(50, ge=1)
+    max_page_size: int = Field(200, ge=1)
+
+    # Comma-separated in the environment: API_CORS_ORIGINS=https://app.example,http://localhost:5173
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    # Sent as Retry-After on 503: about how long a database restart or failover takes.
+    retry_after_seconds: int = Field(5, ge=1)
+
+    # A request thread waits at most pool_timeout for a connection, then the client gets a 503.
+    pool_size: int = Field(10, ge=1)
+    max_overflow: int = Field(10, ge=0)
+    pool_timeout_seconds: float = Field(5.0, gt=0)
+    # Bounded so a hung or unreachable database turns into a prompt 503, not a stuck request.
+    connect_timeout_seconds: int = Field(3, ge=1)
+    statement_timeout_ms: int = Field(10_000, ge=0)
+
+    # Used by the `api-service` console script only; `uvicorn --factory` takes its own flags.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    log_level: str = "info"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> "Settings":
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size must not exceed max_page_size")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process, read once; tests pass their own `Settings` to `create_app`."""
+    return Settings()  # type: ignore[call-arg]  # database_url comes from the environment
