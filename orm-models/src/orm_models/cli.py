@@ -1,9 +1,30 @@
-"""`orm-models` console script: database migrations (and, later, schema tooling)."""
+"""`orm-models` console script: database migrations and the schema version gate.
+
+Commands (the release session calls the last three; their interface is stable)::
+
+    orm-models migrate [--revision REV] [--database-url URL]
+    orm-models current [--database-url URL]
+    orm-models check --baseline PATH [--current PATH] [--version X.Y.Z] [--json]
+    orm-models changelog --baseline PATH --version X.Y.Z [--current PATH] [--date YYYY-MM-DD]
+                         [--write CHANGELOG.md]
+    orm-models manifest [--from PATH] [--output PATH]
+
+`PATH` is a manifest `.json`, a wheel (its `orm_models/schema_manifest.json`) or a `src`
+directory holding `orm_models`; without `--current` the installed `orm_models` is used, and
+without `--version` its version. `check` exits 0 when the version carries at least the required
+bump and no new revision is unsafe without an accepted reason, 1 when it does not, 2 on a usage
+or input error. `changelog` prints (or inserts under `## [Unreleased]`) the Keep a Changelog
+section of the diff. `manifest` writes the canonical manifest, e.g. to refresh
+`orm-models/schema-baseline.json` from the published wheel after a release. The schema commands
+need griffe: `pip install 'orm-models[check]'`.
+"""
 
 import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
@@ -13,6 +34,7 @@ from orm_models.__about__ import __version__
 from orm_models.migrate import current_revision, head_revision, migrate
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
@@ -49,6 +71,46 @@ def _current(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check(arguments: argparse.Namespace) -> int:
+    from orm_models.schema.check import run_check
+    from orm_models.schema.report import to_json, to_table
+
+    result = run_check(arguments.baseline, arguments.current, arguments.project_version)
+    print(to_json(result) if arguments.json else to_table(result))
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _changelog(arguments: argparse.Namespace) -> int:
+    from orm_models.schema.changelog import insert_section, render_section
+    from orm_models.schema.check import load_pair
+    from orm_models.schema.diff import diff_manifests
+    from orm_models.schema.versioning import parse_version
+
+    parse_version(arguments.project_version)
+    baseline, current = load_pair(arguments.baseline, arguments.current)
+    section = render_section(arguments.project_version, arguments.date, diff_manifests(baseline, current))
+    if arguments.write is None:
+        print(section, end="")
+    elif insert_section(arguments.write, section):
+        print(f"added [{arguments.project_version}] to {arguments.write}")
+    else:
+        print(f"{arguments.write} already has [{arguments.project_version}]; left unchanged")
+    return EXIT_OK
+
+
+def _manifest(arguments: argparse.Namespace) -> int:
+    from orm_models.schema.manifest import dumps
+    from orm_models.schema.sources import installed_manifest, read_manifest
+
+    manifest = read_manifest(arguments.source) if arguments.source else installed_manifest()
+    if arguments.output is None:
+        print(dumps(manifest), end="")
+    else:
+        arguments.output.write_text(dumps(manifest), encoding="utf-8")
+        print(f"wrote the manifest of orm-models {manifest['version']} to {arguments.output}")
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orm-models", description=__doc__)
     parser.add_argument("--version", action="version", version=f"orm-models {__version__}")
@@ -63,6 +125,26 @@ def _parser() -> argparse.ArgumentParser:
 
     for sub in (migrate_parser, current_parser):
         sub.add_argument("--database-url", help="defaults to $DATABASE_URL")
+
+    check_parser = commands.add_parser("check", help="diff against the last release; gate the version")
+    check_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    check_parser.set_defaults(handler=_check)
+
+    changelog_parser = commands.add_parser("changelog", help="CHANGELOG section generated from the diff")
+    changelog_parser.add_argument("--date", default=date.today().isoformat(), help="default: today")
+    changelog_parser.add_argument("--write", type=Path, metavar="CHANGELOG", help="insert it into this file")
+    changelog_parser.set_defaults(handler=_changelog)
+
+    for sub in (check_parser, changelog_parser):
+        sub.add_argument("--baseline", type=Path, required=True, help="manifest of the last release")
+        sub.add_argument("--current", type=Path, help="default: the installed orm_models")
+    check_parser.add_argument("--version", dest="project_version", help="default: the current version")
+    changelog_parser.add_argument("--version", dest="project_version", required=True)
+
+    manifest_parser = commands.add_parser("manifest", help="print or write the schema manifest")
+    manifest_parser.add_argument("--from", dest="source", type=Path, help="default: the installed orm_models")
+    manifest_parser.add_argument("--output", type=Path, help="default: standard output")
+    manifest_parser.set_defaults(handler=_manifest)
     return parser
 
 
@@ -71,6 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         return int(arguments.handler(arguments))
+    except ValueError as error:
+        print(f"orm-models: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as error:
+        if error.name != "griffe":
+            raise
+        print("orm-models: the schema commands need griffe: pip install 'orm-models[check]'", file=sys.stderr)
+        return EXIT_USAGE
     except OperationalError as error:
         # The driver's message names host and reason but never the password.
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)

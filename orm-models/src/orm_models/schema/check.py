@@ -1,0 +1,47 @@
+"""`orm-models check`: baseline -> current diff, version gate and migration lint in one result."""
+
+from pathlib import Path
+
+from .diff import diff_manifests
+from .lint import lint_revisions, since
+from .manifest import Manifest
+from .report import CheckResult, attribute
+from .sources import installed_manifest, installed_revision_sources, read_manifest, revision_sources
+from .versioning import parse_version, verdict
+
+
+def load_pair(baseline: Path, current: Path | None) -> tuple[Manifest, Manifest]:
+    """The baseline manifest and the current one (the installed package when `current` is None).
+
+    Raises:
+        ValueError: Either cannot be read.
+    """
+    return read_manifest(baseline), (read_manifest(current) if current else installed_manifest())
+
+
+def run_check(baseline: Path, current: Path | None = None, version: str | None = None) -> CheckResult:
+    """Diff `baseline` -> `current`, judge `version` (default: the current manifest's) and lint.
+
+    The revisions linted are those added since the baseline's migration head, read from the
+    current wheel, tree or installed package (a bare manifest file carries none).
+
+    Raises:
+        ValueError: A manifest cannot be read or a version is not `X.Y.Z`.
+    """
+    old, new = load_pair(baseline, current)
+    version = version or new.get("version")
+    if not version or not old.get("version"):
+        raise ValueError("no version to check: pass --version")
+    parse_version(version)
+    changes = diff_manifests(old, new)
+    sources = revision_sources(current) if current else installed_revision_sources()
+    revisions = since(lint_revisions(sources), old.get("migration_head"))
+    return CheckResult(
+        baseline=str(baseline),
+        baseline_head=old.get("migration_head"),
+        current_head=new.get("migration_head"),
+        changes=changes,
+        verdict=verdict(str(old["version"]), version, changes),
+        revisions=revisions,
+        attribution=attribute(changes, revisions),
+    )

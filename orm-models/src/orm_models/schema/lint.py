@@ -1,0 +1,303 @@
+"""Migration lint: does each revision take the safe route for what it changes?
+
+Revisions are read with `ast`, never imported, so old releases and wheels can be linted too.
+A revision may accept a finding by declaring, at module level::
+
+    unsafe_ok = {"create_index ix_person_email": "person has < 10k rows; the lock lasts ms"}
+
+The key is the finding's `key` (`<operation> <target>`), the value the reason, which the report
+prints. Contract revisions list what they remove in `drops = ("table.column", ...)`, which is
+how the contract guard knows which clients to wait for; a drop missing from it is a finding.
+"""
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_CONCURRENTLY = "postgresql_concurrently"
+_NOT_VALID = "postgresql_not_valid"
+_RAW_INDEX = re.compile(r"\bCREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)", re.IGNORECASE)
+_RAW_CONSTRAINT = re.compile(r"\bADD\s+CONSTRAINT\b(?![^;]*\bNOT\s+VALID\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a revision does unsafely.
+
+    Attributes:
+        operation: The Alembic operation, e.g. `create_index`.
+        target: What it acts on: `table`, `table.column` or a constraint/index name.
+        problem: What goes wrong on a live database.
+        route: The safe way to do the same thing.
+        accepted: The reason from the revision's `unsafe_ok`, when it accepts the finding.
+    """
+
+    operation: str
+    target: str
+    problem: str
+    route: str
+    accepted: str | None = None
+
+    @property
+    def key(self) -> str:
+        """How `unsafe_ok` names this finding."""
+        return f"{self.operation} {self.target}"
+
+
+@dataclass
+class RevisionLint:
+    """The lint result of one revision file."""
+
+    revision: str
+    down_revision: str | None
+    phase: str
+    filename: str
+    findings: list[Finding] = field(default_factory=list)
+    touches: set[tuple[str, str | None]] = field(default_factory=set)
+    """(table, column or None) pairs the upgrade acts on, to attribute schema changes to it."""
+
+    @property
+    def unsafe(self) -> list[Finding]:
+        """Findings the revision does not accept."""
+        return [finding for finding in self.findings if finding.accepted is None]
+
+
+def _text(node: ast.AST | None) -> str:
+    """A literal string argument, seeing through `op.f("name")`; `?` when not a literal."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Call) and node.args:
+        return _text(node.args[0])
+    return "?"
+
+
+def _callee(node: ast.AST) -> str:
+    if isinstance(node, ast.Call):
+        func = node.func
+        return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return ""
+
+
+def _kw(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _true(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def _module_literal(tree: ast.Module, name: str) -> Any:
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return ast.literal_eval(value)
+    return None
+
+
+def _op_calls(tree: ast.Module) -> list[tuple[str, ast.Call]]:
+    upgrade = next(
+        (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None
+    )
+    calls = []
+    for node in ast.walk(upgrade) if upgrade else []:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            if isinstance(owner, ast.Name) and owner.id == "op":
+                calls.append((node.func.attr, node))
+    # ast.walk is breadth-first; source order is what the upgrade does.
+    return sorted(calls, key=lambda item: (item[1].lineno, item[1].col_offset))
+
+
+def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
+    """Lint the `upgrade()` of one revision module given as source text.
+
+    Raises:
+        ValueError: The file is not a revision (no `revision` identifier).
+    """
+    tree = ast.parse(source, filename)
+    revision = _module_literal(tree, "revision")
+    if not isinstance(revision, str):
+        raise ValueError(f"{filename}: no `revision` identifier")
+    result = RevisionLint(
+        revision=revision,
+        down_revision=_module_literal(tree, "down_revision"),
+        phase=str(_module_literal(tree, "phase") or "expand"),
+        filename=filename,
+    )
+    accepted: dict[str, str] = _module_literal(tree, "unsafe_ok") or {}
+    drops = set(_module_literal(tree, "drops") or ())
+    calls = _op_calls(tree)
+    raw_sql = " ".join(_text(call.args[0]) for name, call in calls if name == "execute" and call.args)
+    # NOT VALID then VALIDATE in the same revision is the safe route to a NOT NULL or a constraint.
+    validated = bool(re.search(r"NOT\s+VALID", raw_sql, re.I)) and "VALIDATE" in raw_sql.upper()
+    created: set[str] = set()
+    for name, call in calls:
+        for finding in _check(name, call, result, created, drops, validated, raw_sql):
+            result.findings.append(
+                Finding(finding.operation, finding.target, finding.problem, finding.route, accepted.get(finding.key))
+            )
+    return result
+
+
+def _check(
+    name: str,
+    call: ast.Call,
+    result: RevisionLint,
+    created: set[str],
+    drops: set[str],
+    validated: bool,
+    raw_sql: str,
+) -> list[Finding]:
+    args = call.args
+    table = _text(args[0]) if args else "?"
+    contract = result.phase == "contract"
+    if name == "create_table":
+        created.add(table)
+        result.touches.add((table, None))
+        return []
+    if name == "add_column" and len(args) > 1 and isinstance(args[1], ast.Call):
+        column_call = args[1]
+        column = _text(column_call.args[0]) if column_call.args else "?"
+        result.touches.add((table, column))
+        nullable = _kw(column_call, "nullable")
+        not_null = isinstance(nullable, ast.Constant) and nullable.value is False
+        # Identity() and Computed() fill the column on the server like a server default does.
+        has_default = _kw(column_call, "server_default") is not None or any(
+            _callee(a) in {"Identity", "Computed"} for a in column_call.args
+        )
+        if not_null and not has_default and table not in created:
+            return [
+                Finding(
+                    name,
+                    f"{table}.{column}",
+                    "adds a NOT NULL column without a server default: inserts by old writers fail",
+                    "add it nullable (or with a server default), backfill, tighten later",
+                )
+            ]
+        return []
+    if name in {"drop_column", "drop_table"}:
+        target = f"{table}.{_text(args[1])}" if name == "drop_column" and len(args) > 1 else table
+        result.touches.add((table, target.split(".", 1)[1] if "." in target else None))
+        if not contract:
+            return [Finding(name, target, "removes data in an expand revision", "move it to a contract revision")]
+        if target not in drops:
+            return [
+                Finding(
+                    name,
+                    target,
+                    "contract revision does not list it in `drops`: the contract guard cannot protect its readers",
+                    f"add {target!r} to `drops`",
+                )
+            ]
+        return []
+    if name in {"create_index", "drop_index"}:
+        index = _text(args[0]) if args else "?"
+        on = _text(args[1]) if len(args) > 1 else _text(_kw(call, "table_name"))
+        result.touches.add((on, None))
+        if on in created or _true(_kw(call, _CONCURRENTLY)):
+            return []
+        verb = "CREATE" if name == "create_index" else "DROP"
+        return [
+            Finding(
+                name,
+                index,
+                f"{verb} INDEX without CONCURRENTLY blocks writes to {on} while it runs",
+                f"op.{name}(..., postgresql_concurrently=True) inside op.get_context().autocommit_block()",
+            )
+        ]
+    if name == "alter_column":
+        column = _text(args[1]) if len(args) > 1 else "?"
+        result.touches.add((table, column))
+        return _alter_column(call, f"{table}.{column}", validated)
+    if name == "rename_table":
+        result.touches.add((table, None))
+        return [Finding(name, table, "renames a table in place: every client on the old release breaks",
+                        "new table + dual-write + backfill (expand), drop the old (contract)")]
+    if name == "create_unique_constraint":
+        on = _text(args[1]) if len(args) > 1 else "?"
+        result.touches.add((on, None))
+        if on in created:
+            return []
+        return [Finding(name, _text(args[0]), f"builds a unique index on {on} under a lock that blocks writes",
+                        "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... UNIQUE USING INDEX")]
+    if name in {"create_foreign_key", "create_check_constraint"}:
+        on = _text(args[1]) if len(args) > 1 else "?"
+        result.touches.add((on, None))
+        if on in created or _true(_kw(call, _NOT_VALID)) or validated:
+            return []
+        return [Finding(name, _text(args[0]), f"validates every row of {on} while holding a lock",
+                        "create it with postgresql_not_valid=True, then VALIDATE CONSTRAINT")]
+    if name == "execute" and args:
+        sql = _text(args[0])
+        if _RAW_INDEX.search(sql):
+            return [Finding(name, "CREATE INDEX", "raw CREATE INDEX without CONCURRENTLY blocks writes",
+                            "CREATE INDEX CONCURRENTLY in an autocommit block")]
+        if _RAW_CONSTRAINT.search(sql) and not created:
+            return [Finding(name, "ADD CONSTRAINT", "raw ADD CONSTRAINT validates every row under a lock",
+                            "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT")]
+    return []
+
+
+def _alter_column(call: ast.Call, target: str, validated: bool) -> list[Finding]:
+    findings = []
+    nullable = _kw(call, "nullable")
+    if isinstance(nullable, ast.Constant) and nullable.value is False and not validated:
+        findings.append(
+            Finding("alter_column", target, "SET NOT NULL scans the whole table under an exclusive lock",
+                    "CHECK (col IS NOT NULL) NOT VALID, backfill, VALIDATE CONSTRAINT, then SET NOT NULL")
+        )
+    if _kw(call, "type_") is not None:
+        findings.append(
+            Finding("alter_column", target, "a type change may rewrite the table under an exclusive lock",
+                    "metadata-only changes (VARCHAR widening) are fine; otherwise new column + backfill")
+        )
+    if _kw(call, "new_column_name") is not None:
+        findings.append(
+            Finding("alter_column", target, "renames a column in place: every client on the old release breaks",
+                    "new column + dual-write + backfill (expand), drop the old (contract)")
+        )
+    return findings
+
+
+def lint_revisions(sources: dict[str, str]) -> list[RevisionLint]:
+    """Lint every revision in `sources` (file name -> text), oldest first.
+
+    Files without a `revision` (e.g. `__init__.py`) are skipped.
+    """
+    results = []
+    for filename, text in sorted(sources.items()):
+        try:
+            results.append(lint_revision(text, filename))
+        except ValueError:
+            continue
+    return _in_upgrade_order(results)
+
+
+def _in_upgrade_order(results: list[RevisionLint]) -> list[RevisionLint]:
+    by_parent = {result.down_revision: result for result in results}
+    ordered, parent = [], None
+    while parent in by_parent or (parent is None and None in by_parent):
+        current = by_parent[parent]
+        ordered.append(current)
+        parent = current.revision
+        if len(ordered) > len(results):  # pragma: no cover - a cycle; Alembic would refuse it too
+            break
+    # Anything not on the single chain (branches) goes last rather than vanishing.
+    return ordered + [result for result in results if result not in ordered]
+
+
+def head_of(results: list[RevisionLint]) -> str | None:
+    """The newest revision of an ordered lint result."""
+    return results[-1].revision if results else None
+
+
+def since(results: list[RevisionLint], revision: str | None) -> list[RevisionLint]:
+    """The revisions after `revision` (all of them when it is None or unknown)."""
+    ids = [result.revision for result in results]
+    return results[ids.index(revision) + 1 :] if revision in ids else list(results)

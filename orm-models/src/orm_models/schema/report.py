@@ -1,0 +1,152 @@
+"""Render a check result for people (a table) and for machines (JSON)."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .changes import Change
+from .lint import RevisionLint
+from .versioning import Verdict
+
+
+@dataclass
+class CheckResult:
+    """Everything `orm-models check` found.
+
+    Attributes:
+        baseline: Where the baseline came from (a path, for messages).
+        changes: Classified changes, baseline -> current.
+        verdict: The version gate's outcome.
+        revisions: Lint of the revisions added since the baseline's migration head.
+        attribution: Subject of each schema change -> revisions that act on its table/column.
+    """
+
+    baseline: str
+    baseline_head: str | None
+    current_head: str | None
+    changes: list[Change]
+    verdict: Verdict
+    revisions: list[RevisionLint] = field(default_factory=list)
+    attribution: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def unsafe(self) -> list[tuple[str, str]]:
+        """(revision, finding) for every unsafe operation that no `unsafe_ok` accepts."""
+        return [(r.revision, f.key) for r in self.revisions for f in r.unsafe]
+
+    @property
+    def ok(self) -> bool:
+        """The version satisfies the required bump and no revision is unsafe without a reason."""
+        return self.verdict.ok and not self.unsafe
+
+
+def attribute(changes: list[Change], revisions: list[RevisionLint]) -> dict[str, list[str]]:
+    """Which new revisions act on the table (and column) of each schema change."""
+    result = {}
+    for change in changes:
+        if change.table is None:
+            continue
+        result[change.subject] = [
+            r.revision
+            for r in revisions
+            if (change.table, change.column) in r.touches or (change.table, None) in r.touches
+        ]
+    return result
+
+
+def to_json(result: CheckResult) -> str:
+    """The machine-readable report (stable keys, sorted)."""
+    verdict = result.verdict
+    document: dict[str, Any] = {
+        "ok": result.ok,
+        "baseline": result.baseline,
+        "baseline_version": verdict.baseline_version,
+        "version": verdict.version,
+        "required_bump": str(verdict.required),
+        "minimum_version": verdict.minimum_version,
+        "version_ok": verdict.ok,
+        "baseline_migration_head": result.baseline_head,
+        "migration_head": result.current_head,
+        "changes": [
+            {
+                "kind": c.kind,
+                "subject": c.subject,
+                "table": c.table,
+                "column": c.column,
+                "detail": c.detail,
+                "bump": str(c.bump),
+                "impacts": sorted(str(i) for i in c.impacts),
+                "section": str(c.section),
+                "route": c.route,
+                "revisions": result.attribution.get(c.subject, []),
+            }
+            for c in result.changes
+        ],
+        "revisions": [
+            {
+                "revision": r.revision,
+                "phase": r.phase,
+                "file": r.filename,
+                "findings": [
+                    {"key": f.key, "problem": f.problem, "route": f.route, "accepted": f.accepted}
+                    for f in r.findings
+                ],
+            }
+            for r in result.revisions
+        ],
+    }
+    return json.dumps(document, indent=2, sort_keys=True)
+
+
+def to_table(result: CheckResult) -> str:
+    """The report for people: one row per change, the verdict, the migration lint."""
+    verdict = result.verdict
+    lines = [
+        f"orm-models check: baseline {verdict.baseline_version} ({result.baseline}, migration head "
+        f"{result.baseline_head}) -> current {verdict.version} (migration head {result.current_head})",
+        "",
+    ]
+    if result.changes:
+        rows = [("BUMP", "CHANGE", "SUBJECT", "IMPACT / DETAIL")]
+        for c in sorted(result.changes, key=lambda c: (-c.bump, c.kind, c.subject)):
+            impact = ", ".join(sorted(str(i) for i in c.impacts)) or "-"
+            rows.append((str(c.bump), c.kind, c.subject, f"{impact}; {c.detail}"))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines += [f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows]
+        routes = sorted({(c.subject, c.route) for c in result.changes if c.route and c.impacts})
+        if routes:
+            lines += ["", "Safe routes:"] + [f"  {subject}: {route}" for subject, route in routes]
+    else:
+        lines.append("  no changes")
+    lines += ["", *_lint_lines(result), ""]
+    lines.append(f"Required bump: {verdict.required} (from {verdict.baseline_version}: at least {verdict.minimum_version})")
+    if verdict.ok:
+        lines.append(f"Version {verdict.version}: OK")
+    else:
+        breaking = [c for c in result.changes if c.bump == verdict.required]
+        named = ", ".join(c.subject for c in breaking)
+        lines.append(
+            f"Version {verdict.version}: TOO SMALL - {verdict.required} changes need at least "
+            f"{verdict.minimum_version}: {named}"
+        )
+    if result.unsafe:
+        lines.append("Migrations: UNSAFE - " + "; ".join(f"{rev}: {key}" for rev, key in result.unsafe))
+    return "\n".join(lines)
+
+
+def _lint_lines(result: CheckResult) -> list[str]:
+    if not result.revisions:
+        return ["Migration lint: no new revisions since the baseline"]
+    lines = ["Migration lint (revisions since the baseline):"]
+    for revision in result.revisions:
+        status = "unsafe" if revision.unsafe else "ok"
+        lines.append(f"  {revision.revision} ({revision.phase}, {revision.filename}): {status}")
+        for finding in revision.findings:
+            if finding.accepted:
+                lines.append(f"    accepted {finding.key}: {finding.problem} - reason: {finding.accepted}")
+            else:
+                lines.append(f"    UNSAFE {finding.key}: {finding.problem}; safe route: {finding.route}")
+    for subject, revisions in sorted(result.attribution.items()):
+        if not revisions:
+            lines.append(f"  warning: no new revision acts on {subject}")
+    return lines
