@@ -11,7 +11,9 @@ _ORDER = (Section.ADDED, Section.CHANGED, Section.REMOVED)
 def _entry(change: Change) -> str:
     breaking = "**Breaking:** " if change.impacts else ""
     what = {
-        "add_table": "table", "drop_table": "table", "rename_table": "table",
+        "add_table": "table",
+        "drop_table": "table",
+        "rename_table": "table",
     }.get(change.kind, "column" if change.column and ":" not in change.subject else "")
     subject = f"{what} `{change.subject}`" if what else f"`{change.subject}`"
     label = change.kind.replace("_", " ")

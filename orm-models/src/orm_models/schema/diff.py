@@ -41,9 +41,9 @@ def _table_renames(old: Manifest, new: Manifest) -> dict[str, str]:
     renames = {}
     for path, mapped in old["classes"].items():
         now = new["classes"].get(path)
-        if now and now["table"] != mapped["table"]:
-            if mapped["table"] not in new["tables"] and now["table"] not in old["tables"]:
-                renames[mapped["table"]] = now["table"]
+        moved = now is not None and now["table"] != mapped["table"]
+        if moved and mapped["table"] not in new["tables"] and now["table"] not in old["tables"]:
+            renames[mapped["table"]] = now["table"]
     return renames
 
 
@@ -83,16 +83,16 @@ def _diff_table(
             changes.append(classify("rename_column", f"{table}.{target}", detail, table=table, column=target))
             changes += _diff_column(table, target, old_columns[name], new_columns[target])
         else:
-            changes.append(
-                classify("drop_column", f"{table}.{name}", "column dropped", table=table, column=name)
-            )
+            changes.append(classify("drop_column", f"{table}.{name}", "column dropped", **_at(table, name)))
     for name in sorted(new_columns.keys() - old_columns.keys()):
         if name not in renamed_to.values():
             changes.append(_added_column(table, name, new_columns[name]))
     for name in sorted(old_columns.keys() & new_columns.keys()):
         changes += _diff_column(table, name, old_columns[name], new_columns[name])
     if old["primary_key"]["columns"] != new["primary_key"]["columns"]:
-        detail = f"({', '.join(old['primary_key']['columns'])}) -> ({', '.join(new['primary_key']['columns'])})"
+        detail = (
+            f"({', '.join(old['primary_key']['columns'])}) -> ({', '.join(new['primary_key']['columns'])})"
+        )
         changes.append(classify("change_primary_key", table, detail, table=table))
     changes += _diff_named(table, "unique", old["unique_constraints"], new["unique_constraints"])
     changes += _diff_named(table, "foreign_key", old["foreign_keys"], new["foreign_keys"])
@@ -101,48 +101,71 @@ def _diff_table(
     return changes
 
 
+def _at(table: str, column: str) -> dict[str, Any]:
+    return {"table": table, "column": column}
+
+
 def _added_column(table: str, name: str, column: dict[str, Any]) -> Change:
-    subject, where = f"{table}.{name}", {"table": table, "column": name}
+    subject = f"{table}.{name}"
     kind = column["type"]
     if column["nullable"]:
-        return classify("add_column_nullable", subject, f"{kind}, nullable", **where)
+        return classify("add_column_nullable", subject, f"{kind}, nullable", **_at(table, name))
     if column["server_default"] or column["identity"]:
-        return classify("add_column_server_default", subject, f"{kind}, NOT NULL with a server default", **where)
+        return classify(
+            "add_column_server_default",
+            subject,
+            f"{kind}, NOT NULL with a server default",
+            **_at(table, name),
+        )
     # A Python-side default= is applied by the new models only; old writers never send it.
     why = "Python-side default= only, invisible to old writers" if column["python_default"] else "no default"
-    return classify("add_column_not_null", subject, f"{kind}, NOT NULL, {why}", **where)
+    return classify("add_column_not_null", subject, f"{kind}, NOT NULL, {why}", **_at(table, name))
 
 
 def _diff_column(table: str, name: str, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
-    subject, where = f"{table}.{name}", {"table": table, "column": name}
+    subject = f"{table}.{name}"
     changes = []
     if old["type"] != new["type"]:
         relation = compare_types(old["type"], new["type"])
         detail = f"{old['type']} -> {new['type']}"
         if relation is TypeChange.WIDEN:
-            changes.append(classify("widen_type", subject, detail, **where))
+            changes.append(classify("widen_type", subject, detail, **_at(table, name)))
         elif relation is TypeChange.WIDEN_REWRITE:
             also = frozenset({Impact.LOCKS})
-            changes.append(classify("widen_type", subject, f"{detail} (rewrites the table)", also=also, **where))
+            changes.append(
+                classify(
+                    "widen_type", subject, f"{detail} (rewrites the table)", also=also, **_at(table, name)
+                )
+            )
         elif relation is TypeChange.NARROW:
-            changes.append(classify("narrow_type", subject, detail, **where))
+            changes.append(classify("narrow_type", subject, detail, **_at(table, name)))
         else:
-            changes.append(classify("change_type", subject, detail, **where))
+            changes.append(classify("change_type", subject, detail, **_at(table, name)))
     if old["nullable"] and not new["nullable"]:
-        changes.append(classify("set_not_null", subject, "nullable -> NOT NULL", **where))
+        changes.append(classify("set_not_null", subject, "nullable -> NOT NULL", **_at(table, name)))
     elif new["nullable"] and not old["nullable"]:
-        changes.append(classify("drop_not_null", subject, "NOT NULL -> nullable (readers may get None)", **where))
+        changes.append(
+            classify(
+                "drop_not_null", subject, "NOT NULL -> nullable (readers may get None)", **_at(table, name)
+            )
+        )
     if old["server_default"] != new["server_default"]:
         if new["server_default"]:
-            changes.append(classify("add_server_default", subject, "server default added", **where))
+            changes.append(
+                classify("add_server_default", subject, "server default added", **_at(table, name))
+            )
         elif new["nullable"]:
-            changes.append(classify("drop_server_default_nullable", subject, "server default dropped", **where))
+            changes.append(
+                classify(
+                    "drop_server_default_nullable", subject, "server default dropped", **_at(table, name)
+                )
+            )
         else:
             detail = "server default dropped from a NOT NULL column"
-            changes.append(classify("drop_server_default", subject, detail, **where))
+            changes.append(classify("drop_server_default", subject, detail, **_at(table, name)))
     if old["identity"] != new["identity"]:
         kind = "add_identity" if new["identity"] else "drop_identity"
-        changes.append(classify(kind, subject, kind.replace("_", " "), **where))
+        changes.append(classify(kind, subject, kind.replace("_", " "), **_at(table, name)))
     return changes
 
 
@@ -189,9 +212,13 @@ def _diff_indexes(table: str, old: dict[str, Any], new: dict[str, Any]) -> list[
             detail = f"unique index ({', '.join(old[name]['columns'])})"
             changes.append(classify("drop_unique", subject, detail, table=table, column=column))
         elif name not in new:
-            changes.append(classify("drop_index", subject, _describe("index", old[name]), table=table, column=column))
+            changes.append(
+                classify("drop_index", subject, _describe("index", old[name]), table=table, column=column)
+            )
         elif name not in old:
-            changes.append(classify("add_index", subject, _describe("index", new[name]), table=table, column=column))
+            changes.append(
+                classify("add_index", subject, _describe("index", new[name]), table=table, column=column)
+            )
         elif old[name] != new[name]:
             detail = f"{_describe('index', old[name])} -> {_describe('index', new[name])}"
             changes.append(classify("change_index", subject, detail, table=table, column=column))

@@ -101,9 +101,7 @@ def _module_literal(tree: ast.Module, name: str) -> Any:
 
 
 def _op_calls(tree: ast.Module) -> list[tuple[str, ast.Call]]:
-    upgrade = next(
-        (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None
-    )
+    upgrade = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
     calls = []
     for node in ast.walk(upgrade) if upgrade else []:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -140,7 +138,13 @@ def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
     for name, call in calls:
         for finding in _check(name, call, result, created, drops, validated, raw_sql):
             result.findings.append(
-                Finding(finding.operation, finding.target, finding.problem, finding.route, accepted.get(finding.key))
+                Finding(
+                    finding.operation,
+                    finding.target,
+                    finding.problem,
+                    finding.route,
+                    accepted.get(finding.key),
+                )
             )
     return result
 
@@ -185,13 +189,15 @@ def _check(
         target = f"{table}.{_text(args[1])}" if name == "drop_column" and len(args) > 1 else table
         result.touches.add((table, target.split(".", 1)[1] if "." in target else None))
         if not contract:
-            return [Finding(name, target, "removes data in an expand revision", "move it to a contract revision")]
+            return [
+                Finding(name, target, "removes data in an expand revision", "move it to a contract revision")
+            ]
         if target not in drops:
             return [
                 Finding(
                     name,
                     target,
-                    "contract revision does not list it in `drops`: the contract guard cannot protect its readers",
+                    "contract revision does not list it in `drops`: the guard cannot protect its readers",
                     f"add {target!r} to `drops`",
                 )
             ]
@@ -217,30 +223,60 @@ def _check(
         return _alter_column(call, f"{table}.{column}", validated)
     if name == "rename_table":
         result.touches.add((table, None))
-        return [Finding(name, table, "renames a table in place: every client on the old release breaks",
-                        "new table + dual-write + backfill (expand), drop the old (contract)")]
+        return [
+            Finding(
+                name,
+                table,
+                "renames a table in place: every client on the old release breaks",
+                "new table + dual-write + backfill (expand), drop the old (contract)",
+            )
+        ]
     if name == "create_unique_constraint":
         on = _text(args[1]) if len(args) > 1 else "?"
         result.touches.add((on, None))
         if on in created:
             return []
-        return [Finding(name, _text(args[0]), f"builds a unique index on {on} under a lock that blocks writes",
-                        "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... UNIQUE USING INDEX")]
+        return [
+            Finding(
+                name,
+                _text(args[0]),
+                f"builds a unique index on {on} under a lock that blocks writes",
+                "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... UNIQUE USING INDEX",
+            )
+        ]
     if name in {"create_foreign_key", "create_check_constraint"}:
         on = _text(args[1]) if len(args) > 1 else "?"
         result.touches.add((on, None))
         if on in created or _true(_kw(call, _NOT_VALID)) or validated:
             return []
-        return [Finding(name, _text(args[0]), f"validates every row of {on} while holding a lock",
-                        "create it with postgresql_not_valid=True, then VALIDATE CONSTRAINT")]
+        return [
+            Finding(
+                name,
+                _text(args[0]),
+                f"validates every row of {on} while holding a lock",
+                "create it with postgresql_not_valid=True, then VALIDATE CONSTRAINT",
+            )
+        ]
     if name == "execute" and args:
         sql = _text(args[0])
         if _RAW_INDEX.search(sql):
-            return [Finding(name, "CREATE INDEX", "raw CREATE INDEX without CONCURRENTLY blocks writes",
-                            "CREATE INDEX CONCURRENTLY in an autocommit block")]
+            return [
+                Finding(
+                    name,
+                    "CREATE INDEX",
+                    "raw CREATE INDEX without CONCURRENTLY blocks writes",
+                    "CREATE INDEX CONCURRENTLY in an autocommit block",
+                )
+            ]
         if _RAW_CONSTRAINT.search(sql) and not created:
-            return [Finding(name, "ADD CONSTRAINT", "raw ADD CONSTRAINT validates every row under a lock",
-                            "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT")]
+            return [
+                Finding(
+                    name,
+                    "ADD CONSTRAINT",
+                    "raw ADD CONSTRAINT validates every row under a lock",
+                    "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT",
+                )
+            ]
     return []
 
 
@@ -249,18 +285,30 @@ def _alter_column(call: ast.Call, target: str, validated: bool) -> list[Finding]
     nullable = _kw(call, "nullable")
     if isinstance(nullable, ast.Constant) and nullable.value is False and not validated:
         findings.append(
-            Finding("alter_column", target, "SET NOT NULL scans the whole table under an exclusive lock",
-                    "CHECK (col IS NOT NULL) NOT VALID, backfill, VALIDATE CONSTRAINT, then SET NOT NULL")
+            Finding(
+                "alter_column",
+                target,
+                "SET NOT NULL scans the whole table under an exclusive lock",
+                "CHECK (col IS NOT NULL) NOT VALID, backfill, VALIDATE CONSTRAINT, then SET NOT NULL",
+            )
         )
     if _kw(call, "type_") is not None:
         findings.append(
-            Finding("alter_column", target, "a type change may rewrite the table under an exclusive lock",
-                    "metadata-only changes (VARCHAR widening) are fine; otherwise new column + backfill")
+            Finding(
+                "alter_column",
+                target,
+                "a type change may rewrite the table under an exclusive lock",
+                "metadata-only changes (VARCHAR widening) are fine; otherwise new column + backfill",
+            )
         )
     if _kw(call, "new_column_name") is not None:
         findings.append(
-            Finding("alter_column", target, "renames a column in place: every client on the old release breaks",
-                    "new column + dual-write + backfill (expand), drop the old (contract)")
+            Finding(
+                "alter_column",
+                target,
+                "renames a column in place: every client on the old release breaks",
+                "new column + dual-write + backfill (expand), drop the old (contract)",
+            )
         )
     return findings
 

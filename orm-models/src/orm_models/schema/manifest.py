@@ -12,8 +12,8 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Enum,
-    Identity,
     ForeignKeyConstraint,
+    Identity,
     MetaData,
     Table,
     UniqueConstraint,
@@ -30,7 +30,7 @@ FORMAT = 1
 Manifest = dict[str, Any]
 
 # PostgreSQL is the one dialect we run on, so its DDL spelling is the canonical type.
-_DIALECT = postgresql.dialect()
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def canonical_type(column: Column[Any]) -> str:

@@ -119,7 +119,10 @@ def to_table(result: CheckResult) -> str:
     else:
         lines.append("  no changes")
     lines += ["", *_lint_lines(result), ""]
-    lines.append(f"Required bump: {verdict.required} (from {verdict.baseline_version}: at least {verdict.minimum_version})")
+    lines.append(
+        f"Required bump: {verdict.required} "
+        f"(from {verdict.baseline_version}: at least {verdict.minimum_version})"
+    )
     if verdict.ok:
         lines.append(f"Version {verdict.version}: OK")
     else:

@@ -86,13 +86,19 @@ RULES: dict[str, Rule] = {
     ),
     "add_index": _rule(Bump.PATCH, Section.ADDED, route="CREATE INDEX CONCURRENTLY"),
     "drop_index": _rule(Bump.PATCH, Section.REMOVED, route="DROP INDEX CONCURRENTLY"),
-    "change_index": _rule(Bump.PATCH, Section.CHANGED, route="CREATE the new INDEX CONCURRENTLY, then DROP the old"),
+    "change_index": _rule(
+        Bump.PATCH, Section.CHANGED, route="CREATE the new INDEX CONCURRENTLY, then DROP the old"
+    ),
     # Mapped classes (the ORM side of the same tables)
     "class_added": _rule(Bump.MINOR, Section.ADDED),
-    "class_removed": _rule(Bump.MAJOR, Section.REMOVED, C, route="deprecate first, remove in a major release"),
+    "class_removed": _rule(
+        Bump.MAJOR, Section.REMOVED, C, route="deprecate first, remove in a major release"
+    ),
     "attribute_added": _rule(Bump.MINOR, Section.ADDED),
     "attribute_removed": _rule(Bump.MAJOR, Section.REMOVED, C, route="deprecate first"),
-    "attribute_renamed": _rule(Bump.MAJOR, Section.CHANGED, C, route="map both names (synonym), drop the old later"),
+    "attribute_renamed": _rule(
+        Bump.MAJOR, Section.CHANGED, C, route="map both names (synonym), drop the old later"
+    ),
     "attribute_remapped": _rule(Bump.MAJOR, Section.CHANGED, R, W, C),
     # Python API (griffe)
     "api_added": _rule(Bump.MINOR, Section.ADDED),

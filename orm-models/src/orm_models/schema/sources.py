@@ -71,7 +71,9 @@ def read_manifest(path: Path) -> Manifest:
             try:
                 text = wheel.read(f"{PACKAGE}/{MANIFEST_NAME}").decode("utf-8")
             except KeyError:
-                raise ValueError(f"{path}: the wheel carries no {MANIFEST_NAME} (built before 2.1?)") from None
+                raise ValueError(
+                    f"{path}: the wheel carries no {MANIFEST_NAME} (built before 2.1?)"
+                ) from None
         return loads(text, source=str(path))
     return loads(path.read_text(encoding="utf-8"), source=str(path))
 

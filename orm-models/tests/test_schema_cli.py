@@ -1,0 +1,100 @@
+"""`orm-models check | changelog | manifest`, run as the release session runs them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from schema_helpers import PROJECT, manifest
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import mapped_column
+
+from orm_models.schema import dumps
+
+CLI = str(Path(sys.executable).parent / "orm-models")
+BASELINE = PROJECT / "schema-baseline.json"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _pair(tmp_path: Path) -> tuple[Path, Path]:
+    """A baseline 1.0.0 and a current tree that drops `person.nick` and adds a NOT NULL `score`."""
+    old = tmp_path / "old.json"
+    old.write_text(dumps(manifest({"name": mapped_column(String(50)), "nick": mapped_column(String(20))})))
+    new = tmp_path / "new.json"
+    new.write_text(
+        dumps(manifest({"name": mapped_column(String(50)), "score": mapped_column(Integer, nullable=False)}))
+    )
+    return old, new
+
+
+def test_breaking_change_with_minor_bump_exits_1_naming_the_columns(tmp_path: Path) -> None:
+    old, new = _pair(tmp_path)
+    result = _cli("check", "--baseline", str(old), "--current", str(new), "--version", "1.1.0")
+    assert result.returncode == 1, result.stderr
+    assert "TOO SMALL" in result.stdout
+    assert "person.nick" in result.stdout
+    assert "person.score" in result.stdout
+    assert "breaks old writers" in result.stdout
+
+
+def test_sufficient_bump_exits_0_and_json_is_machine_readable(tmp_path: Path) -> None:
+    old, new = _pair(tmp_path)
+    result = _cli("check", "--baseline", str(old), "--current", str(new), "--version", "2.0.0", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["ok"], report["required_bump"], report["minimum_version"]) == (True, "major", "2.0.0")
+    kinds = {(c["kind"], c["table"], c["column"]) for c in report["changes"]}
+    assert ("drop_column", "person", "nick") in kinds
+    assert ("add_column_not_null", "person", "score") in kinds
+
+
+def test_input_errors_exit_2(tmp_path: Path) -> None:
+    assert _cli("check", "--baseline", str(tmp_path / "nope.json")).returncode == 2
+    old, new = _pair(tmp_path)
+    bad = _cli("check", "--baseline", str(old), "--current", str(new), "--version", "two")
+    assert bad.returncode == 2
+    assert "not a semantic version" in bad.stderr
+    assert _cli("check").returncode == 2
+
+
+def test_check_of_the_installed_package_against_the_committed_baseline() -> None:
+    result = _cli("check", "--baseline", str(BASELINE))
+    assert result.returncode in {0, 1}, result.stderr
+    assert "baseline 2.0.0" in result.stdout
+    assert "Required bump:" in result.stdout
+
+
+def test_changelog_names_tables_and_columns(tmp_path: Path) -> None:
+    old, new = _pair(tmp_path)
+    args = [
+        "changelog",
+        "--baseline",
+        str(old),
+        "--current",
+        str(new),
+        "--version",
+        "2.0.0",
+        "--date",
+        "2026-01-02",
+    ]
+    section = _cli(*args).stdout
+    assert section.startswith("## [2.0.0] - 2026-01-02")
+    for expected in ("### Added", "### Removed", "column `person.score`", "column `person.nick`"):
+        assert expected in section
+    changelog = tmp_path / "CHANGELOG.md"
+    changelog.write_text("# Changelog\n\n## [Unreleased]\n\n## [1.0.0] - 2025-01-01\n\n- first\n")
+    assert _cli(*args, "--write", str(changelog)).returncode == 0
+    assert _cli(*args, "--write", str(changelog)).returncode == 0  # a re-run changes nothing
+    text = changelog.read_text()
+    assert text.count("## [2.0.0]") == 1
+    assert text.index("## [Unreleased]") < text.index("## [2.0.0]") < text.index("## [1.0.0]")
+
+
+def test_manifest_command_writes_the_installed_manifest(tmp_path: Path) -> None:
+    output = tmp_path / "baseline.json"
+    result = _cli("manifest", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(output.read_text())["tables"]["person"]["columns"]["family_name"]["nullable"] is True

@@ -1,0 +1,150 @@
+"""The real release history, rebuilt from git: classification, baseline freshness, migration lint."""
+
+import io
+import itertools
+import subprocess
+import tarfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from schema_helpers import PROJECT, repo_root
+
+from orm_models.schema import (
+    Bump,
+    diff_manifests,
+    dumps,
+    lint_revision,
+    lint_revisions,
+    tree_manifest,
+    verdict,
+)
+from orm_models.schema.sources import revision_sources
+
+
+def _releases() -> list[dict[str, Any]]:
+    with (PROJECT / "releases.toml").open("rb") as file:
+        return list(tomllib.load(file)["release"])
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """version -> `src` directory of that release, extracted from git (no worktree is touched)."""
+    root, trees = repo_root(), {}
+    for release in _releases():
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", "--format=tar", release["commit"], "orm-models/src"],
+            capture_output=True,
+            check=False,
+        )
+        assert archive.returncode == 0, (
+            f"git history is needed for release {release['version']} ({release['commit']}); "
+            f"a shallow clone lacks it: {archive.stderr.decode().strip()}"
+        )
+        target = tmp_path_factory.mktemp(f"release-{release['version']}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(target, filter="data")
+        trees[release["version"]] = target / "orm-models" / "src"
+    return trees
+
+
+@pytest.fixture(scope="module")
+def manifests(history: dict[str, Path]) -> dict[str, Any]:
+    return {version: tree_manifest(src) for version, src in history.items()}
+
+
+def test_history_classifies_as_minor_then_major(manifests: dict[str, Any]) -> None:
+    versions = [release["version"] for release in _releases()]
+    assert versions[:3] == ["1.0.0", "1.1.0", "2.0.0"]
+    bumps = []
+    for old, new in itertools.pairwise(versions):
+        changes = diff_manifests(manifests[old], manifests[new])
+        result = verdict(old, new, changes)
+        assert result.ok, (old, new, changes)
+        bumps.append(result.required)
+    assert bumps[:2] == [Bump.MINOR, Bump.MAJOR]
+
+
+def test_history_names_the_columns(manifests: dict[str, Any]) -> None:
+    expand = diff_manifests(manifests["1.0.0"], manifests["1.1.0"])
+    assert [(c.kind, c.subject) for c in expand if c.table] == [("add_column_nullable", "person.family_name")]
+    contract = diff_manifests(manifests["1.1.0"], manifests["2.0.0"])
+    assert [(c.kind, c.subject) for c in contract if c.table] == [("drop_column", "person.last_name")]
+
+
+def test_each_release_records_its_migration_head(manifests: dict[str, Any]) -> None:
+    for release in _releases():
+        assert manifests[release["version"]]["migration_head"] == release["migration_head"]
+
+
+def test_committed_baseline_is_the_last_release(manifests: dict[str, Any]) -> None:
+    last = _releases()[-1]["version"]
+    baseline = (PROJECT / "schema-baseline.json").read_text(encoding="utf-8")
+    assert baseline == dumps(manifests[last]), (
+        "refresh it: orm-models manifest --from <release src> --output ..."
+    )
+
+
+def test_real_revisions_lint_clean(history: dict[str, Path]) -> None:
+    revisions = lint_revisions(revision_sources(PROJECT / "src"))
+    assert [r.revision for r in revisions][:3] == ["0001", "0002", "0003"]
+    assert {r.revision: r.unsafe for r in revisions} == {r.revision: [] for r in revisions}
+    # 0003 drops a column: allowed because it is a contract revision that lists it in `drops`.
+    assert ("person", "last_name") in revisions[2].touches
+
+
+_REVISION = """
+from alembic import op
+import sqlalchemy as sa
+revision = "0009"
+down_revision = "0008"
+phase = "{phase}"
+{extra}
+def upgrade() -> None:
+{body}
+"""
+
+
+def _lint(body: str, phase: str = "expand", extra: str = "") -> Any:
+    return lint_revision(_REVISION.format(phase=phase, extra=extra, body=body))
+
+
+def test_lint_index_without_concurrently_is_unsafe() -> None:
+    result = _lint('    op.create_index("ix_person_name", "person", ["name"])')
+    assert [f.key for f in result.unsafe] == ["create_index ix_person_name"]
+    assert "postgresql_concurrently=True" in result.unsafe[0].route
+    concurrent = _lint('    op.create_index("ix_p", "person", ["name"], postgresql_concurrently=True)')
+    assert concurrent.findings == []
+
+
+def test_lint_accepted_exception_carries_its_reason() -> None:
+    result = _lint(
+        '    op.create_index("ix_person_name", "person", ["name"])',
+        extra='unsafe_ok = {"create_index ix_person_name": "person has 200 rows"}',
+    )
+    assert result.unsafe == []
+    assert result.findings[0].accepted == "person has 200 rows"
+
+
+def test_lint_drop_in_expand_and_unlisted_drop_in_contract() -> None:
+    assert _lint('    op.drop_column("person", "nick")').unsafe[0].problem.startswith("removes data")
+    unlisted = _lint('    op.drop_column("person", "nick")', phase="contract")
+    assert "drops" in unlisted.unsafe[0].problem
+    listed = _lint('    op.drop_column("person", "nick")', phase="contract", extra='drops = ("person.nick",)')
+    assert listed.unsafe == []
+
+
+def test_lint_not_null_routes() -> None:
+    body = '    op.add_column("person", sa.Column("n", sa.Integer(), nullable=False))'
+    assert _lint(body).unsafe[0].key == "add_column person.n"
+    assert _lint(body.replace("nullable=False", "nullable=False, server_default='0'")).unsafe == []
+    assert (
+        _lint('    op.alter_column("person", "n", nullable=False)').unsafe[0].key == "alter_column person.n"
+    )
+    safe = (
+        '    op.execute("ALTER TABLE person ADD CONSTRAINT ck_n CHECK (n IS NOT NULL) NOT VALID")\n'
+        '    op.execute("ALTER TABLE person VALIDATE CONSTRAINT ck_n")\n'
+        '    op.alter_column("person", "n", nullable=False)'
+    )
+    assert _lint(safe).unsafe == []
