@@ -129,5 +129,13 @@ def demo(session: nox.Session) -> None:
     session.run("python", str(ROOT / "tools" / "demo.py"), "--data-dir", str(DEMO_DATA_DIR))
 
 
+@nox.session(python=PYTHON)
+def check(session: nox.Session) -> None:
+    """Schema version gate: the built wheel vs the last release's manifest (`-- --json` for machines)."""
+    session.install(f"{_build_wheel(session, ORM_MODELS)}[check]")
+    baseline = ORM_MODELS / "schema-baseline.json"
+    session.run("orm-models", "check", "--baseline", str(baseline), *session.posargs)
+
+
 if __name__ == "__main__":
     nox.main()
