@@ -1,0 +1,99 @@
+"""Shared plumbing of the e2e scenarios: subprocesses with deadlines, isolated pip, venvs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.release.credentials import Credentials
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND_TIMEOUT = 240
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    output: str
+    seconds: float
+
+
+def run(command: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+    """Run without a shell; stdout and stderr together; always bounded in time."""
+    started = time.monotonic()
+    done = subprocess.run(
+        command,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, time.monotonic() - started)
+
+
+def isolated_env(**extra: str) -> dict[str, str]:
+    """This machine's pip config adds wheel dirs, file:// indexes and constraints: drop all of it.
+
+    Also drops any index/credential settings of the caller, so a test sees only what it sets.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PIP_", "UV_INDEX", "UV_DEFAULT_INDEX", "UV_EXTRA", "TWINE_"))
+    }
+    env |= {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+    return env | extra
+
+
+def uv_bin() -> str:
+    if os.environ.get("UV"):
+        return os.environ["UV"]
+    from uv import find_uv_bin
+
+    return str(find_uv_bin())
+
+
+def new_venv(path: Path) -> Path:
+    """A throwaway venv (no pip in it: pip runs from the test venv with --python)."""
+    result = run([uv_bin(), "venv", "--quiet", "--python", sys.executable, str(path)])
+    assert result.returncode == 0, result.output
+    return path / "bin" / "python"
+
+
+def pip_install(target: Path, *args: str, verbose: bool = False) -> Result:
+    """pip (the test venv's own) installing into `target`, with pip's global config isolated.
+
+    pip reports an index's 401/403 or a refused connection only at `-vv` ("Could not fetch URL"):
+    without it, every one of them reads "No matching distribution found".
+    """
+    command = [sys.executable, "-m", "pip", "--python", str(target), "install", "--no-input"]
+    command += ["-vv"] if verbose else ["--quiet"]
+    return run([*command, "--retries", "1", "--timeout", "10", *args], env=isolated_env())
+
+
+def installed(python: Path, distribution: str) -> str | None:
+    code = (
+        "import importlib.metadata as m, sys\n"
+        "try: print(m.version(sys.argv[1]))\n"
+        "except m.PackageNotFoundError: print('none')"
+    )
+    version = run([str(python), "-c", code, distribution]).output.strip()
+    return None if version == "none" else version
+
+
+def is_hostile(python: Path) -> bool:
+    code = "import orm_models; print(getattr(orm_models, 'HOSTILE', False))"
+    return run([str(python), "-c", code]).output.strip() == "True"
+
+
+def with_userinfo(url: str, credentials: Credentials) -> str:
+    """pip takes index credentials only in the URL; this string is never printed."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{credentials.username}:{credentials.password}@{rest}"

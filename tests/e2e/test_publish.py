@@ -1,0 +1,155 @@
+"""Publishing: versions across majors, installs by range, idempotency, and every way to fail loudly."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import ROOT, isolated_env, new_venv, pip_install, run, uv_bin, with_userinfo
+from tools.release.credentials import Credentials, Target
+from tools.release.index import IndexServer, free_port
+from tools.release.publish import publish, sha256
+from tools.release.simple import published_files
+
+FAIL_FAST_SECONDS = 30
+
+
+def _publish_cli(files: list[Path], tmp_path: Path, **env: str) -> tuple[int, str, float]:
+    """`python -m tools.release publish FILES` as a user runs it, outside any repository config."""
+    result = run(
+        [sys.executable, "-m", "tools.release", "publish", *map(str, files)],
+        cwd=ROOT,
+        # HOME and ORM_REPO_ROOT point at an empty dir: no ~/.pypirc, no .index/credentials.
+        env=isolated_env(PYTHONPATH=str(ROOT), HOME=str(tmp_path), ORM_REPO_ROOT=str(tmp_path), **env),
+    )
+    return result.returncode, result.output, result.seconds
+
+
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_range_gets_highest_2x_never_3x(
+    installer: str, published: dict[str, list[Path]], target: Target, tmp_path: Path
+) -> None:
+    on_index = published_files(target.simple_url, "orm-models", target.credentials)
+    assert {dist.name for files in published.values() for dist in files} <= set(on_index)
+    python = new_venv(tmp_path / "venv")
+    if installer == "pip":
+        url = with_userinfo(target.simple_url, target.credentials)
+        result = pip_install(python, "--index-url", url, "orm-models>=2,<3")
+    else:
+        env = isolated_env(
+            UV_INDEX_PRIVATE_USERNAME=target.credentials.username,
+            UV_INDEX_PRIVATE_PASSWORD=target.credentials.password,
+        )
+        result = run(
+            [uv_bin(), "pip", "install", "--quiet", "--python", str(python), "--index",
+             f"private={target.simple_url}", "--index-strategy", "first-index", "orm-models>=2,<3"],
+            env=env,
+        )  # fmt: skip
+    assert result.returncode == 0, result.output
+    from tests.e2e.helpers import installed, is_hostile
+
+    assert installed(python, "orm-models") == "2.1.0"
+    assert not is_hostile(python)
+
+
+def test_same_content_is_skipped(published: dict[str, list[Path]], target: Target) -> None:
+    again = publish(published["2.1.0"], target)
+    assert again.upload == []
+    assert again.skip == published["2.1.0"]
+
+
+def test_different_content_for_a_published_version_is_refused(
+    published: dict[str, list[Path]], conflicting_dists: list[Path], target: Target, tmp_path: Path
+) -> None:
+    creds = target.credentials
+    code, output, _ = _publish_cli(
+        conflicting_dists,
+        tmp_path,
+        TWINE_REPOSITORY_URL=target.upload_url,
+        TWINE_USERNAME=creds.username,
+        TWINE_PASSWORD=creds.password,
+    )
+    assert code == 1
+    assert "already holds a different file for the same version" in output
+    assert "orm_models-2.1.0-py3-none-any.whl" in output
+    on_index = published_files(target.simple_url, "orm-models", creds)
+    wheel = published["2.1.0"][0]
+    assert on_index[wheel.name] == sha256(wheel), "the published file must stay untouched"
+
+
+@pytest.mark.parametrize("failure", ["no credentials", "wrong credentials", "index down"])
+def test_publish_fails_clearly_and_quickly(
+    failure: str, published: dict[str, list[Path]], target: Target, tmp_path: Path
+) -> None:
+    env = {"TWINE_REPOSITORY_URL": target.upload_url}
+    if failure == "wrong credentials":
+        env |= {"TWINE_USERNAME": target.credentials.username, "TWINE_PASSWORD": "wrong"}
+    elif failure == "index down":
+        env = {
+            "TWINE_REPOSITORY_URL": f"http://127.0.0.1:{free_port()}/",
+            "TWINE_USERNAME": "u",
+            "TWINE_PASSWORD": "p",
+        }
+    code, output, seconds = _publish_cli(published["2.1.0"], tmp_path, **env)
+    expected = {
+        "no credentials": "no credentials for the index",
+        "wrong credentials": "refused these credentials (HTTP 403)",
+        "index down": "is not reachable",
+    }[failure]
+    assert code == 1, output
+    assert expected in output, output
+    assert seconds < FAIL_FAST_SECONDS
+    assert "wrong" not in output.replace("wrong credentials", ""), "a secret was printed"
+
+
+@pytest.mark.parametrize("failure", ["no credentials", "wrong credentials", "index down"])
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_install_fails_clearly_never_falls_through(
+    installer: str,
+    failure: str,
+    published: dict[str, list[Path]],
+    private_index: IndexServer,
+    hostile_index: IndexServer,
+    credentials: Credentials,
+    service_copy: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """The documented setups, broken three ways: an error naming the cause, never the hostile 2.99.0."""
+    simple = private_index.simple_url
+    if failure == "index down":
+        simple = f"http://127.0.0.1:{free_port()}/simple/"
+    password = "wrong" if failure == "wrong credentials" else credentials.password
+    python = new_venv(tmp_path / "venv")
+    if installer == "pip":
+        url = (
+            simple
+            if failure == "no credentials"
+            else with_userinfo(simple, Credentials("publisher", password))
+        )
+        result = pip_install(python, "--index-url", url, "orm-models>=2,<3", verbose=True)
+        expected = {
+            "no credentials": "401 Client Error: Unauthorized",
+            "wrong credentials": "403 Client Error: Forbidden",
+            "index down": "Connection refused",
+        }
+    else:
+        project = service_copy["loader-service"]
+        pyproject = project / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text().replace(private_index.simple_url, simple))
+        env = isolated_env(UV_DEFAULT_INDEX=hostile_index.simple_url, UV_HTTP_RETRIES="1")
+        if failure != "no credentials":
+            env |= {"UV_INDEX_PRIVATE_USERNAME": "publisher", "UV_INDEX_PRIVATE_PASSWORD": password}
+        result = run([uv_bin(), "lock", "--directory", str(project)], env=env)
+        expected = {
+            "no credentials": "401 Unauthorized",
+            "wrong credentials": "403 Forbidden",
+            "index down": "Connection refused",
+        }
+        assert not (project / "uv.lock").exists()
+    assert result.returncode != 0
+    assert expected[failure] in result.output, result.output
+    assert result.seconds < FAIL_FAST_SECONDS
+    assert "2.99.0" not in result.output
+    assert credentials.password not in result.output

@@ -1,0 +1,129 @@
+"""`nox -s release` end to end, on a throwaway clone: never a commit or tag in the real checkout."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import ROOT, installed, isolated_env, new_venv, run, uv_bin
+from tools.release import changelog, version
+from tools.release.credentials import Credentials
+from tools.release.index import IndexServer
+from tools.release.simple import published_files
+
+
+def _git(repo: Path, *args: str) -> str:
+    result = run(["git", "-C", str(repo), *args])
+    assert result.returncode == 0, result.output
+    return result.output.strip()
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Iterator[Path]:
+    """A clone of this repository's HEAD with a local identity, and the real checkout's state."""
+    before = (_git(ROOT, "rev-parse", "HEAD"), _git(ROOT, "tag", "--list"))
+    repo = tmp_path / "clone"
+    _git(ROOT, "clone", "--quiet", str(ROOT), str(repo))
+    _git(repo, "config", "user.email", "release-test@example.invalid")
+    _git(repo, "config", "user.name", "Release test")
+    yield repo
+    assert (_git(ROOT, "rev-parse", "HEAD"), _git(ROOT, "tag", "--list")) == before
+
+
+@pytest.fixture
+def fresh_index(tmp_path: Path) -> Iterator[tuple[IndexServer, Credentials]]:
+    credentials = Credentials("releaser", "release-test-password")
+    with IndexServer(
+        packages=tmp_path / "packages",
+        credentials=credentials,
+        htpasswd=tmp_path / "htpasswd",
+        log=tmp_path / "index.log",
+    ) as server:
+        yield server, credentials
+
+
+def test_release_refuses_a_dirty_tree(clone: Path) -> None:
+    (clone / "stray.txt").write_text("not committed\n")
+    result = run(
+        [sys.executable, "-m", "tools.release", "release", "minor"],
+        cwd=clone,
+        env=isolated_env(PYTHONPATH=str(clone), UV=uv_bin()),
+    )
+    assert result.returncode == 1
+    assert "refusing to release from a dirty tree" in result.output
+    assert "stray.txt" in result.output
+    assert version.read(clone) == version.read(ROOT)
+
+
+def test_release_minor_publishes_records_and_installs_by_range(
+    clone: Path, fresh_index: tuple[IndexServer, Credentials], tmp_path: Path
+) -> None:
+    server, credentials = fresh_index
+    before = version.read(clone)
+    expected = version.bump(before, "minor")
+    env = isolated_env(
+        TWINE_REPOSITORY_URL=server.url,
+        TWINE_USERNAME=credentials.username,
+        TWINE_PASSWORD=credentials.password,
+    )
+    noxfile = str(clone / "noxfile.py")
+    released = run(
+        [sys.executable, "-m", "nox", "-f", noxfile, "-s", "release", "--", "minor"], cwd=clone, env=env
+    )
+    assert released.returncode == 0, released.output
+    assert credentials.password not in released.output
+
+    on_index = published_files(server.simple_url, "orm-models", credentials)
+    assert set(on_index) == {f"orm_models-{expected}-py3-none-any.whl", f"orm_models-{expected}.tar.gz"}
+    assert version.read(clone) == expected
+    record = tomllib.loads((clone / "orm-models" / "releases.toml").read_text())["release"][-1]
+    assert record["version"] == expected
+    assert record["commit"] == _git(clone, "rev-parse", f"orm-models-v{expected}^{{commit}}")
+    assert f"## [{expected}] - " in (clone / "CHANGELOG.md").read_text()
+    assert _git(clone, "status", "--porcelain") == ""
+
+    # A second run publishes nothing new and refuses nothing: the next bump needs a new release.
+    republished = run(
+        [sys.executable, "-m", "tools.release", "publish"],
+        cwd=clone,
+        env=env | {"PYTHONPATH": str(clone), "UV": uv_bin()},
+    )
+    assert republished.returncode == 0, republished.output
+    assert f"skip    orm_models-{expected}-py3-none-any.whl" in republished.output
+
+    python = new_venv(tmp_path / "consumer")
+    consumer_env = isolated_env(
+        UV_INDEX_PRIVATE_USERNAME=credentials.username, UV_INDEX_PRIVATE_PASSWORD=credentials.password
+    )
+    major = expected.split(".")[0]
+    install = run(
+        [uv_bin(), "pip", "install", "--quiet", "--python", str(python),
+         "--index", f"private={server.simple_url}", "--index-strategy", "first-index",
+         f"orm-models>={major},<{int(major) + 1}"],
+        env=consumer_env,
+    )  # fmt: skip
+    assert install.returncode == 0, install.output
+    assert installed(python, "orm-models") == expected
+
+
+def test_changelog_section_takes_unreleased_entries() -> None:
+    text = "# Changelog\n\n## [Unreleased]\n\n### Added\n- a thing\n\n## [1.0.0] - 2020-01-01\n\n- old\n"
+    updated = changelog.add_release(text, "1.1.0", "2026-01-02", generated="### Changed\n- schema")
+    assert updated.startswith(
+        "# Changelog\n\n## [Unreleased]\n\n## [1.1.0] - 2026-01-02\n\n### Changed\n- schema"
+    )
+    assert "### Added\n- a thing\n\n## [1.0.0]" in updated
+    with pytest.raises(Exception, match="already has a section"):
+        changelog.add_release(updated, "1.1.0", "2026-01-02")
+
+
+@pytest.mark.parametrize(
+    ("current", "part", "expected"),
+    [("2.0.0", "major", "3.0.0"), ("2.0.3", "minor", "2.1.0"), ("2.1.0", "patch", "2.1.1")],
+)
+def test_version_bump(current: str, part: str, expected: str) -> None:
+    assert version.bump(current, part) == expected

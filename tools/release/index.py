@@ -1,0 +1,192 @@
+"""The private index: pypiserver on loopback, htpasswd auth for every action, never --overwrite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from tools.release import ReleaseError
+from tools.release.credentials import Credentials, load_or_create
+from tools.release.simple import fetch
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+START_TIMEOUT_SECONDS = 20.0
+PIDFILE = "pypiserver.pid"
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def write_htpasswd(path: Path, credentials: Credentials) -> None:
+    """An Apache htpasswd file for pypiserver, apr1-md5 hashed: cheap enough to check per request."""
+    with warnings.catch_warnings():
+        # passlib (pypiserver's own htpasswd reader) imports the stdlib `crypt`, deprecated in 3.11+.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from passlib.apache import HtpasswdFile  # type: ignore[import-untyped]  # index venv only
+
+    htpasswd = HtpasswdFile(str(path), new=True, default_scheme="apr_md5_crypt")
+    htpasswd.set_password(credentials.username, credentials.password)
+    htpasswd.save()
+    path.chmod(0o600)
+
+
+@dataclass
+class IndexServer:
+    """A pypiserver process serving `packages`; a context manager that always stops it.
+
+    `credentials=None` serves anonymously (the tests' fake "public" index); otherwise every
+    action — update, download, list — needs them. `fallback_url` is where pypiserver redirects
+    names it does not hold (None: its built-in default, the public index).
+    """
+
+    packages: Path
+    credentials: Credentials | None
+    htpasswd: Path | None = None
+    port: int = 0
+    fallback_url: str | None = None
+    log: Path | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/"
+
+    @property
+    def simple_url(self) -> str:
+        return self.url + "simple/"
+
+    def command(self) -> list[str]:
+        command = [sys.executable, "-m", "pypiserver", "run", "-i", HOST, "-p", str(self.port)]
+        if self.credentials is None:
+            command += ["-a", ".", "-P", "."]
+        else:
+            if self.htpasswd is None:
+                raise ReleaseError("an authenticated index needs an htpasswd file")
+            command += ["-a", "update,download,list", "-P", str(self.htpasswd)]
+        if self.fallback_url:
+            command += ["--fallback-url", self.fallback_url]
+        return [*command, str(self.packages)]
+
+    def start(self) -> IndexServer:
+        self.packages.mkdir(parents=True, exist_ok=True)
+        if self.credentials is not None and self.htpasswd is not None:
+            write_htpasswd(self.htpasswd, self.credentials)
+        if not self.port:
+            self.port = free_port()
+        if self.log is None:
+            self.process = subprocess.Popen(
+                self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            )
+        else:
+            with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
+                self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ReleaseError(
+                    f"pypiserver exited with status {self.process.returncode} before serving on "
+                    f"{self.url} (port taken? see {self.log or 'its output'})"
+                )
+            try:
+                status, _ = fetch(self.url + "health", None, timeout=1.0)
+            except ReleaseError:
+                status = 0
+            if status == 200:
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise ReleaseError(f"pypiserver did not answer on {self.url} within {START_TIMEOUT_SECONDS:.0f}s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def __enter__(self) -> IndexServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve(state_dir: Path, port: int, fallback_url: str | None) -> int:
+    """Run the local index in the foreground until Ctrl-C or `stop`; the `nox -s index` session."""
+    credentials_file = state_dir / "credentials"
+    credentials = load_or_create(credentials_file)
+    server = IndexServer(
+        packages=state_dir / "packages",
+        credentials=credentials,
+        htpasswd=state_dir / "htpasswd",
+        port=port,
+        fallback_url=fallback_url,
+        log=state_dir / "pypiserver.log",
+    )
+    server.start()
+    assert server.process is not None
+    pidfile = state_dir / PIDFILE
+    pidfile.write_text(f"{server.process.pid}\n", encoding="utf-8")
+    print(
+        f"private index: {server.url} (simple API: {server.simple_url})\n"
+        f"  packages:    {server.packages}\n"
+        f"  credentials: {credentials_file} (user {credentials.username}; "
+        f"load them with: set -a && . {credentials_file} && set +a)\n"
+        f"  log:         {server.log}\n"
+        f"stop it with Ctrl-C, or from another shell: python3 noxfile.py -s index -- stop",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        code = server.process.wait()
+        # Stopped by `stop`, Ctrl-C or SIGTERM: a normal end, not a failure of the session.
+        return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+        pidfile.unlink(missing_ok=True)
+        print("private index stopped", flush=True)
+
+
+def stop(state_dir: Path) -> int:
+    """Stop the index `serve` started in `state_dir`, and only that process."""
+    pidfile = state_dir / PIDFILE
+    if not pidfile.exists():
+        print(f"no index running from {state_dir} (no {PIDFILE})")
+        return 0
+    pid = int(pidfile.read_text(encoding="utf-8").strip())
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and b"pypiserver" not in cmdline.read_bytes():
+        raise ReleaseError(f"pid {pid} in {pidfile} is not our pypiserver; not touching it")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        print(f"index (pid {pid}) was not running")
+    else:
+        print(f"stopped the index (pid {pid})")
+    pidfile.unlink(missing_ok=True)
+    return 0

@@ -1,0 +1,71 @@
+"""`nox -s release -- {major|minor|patch}`: bump, changelog, commit, build, check, publish, record.
+
+Every step that can fail runs before the next one changes anything it cannot redo: a re-run after a
+failed upload resumes the same version instead of bumping again, and the upload is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.release import ReleaseError, build, changelog, git, releases, version
+from tools.release.credentials import Target
+from tools.release.publish import publish
+
+CHANGELOG = Path("CHANGELOG.md")
+
+
+@dataclass(frozen=True)
+class Step:
+    """The version a release will publish, and whether its release commit already exists."""
+
+    version: str
+    resume: bool
+
+
+def plan(root: Path, part: str) -> Step:
+    """Refuse a dirty tree; decide the next version from the last recorded release."""
+    git.require_clean(root)
+    current = version.read(root)
+    recorded = [release.version for release in releases.load(root)]
+    if current in recorded:
+        return Step(version.bump(current, part), resume=False)
+    last = max(recorded, key=version.parse) if recorded else None
+    if last is not None and current == version.bump(last, part):
+        # A previous run committed the bump but did not get to record the release.
+        return Step(current, resume=True)
+    raise ReleaseError(
+        f"{version.ABOUT} says {current}, which is neither a recorded release nor the {part} bump "
+        f"of the last one ({last}); set it back to {last} or record it in {releases.RELEASES}"
+    )
+
+
+def run(
+    root: Path, part: str, target: Target, uv: str, work_dir: Path, generated_changelog: str = ""
+) -> None:
+    """The whole release; `generated_changelog` is the schema tool's section body, if any."""
+    step = plan(root, part)
+    if step.resume:
+        print(f"resuming the release of {step.version}: bumped and committed, not yet recorded")
+    else:
+        version.write(root, step.version)
+        today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        text = (root / CHANGELOG).read_text(encoding="utf-8")
+        (root / CHANGELOG).write_text(
+            changelog.add_release(text, step.version, today, generated_changelog), encoding="utf-8"
+        )
+        git.commit(root, f"orm-models {step.version}", str(version.ABOUT), str(CHANGELOG))
+        print(f"bumped orm-models to {step.version} ({part}); CHANGELOG section written and committed")
+    release_commit = git.head(root)
+    dists = build.build(root, release_commit, work_dir / "dist", uv, work_dir)
+    build.twine_check(dists)
+    print(f"built and checked: {', '.join(dist.name for dist in dists)}")
+    publish(dists, target)
+    releases.append(root, releases.Release(step.version, release_commit, releases.migration_head(root)))
+    git.commit(root, f"Record the orm-models {step.version} release", str(releases.RELEASES))
+    git.git(
+        root, "tag", "-a", f"orm-models-v{step.version}", release_commit, "-m", f"orm-models {step.version}"
+    )
+    print(f"released orm-models {step.version} from {release_commit[:12]}; recorded in {releases.RELEASES}")
