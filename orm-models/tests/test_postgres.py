@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from orm_models.testing import postgres
-from orm_models.testing.postgres import PostgresUnavailableError, embedded_postgres, running_postgres
+from orm_models.testing.postgres import PostgresUnavailable, embedded_postgres, running_postgres
 
 
 def _select_one(url: str) -> int:
@@ -71,5 +71,5 @@ def test_no_postgres_anywhere_says_to_set_database_url(
 ) -> None:
     monkeypatch.setitem(sys.modules, "pgserver", None)  # as if no pgserver wheel fits this Python
     monkeypatch.setattr(postgres, "_system_bin_dir", lambda: None)
-    with pytest.raises(PostgresUnavailableError, match="Set DATABASE_URL"):
+    with pytest.raises(PostgresUnavailable, match="Set DATABASE_URL"):
         embedded_postgres(tmp_path / "data")

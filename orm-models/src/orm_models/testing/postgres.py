@@ -19,7 +19,8 @@ from typing import Any, Protocol
 DATABASE_URL_VARIABLE = "DATABASE_URL"
 
 
-class PostgresUnavailableError(RuntimeError):
+# Public since 1.0.0: renaming it to satisfy N818 would be a major change for its callers.
+class PostgresUnavailable(RuntimeError):  # noqa: N818
     """No embedded PostgreSQL can be started here; the message says what to do instead."""
 
 
@@ -100,7 +101,7 @@ class _SystemPostgres:
         if result.returncode != 0:
             log = self.data_dir / "server.log"
             details = log.read_text(errors="replace")[-2000:] if log.exists() else result.stderr
-            raise PostgresUnavailableError(f"{tool} failed ({result.returncode}): {details}")
+            raise PostgresUnavailable(f"{tool} failed ({result.returncode}): {details}")
 
     def start(self) -> None:
         if self._run_as is not None:
@@ -151,7 +152,7 @@ def embedded_postgres(data_dir: Path, prefer: str = "pgserver") -> EmbeddedPostg
         prefer: "pgserver" (default) or "system" to use machine binaries even if pgserver exists.
 
     Raises:
-        PostgresUnavailableError: Neither pgserver nor PostgreSQL binaries are available.
+        PostgresUnavailable: Neither pgserver nor PostgreSQL binaries are available.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     if prefer == "pgserver":
@@ -161,7 +162,7 @@ def embedded_postgres(data_dir: Path, prefer: str = "pgserver") -> EmbeddedPostg
             pass
     bin_dir = _system_bin_dir()
     if bin_dir is None:
-        raise PostgresUnavailableError(
+        raise PostgresUnavailable(
             "No embedded PostgreSQL here: the `pgserver` wheel is not installed (it exists for "
             "CPython 3.9-3.12) and no initdb/pg_ctl was found. "
             f"Set {DATABASE_URL_VARIABLE} to a PostgreSQL server, e.g. "
