@@ -189,17 +189,21 @@ def _private_index_url(service: str) -> str:
     return str(urls[0])
 
 
-def _schema_gate(session: nox.Session, new_version: str) -> Path | None:
-    """Stop the release if the schema diff needs a bigger bump than `new_version`.
+def _schema_gate(session: nox.Session, new_version: str) -> Path:
+    """Stop the release if the schema diff needs a bigger bump than `new_version` (issue 4's check).
 
-    Returns the CHANGELOG entries the schema tool renders from the same diff, if it has them.
+    Returns the CHANGELOG section `orm-models changelog` renders from the same diff. The session
+    keeps this orm-models installed: the release refreshes the baseline with its `manifest`.
     """
-    session.install(str(_build_wheel(session, ORM_MODELS)))
-    commands = session.run("orm-models", "--help", silent=True) or ""
-    if " check" not in str(commands):
-        session.warn(f"schema gate skipped for {new_version}: this orm-models has no `check` command yet")
-        return None
-    session.error("the schema gate is not wired to `orm-models check` yet")  # replaced when it lands
+    session.install(f"{_build_wheel(session, ORM_MODELS)}[check]")
+    baseline = str(ORM_MODELS / "schema-baseline.json")
+    session.run("orm-models", "check", "--baseline", baseline, "--version", new_version)
+    section = session.run(
+        "orm-models", "changelog", "--baseline", baseline, "--version", new_version, silent=True
+    )
+    rendered = Path(session.create_tmp()) / "changelog-section.md"
+    rendered.write_text(str(section))
+    return rendered
 
 
 @nox.session(python=PYTHON)
@@ -231,8 +235,7 @@ def release(session: nox.Session) -> None:
     part = session.posargs[0]
     session.install(TWINE)
     new_version = _release_tool(session, "release", part, "--plan", silent=True).split()[-1]
-    generated = _schema_gate(session, new_version)
-    _release_tool(session, "release", part, *(["--changelog", str(generated)] if generated else []))
+    _release_tool(session, "release", part, "--changelog", str(_schema_gate(session, new_version)))
 
 
 @nox.session(venv_backend="none")

@@ -84,6 +84,9 @@ def test_release_minor_publishes_records_and_installs_by_range(
     assert record["version"] == expected
     assert record["commit"] == _git(clone, "rev-parse", f"orm-models-v{expected}^{{commit}}")
     assert f"## [{expected}] - " in (clone / "CHANGELOG.md").read_text()
+    baseline = clone / "orm-models" / "schema-baseline.json"
+    if (ROOT / "orm-models" / "schema-baseline.json").exists():
+        assert f'"version": "{expected}"' in baseline.read_text(), "the baseline must move to the release"
     assert _git(clone, "status", "--porcelain") == ""
 
     # A second run publishes nothing new and refuses nothing: the next bump needs a new release.

@@ -7,6 +7,8 @@ failed upload resumes the same version instead of bumping again, and the upload 
 from __future__ import annotations
 
 import datetime
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from tools.release.credentials import Target
 from tools.release.publish import publish
 
 CHANGELOG = Path("CHANGELOG.md")
+BASELINE = Path("orm-models/schema-baseline.json")
+"""The schema manifest of the last release: `orm-models check` diffs the tree against it."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,9 @@ def run(
         version.write(root, step.version)
         today = datetime.datetime.now(datetime.UTC).date().isoformat()
         text = (root / CHANGELOG).read_text(encoding="utf-8")
+        body = _without_heading(generated_changelog)
         (root / CHANGELOG).write_text(
-            changelog.add_release(text, step.version, today, generated_changelog), encoding="utf-8"
+            changelog.add_release(text, step.version, today, body), encoding="utf-8"
         )
         git.commit(root, f"orm-models {step.version}", str(version.ABOUT), str(CHANGELOG))
         print(f"bumped orm-models to {step.version} ({part}); CHANGELOG section written and committed")
@@ -64,8 +69,33 @@ def run(
     print(f"built and checked: {', '.join(dist.name for dist in dists)}")
     publish(dists, target)
     releases.append(root, releases.Release(step.version, release_commit, releases.migration_head(root)))
-    git.commit(root, f"Record the orm-models {step.version} release", str(releases.RELEASES))
+    recorded = [str(releases.RELEASES)]
+    if (root / BASELINE).exists():
+        _refresh_baseline(root, dists[0])
+        recorded.append(str(BASELINE))
+    git.commit(root, f"Record the orm-models {step.version} release", *recorded)
     git.git(
         root, "tag", "-a", f"orm-models-v{step.version}", release_commit, "-m", f"orm-models {step.version}"
     )
     print(f"released orm-models {step.version} from {release_commit[:12]}; recorded in {releases.RELEASES}")
+
+
+def _without_heading(section: str) -> str:
+    """`orm-models changelog` renders a whole section; its `## [x] - date` line is ours to write."""
+    lines = section.strip().splitlines()
+    return "\n".join(lines[1:] if lines and lines[0].startswith("## [") else lines).strip()
+
+
+def _refresh_baseline(root: Path, wheel: Path) -> None:
+    """The published wheel's manifest becomes the baseline the next release is checked against."""
+    cli = shutil.which("orm-models")
+    if cli is None:
+        raise ReleaseError("`orm-models` (with the [check] extra) must be installed to refresh the baseline")
+    result = subprocess.run(
+        [cli, "manifest", "--from", str(wheel), "--output", str(root / BASELINE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ReleaseError(f"refreshing {BASELINE} failed: {result.stderr.strip() or result.stdout.strip()}")
