@@ -1,0 +1,151 @@
+"""`loader-service` console script: `run` (once or `--every`), `generate`, `sample`."""
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from loader_service import __version__
+from loader_service.config import Settings, get_settings
+from loader_service.errors import EXIT_OK, EXIT_USAGE, LoaderError
+from loader_service.load import MODES
+from loader_service.report import configure_logging, progress_for
+from loader_service.run import RunOptions, run_load
+from loader_service.schedule import every, parse_duration
+from loader_service.sources.formats import FORMATS
+
+log = logging.getLogger("loader_service")
+
+
+def sample_path() -> Path:
+    """The sample source shipped in the package, for the demo."""
+    return Path(str(files("loader_service") / "samples" / "people.csv"))
+
+
+def _run_once(settings: Settings, options: RunOptions, as_json: bool) -> int:
+    try:
+        summary = run_load(settings, options, progress_for(settings.progress_interval))
+    except LoaderError as error:
+        log.error("event=failed reason=%r", str(error))
+        print(f"loader-service: {error}", file=sys.stderr)
+        return error.exit_code
+    print(json.dumps(summary.as_dict()) if as_json else f"loader-service: {summary.line()}")
+    return EXIT_OK
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'/'.join(str(part) for part in e['loc']).upper() or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        )
+        print(f"loader-service: bad settings ({problems}); DATABASE_URL must be set", file=sys.stderr)
+        return EXIT_USAGE
+    options = RunOptions(
+        source=arguments.source,
+        format=arguments.format,
+        mode=arguments.mode,
+        rejects=arguments.rejects,
+        max_errors=arguments.max_errors,
+        lock_timeout=arguments.lock_timeout,
+    )
+    if arguments.every is None:
+        return _run_once(settings, options, arguments.json)
+    return every(arguments.every, lambda: _run_once(settings, options, arguments.json), arguments.runs)
+
+
+def _generate(arguments: argparse.Namespace) -> int:
+    from loader_service.generate import generate
+
+    generate(
+        arguments.output,
+        arguments.rows,
+        seed=arguments.seed,
+        variant=arguments.variant,
+        start=arguments.start,
+    )
+    print(f"loader-service: wrote {arguments.rows} records to {arguments.output}")
+    return EXIT_OK
+
+
+def _sample(arguments: argparse.Namespace) -> int:
+    print(sample_path())
+    return EXIT_OK
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loader-service", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"loader-service {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="load a source into the database (DATABASE_URL)")
+    run.add_argument("--source", required=True, help="local path or http(s) URL; .gz is decompressed")
+    run.add_argument("--format", choices=FORMATS, help="default: from the source's suffix")
+    run.add_argument(
+        "--mode",
+        choices=MODES,
+        default="sync",
+        help="sync: upsert and delete people the source no longer has (default); append: upsert only",
+    )
+    run.add_argument(
+        "--rejects", type=Path, help="where invalid records go (default: ./<source>.rejects.jsonl)"
+    )
+    run.add_argument(
+        "--max-errors",
+        type=_non_negative,
+        help="invalid records tolerated before the run aborts (default: LOADER_MAX_ERRORS or 0)",
+    )
+    run.add_argument(
+        "--lock-timeout",
+        type=float,
+        help="seconds to wait while another run holds the lock (default: LOADER_LOCK_TIMEOUT or 0)",
+    )
+    run.add_argument("--every", type=_duration, help="run on a schedule, e.g. 15m, 1h30m (until SIGTERM)")
+    run.add_argument("--runs", type=_non_negative, help="with --every: stop after this many runs")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(handler=_run)
+
+    generate = commands.add_parser("generate", help="write a synthetic source of any size")
+    generate.add_argument("--rows", type=_non_negative, required=True)
+    generate.add_argument("--output", type=Path, required=True, help=".csv, .jsonl, optionally .gz")
+    generate.add_argument("--seed", type=int, default=1)
+    generate.add_argument("--start", type=_non_negative, default=0, help="first person number")
+    generate.add_argument("--variant", default="", help="suffix for family names (a changed dataset)")
+    generate.set_defaults(handler=_generate)
+
+    sample = commands.add_parser("sample", help="print the path of the sample source shipped for the demo")
+    sample.set_defaults(handler=_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `loader-service` console script."""
+    arguments = _parser().parse_args(argv)
+    configure_logging(arguments.verbose)
+    return int(arguments.handler(arguments))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

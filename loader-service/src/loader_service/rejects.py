@@ -1,0 +1,68 @@
+"""The rejects file: one JSON line per invalid record, so nothing is dropped silently.
+
+Each line: `{"record": 17, "errors": [{"field": "email", "reason": "..."}], "data": {...}}` with
+the record as it was read, ready to be fixed and loaded again. The file is created on the first
+reject only, and kept when a run aborts (it says why).
+"""
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from loader_service.mapping import FieldError
+
+log = logging.getLogger(__name__)
+
+SHOWN = 20
+"""How many rejects are echoed to the log; the file has all of them."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    record: int
+    errors: tuple[FieldError, ...]
+    data: object
+
+    def message(self) -> str:
+        reasons = "; ".join(f"{error.field}: {error.reason}" for error in self.errors)
+        return f"record {self.record}: {reasons}"
+
+
+@dataclass
+class RejectsFile:
+    """Collects rejects: counts them, keeps the first few for the log, writes all to `path`."""
+
+    path: Path | None
+    count: int = 0
+    first: list[Reject] = field(default_factory=list)
+    _handle: TextIO | None = field(default=None, repr=False)
+
+    def add(self, reject: Reject) -> None:
+        self.count += 1
+        if len(self.first) < SHOWN:
+            self.first.append(reject)
+            log.warning("event=reject %s", reject.message())
+        elif self.count == SHOWN + 1:
+            log.warning("event=reject_more logged=%d file=%s", SHOWN, self.path)
+        if self.path is None:
+            return
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("w", encoding="utf-8")
+        line = {
+            "record": reject.record,
+            "errors": [{"field": e.field, "reason": e.reason} for e in reject.errors],
+            "data": reject.data,
+        }
+        self._handle.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+
+    @property
+    def written(self) -> Path | None:
+        """The file, if any reject was written to it."""
+        return self.path if self._handle is not None else None
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()

@@ -1,0 +1,111 @@
+"""One run: lock, open the source, validate and COPY into staging, check, merge, commit.
+
+Every failure before the commit rolls the transaction back, so the live tables keep the
+previous complete dataset; the caller gets a `LoaderError` with the reason.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loader_service import load
+from loader_service.config import Settings
+from loader_service.errors import LoaderError
+from loader_service.lock import advisory_lock
+from loader_service.mapping import KEY_FIELD, FieldError
+from loader_service.rejects import Reject, RejectsFile
+from loader_service.report import LogProgress, ProgressReporter, Summary
+from loader_service.sources import open_source
+from loader_service.sources.formats import Format
+from loader_service.transform import Transform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to load and how; `None` means "from the settings"."""
+
+    source: str
+    format: Format | None = None
+    mode: load.Mode = "sync"
+    rejects: Path | None = None
+    max_errors: int | None = None
+    lock_timeout: float | None = None
+
+
+def default_rejects_path(source: str, directory: Path | None = None) -> Path:
+    """`people.csv.gz` -> `people.rejects.jsonl` (in the current directory unless told)."""
+    name = source.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "source"
+    for suffix in (".gz", ".csv", ".jsonl", ".ndjson", ".json"):
+        name = name.removesuffix(suffix)
+    return (directory or Path.cwd()) / f"{name}.rejects.jsonl"
+
+
+def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter | None = None) -> Summary:
+    """Load `options.source` into the database of `settings`; raise `LoaderError` on any failure."""
+    started = time.perf_counter()
+    progress = progress or LogProgress(settings.progress_interval)
+    max_errors = settings.max_errors if options.max_errors is None else options.max_errors
+    lock_timeout = settings.lock_timeout if options.lock_timeout is None else options.lock_timeout
+    rejects = RejectsFile(options.rejects or default_rejects_path(options.source))
+
+    connection = load.connect(settings.database_url.get_secret_value())
+    try:
+        with (
+            advisory_lock(connection, lock_timeout),
+            open_source(options.source, settings, options.format) as source,
+        ):
+            if source.ignored_fields:
+                log.info("event=ignored_fields fields=%s", ",".join(source.ignored_fields))
+            transform = Transform(rejects, max_errors, source.raw_as_dict, progress.update)
+            progress.start(source.name, source.size, lambda: source.bytes_read)
+            try:
+                cursor = load.begin(connection, settings.work_mem, settings.merge_lock_timeout)
+                load.copy_into_staging(cursor, transform.chunks(source.records(), settings.batch_size))
+                progress.phase("checking")
+                load.keep(cursor, transform.kept_keys)
+                duplicates = load.duplicates(cursor, limit=max_errors - rejects.count + 1)
+                for duplicate in duplicates:
+                    reason = (
+                        f"duplicate {KEY_FIELD.source} {duplicate.key!r} (first at record {duplicate.first})"
+                    )
+                    rejects.add(
+                        Reject(duplicate.record, (FieldError(KEY_FIELD.source, reason),), duplicate.values)
+                    )
+                    transform.check_budget()
+                load.drop_records(cursor, [duplicate.record for duplicate in duplicates])
+                valid = transform.valid - len(duplicates)
+                if options.mode == "sync" and valid == 0:
+                    raise LoaderError(
+                        f"{source.name}: no valid records; refusing to sync (it would delete every person). "
+                        "Nothing was changed."
+                    )
+                progress.phase("merging")
+                counts = load.merge(cursor, options.mode)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+            finally:
+                progress.close()
+                rejects.close()
+    finally:
+        connection.close()
+
+    summary = Summary(
+        source=source.name,
+        mode=options.mode,
+        read=transform.read,
+        inserted=counts.inserted,
+        updated=counts.updated,
+        deleted=counts.deleted,
+        rejected=rejects.count,
+        organizations_inserted=counts.organizations_inserted,
+        organizations_updated=counts.organizations_updated,
+        seconds=time.perf_counter() - started,
+        rejects_file=str(rejects.written) if rejects.written else None,
+    )
+    log.info("event=summary %s", " ".join(f"{key}={value}" for key, value in summary.as_dict().items()))
+    return summary

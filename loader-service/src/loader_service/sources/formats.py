@@ -1,0 +1,183 @@
+"""CSV and JSON Lines records, projected onto the declared mapping's fields.
+
+Each record comes out as `(number, values, raw)`: its 1-based number in the source, its values
+in `mapping.FIELDS` order (or a `Broken` reason when the record cannot even be split into
+fields), and the record as read, for the rejects file. Failures that make the rest of the source
+unreadable (encoding, gzip, CSV quoting) raise `SourceError` naming the record they hit.
+"""
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import operator
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from loader_service.config import Settings
+from loader_service.errors import SourceError
+from loader_service.mapping import REQUIRED_NAMES, SOURCE_NAMES
+from loader_service.sources.transport import ByteStream, open_bytes
+
+Format = Literal["csv", "jsonl"]
+FORMATS: tuple[Format, ...] = ("csv", "jsonl")
+_SUFFIXES: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A record that could not be split into fields; `reason` says why."""
+
+    reason: str
+
+
+Record = tuple[int, tuple[object, ...] | Broken, object]
+
+
+def detect_format(location: str) -> Format:
+    """The format named by the location's suffix (`people.csv.gz` -> csv)."""
+    path = location.split("?", 1)[0].lower()
+    if path.endswith(".gz"):
+        path = path[:-3]
+    for suffix, name in _SUFFIXES.items():
+        if path.endswith(suffix):
+            return name
+    raise SourceError(f"cannot tell the format of {location!r} from its name; pass --format csv|jsonl")
+
+
+class RecordSource:
+    """An open source; iterate `records()` once."""
+
+    def __init__(self, stream: ByteStream, format: Format, encoding: str) -> None:
+        self.name = stream.name
+        self.format = format
+        self._bytes = stream
+        self._encoding = encoding
+        self.ignored_fields: list[str] = []
+        self._text = io.TextIOWrapper(stream.stream, encoding=encoding, errors="strict", newline="")
+        self._header: list[str] = []
+        self._reading = 0
+        if format == "csv":
+            self._header = self._read_header()
+
+    @property
+    def size(self) -> int | None:
+        return self._bytes.size
+
+    @property
+    def bytes_read(self) -> int:
+        return self._bytes.bytes_read
+
+    def raw_as_dict(self, raw: object) -> object:
+        """A record as read, for the rejects file (CSV rows become header -> value)."""
+        if self.format == "csv" and isinstance(raw, list):
+            return dict(zip(self._header, raw, strict=False))
+        return raw
+
+    def records(self) -> Iterator[Record]:
+        reader = self._csv_records() if self.format == "csv" else self._jsonl_records()
+        with self._translating_errors():
+            yield from reader
+
+    def _read_header(self) -> list[str]:
+        with self._translating_errors():
+            header = next(csv.reader(self._text_lines_once()), None)
+        if header is None:
+            raise SourceError(f"{self.name}: empty file, expected a CSV header line")
+        header = [name.strip() for name in header]
+        duplicated = sorted({name for name in header if header.count(name) > 1})
+        if duplicated:
+            raise SourceError(f"{self.name}: duplicate column(s) in the header: {', '.join(duplicated)}")
+        missing = [name for name in REQUIRED_NAMES if name not in header]
+        if missing:
+            raise SourceError(
+                f"{self.name}: missing required column(s) {', '.join(missing)} "
+                f"(header has: {', '.join(header) or 'nothing'})"
+            )
+        self.ignored_fields = [name for name in header if name not in SOURCE_NAMES]
+        return header
+
+    def _text_lines_once(self) -> Iterator[str]:
+        # The header may span lines only through quoting; csv.reader pulls what it needs.
+        while True:
+            line = self._text.readline()
+            if not line:
+                return
+            yield line
+
+    def _csv_records(self) -> Iterator[Record]:
+        header = self._header
+        width = len(header)
+        project = _projector(header)
+        number = 0
+        for row in csv.reader(self._text, strict=True):
+            if not row:
+                continue  # blank line: not a record
+            number += 1
+            self._reading = number
+            if len(row) != width:
+                yield number, Broken(f"has {len(row)} fields, the header has {width}"), row
+            else:
+                yield number, project(row), row
+
+    def _jsonl_records(self) -> Iterator[Record]:
+        number = 0
+        for line in self._text:
+            if not line.strip():
+                continue
+            number += 1
+            self._reading = number
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as error:
+                yield number, Broken(f"is not valid JSON: {error.msg} (column {error.colno})"), line
+                continue
+            if not isinstance(item, dict):
+                yield number, Broken(f"is a JSON {type(item).__name__}, not an object"), item
+                continue
+            yield number, tuple(item.get(name) for name in SOURCE_NAMES), item
+
+    @contextmanager
+    def _translating_errors(self) -> Iterator[None]:
+        where = f"{self.name}: at record {self._reading + 1}"
+        try:
+            yield
+        except UnicodeDecodeError as error:
+            where = f"{self.name}: at record {self._reading + 1}"
+            bad = error.object[error.start : error.start + 1].hex()
+            raise SourceError(
+                f"{where}: not valid {codecs.lookup(self._encoding).name} text "
+                f"({error.reason}, byte 0x{bad}); set LOADER_ENCODING if the file uses another encoding"
+            ) from None
+        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+            where = f"{self.name}: at record {self._reading + 1}"
+            raise SourceError(f"{where}: broken or truncated gzip data ({error})") from None
+        except csv.Error as error:
+            where = f"{self.name}: at record {self._reading + 1}"
+            raise SourceError(f"{where}: malformed CSV ({error})") from None
+        except SourceError:
+            raise
+        except OSError as error:
+            raise SourceError(f"{where}: read failed: {error}") from None
+
+
+def _projector(header: list[str]) -> Callable[[list[str]], tuple[object, ...]]:
+    """Pick the declared fields out of a CSV row, in declared order (absent optional ones as None)."""
+    positions = [header.index(name) if name in header else None for name in SOURCE_NAMES]
+    present = [p for p in positions if p is not None]
+    if len(present) == len(positions):
+        # The common case, at C speed: a row is a list, itemgetter returns a tuple.
+        return operator.itemgetter(*present)
+    return lambda row: tuple(None if p is None else row[p] for p in positions)
+
+
+@contextmanager
+def open_source(location: str, settings: Settings, format: Format | None = None) -> Iterator[RecordSource]:
+    """Open `location` and read its header; the caller iterates `records()` inside the block."""
+    chosen = format or detect_format(location)
+    with open_bytes(location, settings) as stream:
+        yield RecordSource(stream, chosen, settings.encoding)
