@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -156,9 +157,10 @@ def check(session: nox.Session) -> None:
 
 def _release_tool(session: nox.Session, *args: str, silent: bool = False) -> str:
     """Run `python -m tools.release <args>` in the session's venv (twine, pypiserver live there)."""
-    output = session.run(
-        "python", "-m", "tools.release", *args, env={"PYTHONPATH": str(ROOT), "UV": UV}, silent=silent
-    )
+    # nox points TMPDIR into .nox/, inside this repository, whose ignore files would leak into an
+    # sdist built there; the tool's scratch builds use the system's temporary directory instead.
+    env = {"PYTHONPATH": str(ROOT), "UV": UV, "TMPDIR": tempfile.gettempdir()}
+    output = session.run("python", "-m", "tools.release", *args, env=env, silent=silent)
     return output if isinstance(output, str) else ""
 
 

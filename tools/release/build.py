@@ -42,6 +42,9 @@ def build(root: Path, commit: str, out_dir: Path, uv: str, work_dir: Path) -> li
     byte-identical files: that is what makes re-publishing idempotent.
     """
     commit = git(root, "rev-parse", "--verify", f"{commit}^{{commit}}")
+    if work_dir.resolve().is_relative_to(root.resolve()):
+        # Hatchling would pick up the repository's ignore files around the export: not reproducible.
+        raise ReleaseError(f"build scratch directory {work_dir} must be outside the repository")
     source = work_dir / f"src-{commit[:12]}"
     if source.exists():
         shutil.rmtree(source)
