@@ -62,7 +62,8 @@ def _release(arguments: argparse.Namespace) -> int:
         print(release.plan(ROOT, arguments.part).version)
         return 0
     generated = arguments.changelog.read_text(encoding="utf-8") if arguments.changelog else ""
-    target = upload_target(ROOT, DEFAULT_URL)
+    release.plan(ROOT, arguments.part)  # a dirty tree is refused before anything else is looked at
+    target = upload_target(ROOT, DEFAULT_URL)  # and missing credentials before anything is changed
     with tempfile.TemporaryDirectory() as work:
         release.run(ROOT, arguments.part, target, _uv(), Path(work), generated)
     return 0
