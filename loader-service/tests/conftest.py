@@ -1,0 +1,152 @@
+"""Fixtures: a migrated real PostgreSQL (emptied before each test), settings, files, an HTTP server."""
+
+import csv
+import gzip
+import http.server
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from loader_service.config import Settings
+
+pytest_plugins = ["orm_models.testing.fixtures"]
+
+HEADER = ["id", "givenName", "familyName", "email", "org", "orgName"]
+Row = dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def loader_engine(migrated_url: str) -> Iterator[Engine]:
+    engine = create_engine(migrated_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(migrated_url: str, loader_engine: Engine) -> str:
+    """The migrated database, emptied: the loader commits, so rollback isolation cannot apply."""
+    with loader_engine.begin() as connection:
+        connection.execute(text("TRUNCATE person, organization RESTART IDENTITY"))
+    return migrated_url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, http_retries=2, http_retry_wait=0, http_timeout=5)
+
+
+def person_rows(count: int, *, start: int = 0, variant: str = "", orgs: int = 3) -> list[Row]:
+    return [
+        {
+            "id": f"p-{number:05d}",
+            "givenName": f"Given{number}",
+            "familyName": f"Family{number}{variant}",
+            "email": f"person{number}@example.com",
+            "org": f"org-{number % orgs}",
+            "orgName": f"Organization {number % orgs}",
+        }
+        for number in range(start, start + count)
+    ]
+
+
+def write_csv(path: Path, rows: list[Row], header: list[str] = HEADER) -> Path:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt", encoding="utf-8", newline="") as handle:  # type: ignore[operator]
+        writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[Row]) -> Path:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt", encoding="utf-8") as handle:  # type: ignore[operator]
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    return path
+
+
+def people(engine: Engine) -> dict[str, dict[str, Any]]:
+    """external_id -> the person's row as stored (with its organization's key)."""
+    with engine.connect() as connection:
+        result = connection.execute(
+            text(
+                """
+                SELECT p.id, p.external_id, p.given_name, p.family_name, p.email, o.external_id AS org,
+                       p.updated_at
+                FROM person AS p LEFT JOIN organization AS o ON o.id = p.organization_id
+                """
+            )
+        )
+        return {row.external_id: dict(row._mapping) for row in result}
+
+
+def fingerprint(engine: Engine) -> tuple[int, str]:
+    """Row count and a digest of every person's values: equal iff the dataset is the same."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(
+                """
+                SELECT count(*), coalesce(md5(string_agg(concat_ws('|', id, external_id, given_name,
+                       family_name, email, organization_id), ',' ORDER BY external_id)), '')
+                FROM person
+                """
+            )
+        ).one()
+    return int(row[0]), str(row[1])
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the test's directory, plus /status/<code> and /flaky/<n>/<file> (fails n times first)."""
+
+    hits: dict[str, int]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.hits[self.path] = self.hits.get(self.path, 0) + 1
+        parts = self.path.strip("/").split("/")
+        if parts[0] == "status":
+            self.send_error(int(parts[1]))
+            return
+        if parts[0] == "flaky":
+            if self.hits[self.path] <= int(parts[1]):
+                self.send_error(503)
+                return
+            self.path = "/" + "/".join(parts[2:])
+        super().do_GET()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, int]]]:
+    """(base URL, directory it serves, hits per path) of a real HTTP server on 127.0.0.1."""
+    served = tmp_path / "served"
+    served.mkdir()
+    hits: dict[str, int] = {}
+
+    def handler(*args: Any, **kwargs: Any) -> _Handler:
+        return type("H", (_Handler,), {"hits": hits})(*args, directory=str(served), **kwargs)  # type: ignore[no-any-return]
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", served, hits
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Callable[..., Path]:
+    def make(rows: list[Row], name: str = "people.csv", header: list[str] = HEADER) -> Path:
+        return write_csv(tmp_path / name, rows, header)
+
+    return make

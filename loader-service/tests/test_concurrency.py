@@ -1,0 +1,181 @@
+"""Atomicity under concurrency: readers, a second run, and SIGKILL in the middle of a load."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlalchemy import Engine, text
+
+from conftest import fingerprint, person_rows, write_csv
+from loader_service.config import Settings
+from loader_service.errors import LockBusyError
+from loader_service.generate import generate
+from loader_service.load import connect
+from loader_service.lock import LOCK_KEY
+from loader_service.run import RunOptions, run_load
+
+
+def _cli(database_url: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "loader_service", "run", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_reader_never_sees_an_empty_table_or_a_mix_of_two_loads(
+    settings: Settings, loader_engine: Engine, tmp_path: Path
+) -> None:
+    size = 20_000
+    sources = [str(write_csv(tmp_path / f"{v}.csv", person_rows(size, variant=v))) for v in ("-A", "-B")]
+    run_load(settings, RunOptions(sources[0]))
+    seen: list[tuple[int, int, str]] = []
+    done = threading.Event()
+
+    def loads() -> None:
+        try:
+            for index in range(1, 5):
+                run_load(settings, RunOptions(sources[index % 2]))
+        finally:
+            done.set()
+
+    loader = threading.Thread(target=loads)
+    loader.start()
+    with loader_engine.connect() as connection:
+        while not done.is_set():
+            row = connection.execute(
+                text("SELECT count(*), count(DISTINCT right(family_name, 2)), min(right(family_name, 2)) FROM person")
+            ).one()
+            connection.commit()
+            seen.append((row[0], row[1], row[2]))
+    loader.join()
+
+    assert all(count == size and variants == 1 for count, variants, _ in seen), set(seen)
+    assert {variant for _, _, variant in seen} == {"-A", "-B"}  # the reader did watch loads commit
+
+
+def test_second_run_exits_at_once_when_told_not_to_wait(settings: Settings, csv_file: object, tmp_path: Path) -> None:
+    holder = connect(settings.database_url.get_secret_value())
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        with pytest.raises(LockBusyError, match=r"another loader run is in progress \(server pid \d+.*not waiting"):
+            run_load(settings, RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(3))), lock_timeout=0))
+    finally:
+        holder.close()
+
+
+def test_second_run_waits_for_the_lock_then_loads(
+    settings: Settings, loader_engine: Engine, tmp_path: Path
+) -> None:
+    holder = connect(settings.database_url.get_secret_value())
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+    releaser = threading.Timer(0.5, holder.close)
+    releaser.start()
+    started = time.monotonic()
+
+    summary = run_load(settings, RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(3))), lock_timeout=10))
+
+    assert summary.inserted == 3
+    assert time.monotonic() - started >= 0.5
+    releaser.join()
+
+
+def test_two_concurrent_cli_runs_one_waits_no_duplicates(database_url: str, loader_engine: Engine, tmp_path: Path) -> None:
+    source = str(write_csv(tmp_path / "p.csv", person_rows(20_000)))
+
+    runs = [_cli(database_url, "--source", source, "--lock-timeout", "60") for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    inserted = sorted(int(out.split("inserted ")[1].split(",")[0]) for out, _ in outputs)
+    assert inserted == [0, 20_000]  # one loaded, the other found nothing to do
+    assert fingerprint(loader_engine)[0] == 20_000
+
+
+def test_concurrent_cli_run_told_not_to_wait_exits_with_status_3(database_url: str, tmp_path: Path) -> None:
+    holder = connect(database_url)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        run = _cli(database_url, "--source", str(write_csv(tmp_path / "p.csv", person_rows(3))))
+        out, err = run.communicate(timeout=60)
+    finally:
+        holder.close()
+    assert run.returncode == 3
+    assert "another loader run is in progress" in err
+
+
+_PHASE_QUERIES = {
+    "copy": r"^\s*COPY loader_staging",
+    "merge": r"^\s*(UPDATE person|INSERT INTO person|DELETE FROM person)",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["copy", "merge"])
+def test_sigkill_mid_load_leaves_the_previous_dataset(
+    phase: str, settings: Settings, database_url: str, loader_engine: Engine, tmp_path: Path
+) -> None:
+    previous = tmp_path / "previous.csv"
+    generate(previous, 100_000, seed=1)
+    run_load(settings, RunOptions(str(previous)))
+    before = fingerprint(loader_engine)
+    large = tmp_path / "next.csv"
+    generate(large, 150_000, seed=2, variant="-next", start=50_000)  # updates, inserts and deletes
+
+    run = _cli(database_url, "--source", str(large))
+    watcher = psycopg2.connect(**_watch_parameters(database_url))
+    watcher.autocommit = True
+    try:
+        deadline = time.monotonic() + 60
+        while not _loader_running(watcher, _PHASE_QUERIES[phase]):
+            assert run.poll() is None, f"the load finished before reaching the {phase}: {run.communicate()}"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        os.kill(run.pid, signal.SIGKILL)
+        run.communicate(timeout=30)
+        # The server notices the dead client and rolls back (client_connection_check_interval).
+        while _loader_running(watcher, "."):
+            assert time.monotonic() < deadline, "the killed loader's backend never ended"
+            time.sleep(0.05)
+    finally:
+        watcher.close()
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+
+    assert run.returncode == -signal.SIGKILL
+    assert fingerprint(loader_engine) == before
+    # The lock died with the connection: the next run gets it and completes.
+    assert run_load(settings, RunOptions(str(large))).read == 150_000
+
+
+def _watch_parameters(database_url: str) -> dict[str, str]:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    parameters = {k: str(v) for k, v in url.translate_connect_args(username="user", database="dbname").items()}
+    parameters.update({k: str(v) for k, v in url.query.items()})
+    return parameters
+
+
+def _loader_running(watcher: "psycopg2.extensions.connection", pattern: str) -> bool:
+    with watcher.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'loader-service' "
+            "AND datname = current_database() AND state = 'active' AND query ~ %s",
+            (pattern,),
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
