@@ -22,16 +22,21 @@ def _git(repo: Path, *args: str) -> str:
     return result.output.strip()
 
 
+IDENTITY = "release-test@example.invalid"
+
+
 @pytest.fixture
 def clone(tmp_path: Path) -> Iterator[Path]:
-    """A clone of this repository's HEAD with a local identity, and the real checkout's state."""
-    before = (_git(ROOT, "rev-parse", "HEAD"), _git(ROOT, "tag", "--list"))
+    """A clone of this repository's HEAD with its own identity; the real checkout stays untouched
+    (others may commit to it meanwhile, so the check is: no commit or tag of ours reached it)."""
+    tags_before = _git(ROOT, "tag", "--list")
     repo = tmp_path / "clone"
     _git(ROOT, "clone", "--quiet", str(ROOT), str(repo))
-    _git(repo, "config", "user.email", "release-test@example.invalid")
+    _git(repo, "config", "user.email", IDENTITY)
     _git(repo, "config", "user.name", "Release test")
     yield repo
-    assert (_git(ROOT, "rev-parse", "HEAD"), _git(ROOT, "tag", "--list")) == before
+    assert _git(ROOT, "tag", "--list") == tags_before
+    assert _git(ROOT, "log", "--all", f"--author={IDENTITY}", "--format=%H") == ""
 
 
 @pytest.fixture
