@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
 
 from loader_service.config import Settings
@@ -37,7 +38,7 @@ def database_url(migrated_url: str, loader_engine: Engine) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, http_retries=2, http_retry_wait=0, http_timeout=5)
+    return Settings(database_url=SecretStr(database_url), http_retries=2, http_retry_wait=0, http_timeout=5)
 
 
 def person_rows(count: int, *, start: int = 0, variant: str = "", orgs: int = 3) -> list[Row]:
@@ -56,7 +57,7 @@ def person_rows(count: int, *, start: int = 0, variant: str = "", orgs: int = 3)
 
 def write_csv(path: Path, rows: list[Row], header: list[str] = HEADER) -> Path:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wt", encoding="utf-8", newline="") as handle:  # type: ignore[operator]
+    with opener(path, "wt", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -65,7 +66,7 @@ def write_csv(path: Path, rows: list[Row], header: list[str] = HEADER) -> Path:
 
 def write_jsonl(path: Path, rows: list[Row]) -> Path:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "wt", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
     return path

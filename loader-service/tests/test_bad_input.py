@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import fingerprint, person_rows, write_csv, write_jsonl
 from sqlalchemy import Engine
 
-from conftest import fingerprint, person_rows, write_csv, write_jsonl
 from loader_service.config import Settings
 from loader_service.errors import LoaderError, RejectBudgetError, SourceError
 from loader_service.run import RunOptions, run_load
@@ -64,7 +64,9 @@ def test_records_within_the_budget_are_reported_and_the_rest_loads(
     rows[0]["email"] = "broken"
     rejects = tmp_path / "rejects.jsonl"
 
-    summary = run_load(settings, RunOptions(str(write_csv(tmp_path / "one-bad.csv", rows)), max_errors=1, rejects=rejects))
+    summary = run_load(
+        settings, RunOptions(str(write_csv(tmp_path / "one-bad.csv", rows)), max_errors=1, rejects=rejects)
+    )
 
     assert (summary.read, summary.rejected, summary.rejects_file) == (8, 1, str(rejects))
     assert json.loads(rejects.read_text())["record"] == 1
@@ -75,7 +77,12 @@ def test_strict_by_default_one_invalid_record_aborts(
 ) -> None:
     rows = person_rows(8, variant="-new")
     rows[7]["givenName"] = ""
-    _fails(settings, RunOptions(str(write_csv(tmp_path / "bad.csv", rows)), rejects=tmp_path / "r"), RejectBudgetError, "max-errors 0")
+    _fails(
+        settings,
+        RunOptions(str(write_csv(tmp_path / "bad.csv", rows)), rejects=tmp_path / "r"),
+        RejectBudgetError,
+        "max-errors 0",
+    )
     assert fingerprint(loader_engine) == loaded
 
 
@@ -99,20 +106,34 @@ def test_broken_jsonl_lines_are_rejects_not_crashes(
 def test_nul_characters_are_rejected(settings: Settings, tmp_path: Path, loaded: tuple[int, str]) -> None:
     rows = person_rows(2)
     rows[1]["familyName"] = "nul\x00byte"
-    message = _fails(settings, RunOptions(str(write_jsonl(tmp_path / "n.jsonl", rows)), rejects=tmp_path / "r"), RejectBudgetError, "invalid record")
+    message = _fails(
+        settings,
+        RunOptions(str(write_jsonl(tmp_path / "n.jsonl", rows)), rejects=tmp_path / "r"),
+        RejectBudgetError,
+        "invalid record",
+    )
     assert "record 2: familyName: contains a NUL character" in message
 
 
-def test_wrong_encoding(settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]) -> None:
+def test_wrong_encoding(
+    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+) -> None:
     source = tmp_path / "latin1.csv"
     source.write_bytes("id,givenName\np-1,Ren\xe9\n".encode("latin-1"))
 
-    _fails(settings, RunOptions(str(source)), SourceError, r"at record 1: not valid utf-8.*byte 0xe9.*LOADER_ENCODING")
+    _fails(
+        settings,
+        RunOptions(str(source)),
+        SourceError,
+        r"at record 1: not valid utf-8.*byte 0xe9.*LOADER_ENCODING",
+    )
 
     assert fingerprint(loader_engine) == loaded
 
 
-def test_truncated_gzip(settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]) -> None:
+def test_truncated_gzip(
+    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+) -> None:
     whole = write_csv(tmp_path / "whole.csv.gz", person_rows(2000, variant="-new")).read_bytes()
     source = tmp_path / "cut.csv.gz"
     source.write_bytes(whole[: len(whole) // 2])
@@ -122,7 +143,9 @@ def test_truncated_gzip(settings: Settings, loader_engine: Engine, tmp_path: Pat
     assert fingerprint(loader_engine) == loaded
 
 
-def test_corrupt_gzip(settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]) -> None:
+def test_corrupt_gzip(
+    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+) -> None:
     source = tmp_path / "corrupt.csv.gz"
     source.write_bytes(gzip.compress(b"id,givenName\np-1,Ada\n")[:12] + b"\x00garbage" * 10)
 
@@ -136,12 +159,19 @@ def test_missing_required_column(
 ) -> None:
     source = csv_file(person_rows(3), header=["id", "first_name", "email"])
 
-    _fails(settings, RunOptions(str(source)), SourceError, r"missing required column\(s\) givenName \(header has: id, first_name, email\)")
+    _fails(
+        settings,
+        RunOptions(str(source)),
+        SourceError,
+        r"missing required column\(s\) givenName \(header has: id, first_name, email\)",
+    )
 
     assert fingerprint(loader_engine) == loaded
 
 
-def test_malformed_csv(settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]) -> None:
+def test_malformed_csv(
+    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+) -> None:
     source = tmp_path / "quote.csv"
     source.write_text('id,givenName\np-1,Ada\np-2,"Grace\n', encoding="utf-8")
 
@@ -160,13 +190,21 @@ def test_unreachable_url(settings: Settings, loader_engine: Engine, loaded: tupl
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
-    _fails(settings, RunOptions(f"http://127.0.0.1:{port}/people.csv"), SourceError, r"cannot reach the server.*after 3 attempts")
+    _fails(
+        settings,
+        RunOptions(f"http://127.0.0.1:{port}/people.csv"),
+        SourceError,
+        r"cannot reach the server.*after 3 attempts",
+    )
 
     assert fingerprint(loader_engine) == loaded
 
 
 def test_http_errors(
-    settings: Settings, loader_engine: Engine, loaded: tuple[int, str], http_server: tuple[str, Path, dict[str, int]]
+    settings: Settings,
+    loader_engine: Engine,
+    loaded: tuple[int, str],
+    http_server: tuple[str, Path, dict[str, int]],
 ) -> None:
     base, _, hits = http_server
 
@@ -180,7 +218,10 @@ def test_http_errors(
 
 def test_url_credentials_and_query_are_never_printed(settings: Settings, loaded: tuple[int, str]) -> None:
     message = _fails(
-        settings, RunOptions("http://user:hunter2@127.0.0.1:9/people.csv?token=s3cr3t"), SourceError, "cannot reach"
+        settings,
+        RunOptions("http://user:hunter2@127.0.0.1:9/people.csv?token=s3cr3t"),
+        SourceError,
+        "cannot reach",
     )
     assert "hunter2" not in message
     assert "s3cr3t" not in message

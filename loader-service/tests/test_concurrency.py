@@ -10,9 +10,9 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from conftest import fingerprint, person_rows, write_csv
 from sqlalchemy import Engine, text
 
-from conftest import fingerprint, person_rows, write_csv
 from loader_service.config import Settings
 from loader_service.errors import LockBusyError
 from loader_service.generate import generate
@@ -53,7 +53,10 @@ def test_a_reader_never_sees_an_empty_table_or_a_mix_of_two_loads(
     with loader_engine.connect() as connection:
         while not done.is_set():
             row = connection.execute(
-                text("SELECT count(*), count(DISTINCT right(family_name, 2)), min(right(family_name, 2)) FROM person")
+                text(
+                    "SELECT count(*), count(DISTINCT right(family_name, 2)), min(right(family_name, 2))"
+                    " FROM person"
+                )
             ).one()
             connection.commit()
             seen.append((row[0], row[1], row[2]))
@@ -63,12 +66,16 @@ def test_a_reader_never_sees_an_empty_table_or_a_mix_of_two_loads(
     assert {variant for _, _, variant in seen} == {"-A", "-B"}  # the reader did watch loads commit
 
 
-def test_second_run_exits_at_once_when_told_not_to_wait(settings: Settings, csv_file: object, tmp_path: Path) -> None:
+def test_second_run_exits_at_once_when_told_not_to_wait(
+    settings: Settings, csv_file: object, tmp_path: Path
+) -> None:
     holder = connect(settings.database_url.get_secret_value())
     try:
         with holder.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        with pytest.raises(LockBusyError, match=r"another loader run is in progress \(server pid \d+.*not waiting"):
+        with pytest.raises(
+            LockBusyError, match=r"another loader run is in progress \(server pid \d+.*not waiting"
+        ):
             run_load(settings, RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(3))), lock_timeout=0))
     finally:
         holder.close()
@@ -84,14 +91,18 @@ def test_second_run_waits_for_the_lock_then_loads(
     releaser.start()
     started = time.monotonic()
 
-    summary = run_load(settings, RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(3))), lock_timeout=10))
+    summary = run_load(
+        settings, RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(3))), lock_timeout=10)
+    )
 
     assert summary.inserted == 3
     assert time.monotonic() - started >= 0.5
     releaser.join()
 
 
-def test_two_concurrent_cli_runs_one_waits_no_duplicates(database_url: str, loader_engine: Engine, tmp_path: Path) -> None:
+def test_two_concurrent_cli_runs_one_waits_no_duplicates(
+    database_url: str, loader_engine: Engine, tmp_path: Path
+) -> None:
     source = str(write_csv(tmp_path / "p.csv", person_rows(20_000)))
 
     runs = [_cli(database_url, "--source", source, "--lock-timeout", "60") for _ in range(2)]
@@ -109,7 +120,7 @@ def test_concurrent_cli_run_told_not_to_wait_exits_with_status_3(database_url: s
         with holder.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         run = _cli(database_url, "--source", str(write_csv(tmp_path / "p.csv", person_rows(3))))
-        out, err = run.communicate(timeout=60)
+        _, err = run.communicate(timeout=60)
     finally:
         holder.close()
     assert run.returncode == 3
@@ -135,8 +146,10 @@ def test_sigkill_mid_load_leaves_the_previous_dataset(
     generate(large, 150_000, seed=2, variant="-next", start=50_000)  # updates, inserts and deletes
 
     run = _cli(database_url, "--source", str(large))
-    watcher = psycopg2.connect(**_watch_parameters(database_url))
+    watcher = connect(database_url)
     watcher.autocommit = True
+    with watcher.cursor() as cursor:
+        cursor.execute("SET application_name = 'loader-tests'")
     try:
         deadline = time.monotonic() + 60
         while not _loader_running(watcher, _PHASE_QUERIES[phase]):
@@ -159,15 +172,6 @@ def test_sigkill_mid_load_leaves_the_previous_dataset(
     assert fingerprint(loader_engine) == before
     # The lock died with the connection: the next run gets it and completes.
     assert run_load(settings, RunOptions(str(large))).read == 150_000
-
-
-def _watch_parameters(database_url: str) -> dict[str, str]:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    parameters = {k: str(v) for k, v in url.translate_connect_args(username="user", database="dbname").items()}
-    parameters.update({k: str(v) for k, v in url.query.items()})
-    return parameters
 
 
 def _loader_running(watcher: "psycopg2.extensions.connection", pattern: str) -> bool:

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from conftest import fingerprint, person_rows, write_csv, write_jsonl
 from sqlalchemy import Engine
 
-from conftest import fingerprint, person_rows, write_csv, write_jsonl
 from loader_service.config import Settings
 from loader_service.run import RunOptions, run_load
 

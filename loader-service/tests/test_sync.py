@@ -5,9 +5,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import fingerprint, people, person_rows, write_csv, write_jsonl
 from sqlalchemy import Engine
 
-from conftest import fingerprint, people, person_rows, write_csv, write_jsonl
 from loader_service.config import Settings
 from loader_service.errors import LoaderError
 from loader_service.run import RunOptions, run_load
@@ -18,7 +18,13 @@ def test_first_load_inserts_people_and_their_organizations(
 ) -> None:
     summary = run_load(settings, RunOptions(str(csv_file(person_rows(10)))))
 
-    assert (summary.read, summary.inserted, summary.updated, summary.deleted, summary.rejected) == (10, 10, 0, 0, 0)
+    assert (summary.read, summary.inserted, summary.updated, summary.deleted, summary.rejected) == (
+        10,
+        10,
+        0,
+        0,
+        0,
+    )
     assert summary.organizations_inserted == 3
     stored = people(loader_engine)
     assert stored["p-00004"]["given_name"] == "Given4"
@@ -63,7 +69,9 @@ def test_changed_source_updates_inserts_and_deletes_keeping_ids(
 def test_append_mode_never_deletes(settings: Settings, loader_engine: Engine, tmp_path: Path) -> None:
     run_load(settings, RunOptions(str(write_csv(tmp_path / "a.csv", person_rows(5)))))
 
-    summary = run_load(settings, RunOptions(str(write_csv(tmp_path / "b.csv", person_rows(2, start=5))), mode="append"))
+    summary = run_load(
+        settings, RunOptions(str(write_csv(tmp_path / "b.csv", person_rows(2, start=5))), mode="append")
+    )
 
     assert (summary.inserted, summary.deleted) == (2, 0)
     assert len(people(loader_engine)) == 7
@@ -133,7 +141,9 @@ def test_duplicate_keys_in_the_source_are_rejected_first_one_wins(
     rows.append({**rows[0], "givenName": "Impostor"})
     rejects = tmp_path / "rejects.jsonl"
 
-    summary = run_load(settings, RunOptions(str(write_csv(tmp_path / "d.csv", rows)), max_errors=5, rejects=rejects))
+    summary = run_load(
+        settings, RunOptions(str(write_csv(tmp_path / "d.csv", rows)), max_errors=5, rejects=rejects)
+    )
 
     assert (summary.inserted, summary.rejected) == (3, 1)
     assert people(loader_engine)["p-00000"]["given_name"] == "Given0"
