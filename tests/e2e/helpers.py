@@ -47,6 +47,8 @@ def isolated_env(**extra: str) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("PIP_", "UV_INDEX", "UV_DEFAULT_INDEX", "UV_EXTRA", "TWINE_"))
+        # nox activates the test venv: `uv sync` would otherwise sync (and strip) that one.
+        and key not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
     }
     env |= {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
     return env | extra

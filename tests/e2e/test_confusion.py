@@ -59,7 +59,8 @@ def test_uv_locks_orm_models_from_the_private_index_only(
     _assert_no_credential(lock, credentials)
     if service == "loader-service":  # one real sync is enough: the lock decides what is installed
         venv = project / ".venv"
-        synced = run([uv_bin(), "sync", "--locked", "--directory", str(project)], env=env)
+        sync_env = env | {"UV_PROJECT_ENVIRONMENT": str(venv)}
+        synced = run([uv_bin(), "sync", "--locked", "--directory", str(project)], env=sync_env)
         assert synced.returncode == 0, synced.output
         python = venv / "bin" / "python"
         assert installed(python, "orm-models") == "2.1.0"
