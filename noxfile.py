@@ -49,7 +49,7 @@ UV = find_uv_bin()
 PYTHON = "3.11"
 ORM_MODELS = ROOT / "orm-models"
 # Packages with a test suite, in dependency order; each runs in its own venv.
-TESTED_PACKAGES = ["orm-models"]
+TESTED_PACKAGES = ["orm-models", "loader-service"]
 # Services with a benchmark in <service>/benchmarks/run.py (`nox -s bench`).
 BENCHMARKED_SERVICES = ["loader-service", "api-service"]
 DEMO_DATA_DIR = ROOT / ".devdb"
@@ -275,7 +275,7 @@ def compat(session: nox.Session) -> None:
         cells = {
             f"{admitted[0]} (lowest)": f"orm-models[testing]=={admitted[0]}",
             f"{admitted[-1]} (highest)": f"orm-models[testing]=={admitted[-1]}",
-            "local wheel": f"orm-models[testing] @ {local_wheel.as_uri()}",
+            "local wheel": f"orm-models[testing] @ {local_wheel.resolve().as_uri()}",
         }
         for label, requirement in cells.items():
             matrix.append((service, label, _compat_cell(session, service, service_wheel, requirement, env)))
