@@ -107,6 +107,10 @@ def begin(connection: pg.connection, work_mem: str, lock_timeout: float) -> pg.c
     # If this process dies mid-merge, the server stops the statement within a second instead
     # of finishing it for nobody (and holding row locks meanwhile).
     cursor.execute("SET LOCAL client_connection_check_interval = '1s'")
+    # Every join of the merge is bulk (staging x live table). Within this transaction the
+    # planner's statistics for `person` are stale (a first load inserts into an "empty" table),
+    # and a nested loop over two 1M-row sides never finishes: hash joins only.
+    cursor.execute("SET LOCAL enable_nestloop = off")
     columns = ", ".join(f"{spec.staging} text" for spec in FIELDS)
     cursor.execute(f"CREATE TEMPORARY TABLE {STAGING} (record_no bigint NOT NULL, {columns}) ON COMMIT DROP")
     cursor.execute(f"CREATE TEMPORARY TABLE {KEPT} (external_id text NOT NULL) ON COMMIT DROP")
