@@ -291,7 +291,7 @@ def _compat_cell(
     session: nox.Session, service: str, service_wheel: Path, requirement: str, env: dict[str, str]
 ) -> str:
     """One matrix cell in its own venv: install from the index (orm-models from "private" only)."""
-    venv = Path(session.create_tmp()) / f"compat-{service}"
+    venv = Path(session.create_tmp()).resolve() / f"compat-{service}"
     session.run(UV, "venv", "--quiet", "--clear", "--python", PYTHON, str(venv), external=True)
     python = str(venv / "bin" / "python")
     session.run(
