@@ -265,12 +265,12 @@ def compat(session: nox.Session) -> None:
     matrix: list[tuple[str, str, str]] = []
     for service in SERVICES:
         config = tomllib.loads((ROOT / service / "pyproject.toml").read_text())
-        wanted = next(
-            r for r in map(Requirement, config["project"]["dependencies"]) if r.name == "orm-models"
-        )
-        admitted = [v for v in on_index if v in wanted.specifier]
+        # The range the tests run under: the runtime requirement and the `test` extra's, together.
+        declared = [*config["project"]["dependencies"], *config["project"]["optional-dependencies"]["test"]]
+        ranges = [r.specifier for r in map(Requirement, declared) if r.name == "orm-models"]
+        admitted = [v for v in on_index if all(v in spec for spec in ranges)]
         if not admitted:
-            session.error(f"no orm-models{wanted.specifier} on the index: run `nox -s publish` first")
+            session.error(f"no orm-models{','.join(map(str, ranges))} on the index: run `nox -s publish`")
         service_wheel = _build_wheel(session, ROOT / service)
         cells = {
             f"{admitted[0]} (lowest)": f"orm-models[testing]=={admitted[0]}",
@@ -299,6 +299,8 @@ def _compat_cell(
         "--index", f"private={_private_index_url(service)}", "--index-strategy", "first-index",
         f"{service_wheel}[test]", requirement, env=env, external=True,
     )  # fmt: skip
+    if not any((ROOT / service / "tests").rglob("test_*.py")):
+        return "installs; no tests"
     session.log(f"{service}: pytest against {requirement}")
     tests = subprocess.run([python, "-m", "pytest", "-q"], cwd=ROOT / service, check=False)
     return {0: "passed", 5: "no tests"}.get(tests.returncode, "FAILED")
