@@ -319,7 +319,7 @@ def _run(url: str, scratch: Path, arguments: argparse.Namespace) -> None:
     report("loader sync, first load (validation on)", rows, first["seconds"], first_rss)
     # The bare COPY left `person` full of the same records but with other ids: start over.
     _reset(url)
-    first, first_rss = _loader(url, source)
+    _loader(url, source)  # the state a re-sync starts from (not reported: the first load is above)
     resync, resync_rss = _loader(url, source)
     report("loader sync, unchanged re-sync", rows, resync["seconds"], resync_rss)
     if resync["inserted"] or resync["updated"] or resync["deleted"]:
