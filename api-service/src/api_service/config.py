@@ -28,8 +28,10 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(5, ge=1)
 
     # A request thread waits at most pool_timeout for a connection, then the client gets a 503.
-    pool_size: int = Field(10, ge=1)
-    max_overflow: int = Field(10, ge=0)
+    # No overflow by default: overflow connections are closed when returned, and opening one
+    # forks a PostgreSQL backend, so under load they cost more than waiting for a pooled one.
+    pool_size: int = Field(20, ge=1)
+    max_overflow: int = Field(0, ge=0)
     pool_timeout_seconds: float = Field(5.0, gt=0)
     # Bounded so a hung or unreachable database turns into a prompt 503, not a stuck request.
     connect_timeout_seconds: int = Field(3, ge=1)

@@ -22,7 +22,8 @@ def make_engine(settings: Settings) -> Engine:
         isolation_level="AUTOCOMMIT",
         connect_args={
             "connect_timeout": settings.connect_timeout_seconds,
-            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+            # UTC: timestamps rendered by PostgreSQL read the same whatever the server's zone.
+            "options": f"-c statement_timeout={settings.statement_timeout_ms} -c TimeZone=UTC",
             "application_name": "api-service",
         },
     )

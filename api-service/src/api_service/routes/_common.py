@@ -1,6 +1,6 @@
 """Parameter types and the fast JSON response shared by the resource routes."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -8,6 +8,7 @@ from fastapi import Path, Query, Request, Response
 
 from api_service.config import MAX_ID, Settings
 from api_service.pagination import CURSOR_MAX_LENGTH, CURSOR_PATTERN, encode_cursor, next_link
+from api_service.queries._documents import Document
 
 # PostgreSQL rejects NUL in text; no name or email holds a control character anyway.
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
@@ -46,17 +47,19 @@ def limit_query(settings: Settings) -> Any:
     )
 
 
-def json_response(body: object) -> Response:
-    """Bytes serialized by orjson; the route's `response_model` documents them but is not run."""
-    return Response(orjson.dumps(body), media_type="application/json")
+def document_response(document: Document) -> Response:
+    """One record's JSON, as PostgreSQL rendered it; the route's `response_model` documents it."""
+    return Response(document[1].encode(), media_type="application/json")
 
 
-def page_response(
-    request: Request, resource: str, records: Sequence[Mapping[str, Any]], limit: int
-) -> Response:
-    """A page from `records` fetched with `limit + 1`: the extra row only says a next page exists."""
-    if len(records) <= limit:
-        return json_response({"items": records, "next_cursor": None, "next": None})
-    items = records[:limit]
-    cursor = encode_cursor(resource, items[-1]["id"])
-    return json_response({"items": items, "next_cursor": cursor, "next": next_link(request, cursor)})
+def page_response(request: Request, resource: str, documents: Sequence[Document], limit: int) -> Response:
+    """A page from `documents` fetched with `limit + 1`: the extra one only says a next page exists."""
+    cursor = link = None
+    if len(documents) > limit:
+        documents = documents[:limit]
+        cursor = encode_cursor(resource, documents[-1][0])
+        link = next_link(request, cursor)
+    items = ",".join([text for _, text in documents]).encode()
+    tail = orjson.dumps({"next_cursor": cursor, "next": link})
+    # {"items":[...],"next_cursor":...,"next":...}: the records' JSON is spliced in unparsed.
+    return Response(b'{"items":[' + items + b"]," + tail[1:], media_type="application/json")

@@ -13,7 +13,14 @@ from api_service.deps import SessionDep
 from api_service.errors import NOT_FOUND, UNAVAILABLE
 from api_service.pagination import decode_cursor
 from api_service.queries import organizations as queries
-from api_service.routes._common import Cursor, NamePrefix, id_path, json_response, limit_query, page_response
+from api_service.routes._common import (
+    Cursor,
+    NamePrefix,
+    document_response,
+    id_path,
+    limit_query,
+    page_response,
+)
 from api_service.schemas.people import Organization, OrganizationPage
 
 RESOURCE = "organization"
@@ -47,6 +54,6 @@ def build_router(settings: Settings) -> APIRouter:
         record = queries.get_organization(session, organization_id)
         if record is None:
             raise HTTPException(status_code=404, detail="organization not found")
-        return json_response(record)
+        return document_response(record)
 
     return router

@@ -13,9 +13,9 @@ from api_service.routes._common import (
     Cursor,
     Email,
     NamePrefix,
+    document_response,
     id_path,
     id_query,
-    json_response,
     limit_query,
     page_response,
 )
@@ -54,6 +54,6 @@ def build_router(settings: Settings) -> APIRouter:
         record = queries.get_person(session, person_id)
         if record is None:
             raise HTTPException(status_code=404, detail="person not found")
-        return json_response(record)
+        return document_response(record)
 
     return router
