@@ -18,29 +18,29 @@ class Settings(BaseSettings):
     # The same variable orm-models' CLI and test helpers read, so one export serves all tools.
     database_url: SecretStr = Field(validation_alias=AliasChoices("API_DATABASE_URL", "DATABASE_URL"))
 
-    default_page_size: int = Field(50, ge=1)
-    max_page_size: int = Field(200, ge=1)
+    default_page_size: int = Field(default=50, ge=1)
+    max_page_size: int = Field(default=200, ge=1)
 
     # Comma-separated in the environment: API_CORS_ORIGINS=https://app.example,http://localhost:5173
     cors_origins: Annotated[list[str], NoDecode] = []
 
     # Sent as Retry-After on 503: about how long a database restart or failover takes.
-    retry_after_seconds: int = Field(5, ge=1)
+    retry_after_seconds: int = Field(default=5, ge=1)
 
     # A request thread waits at most pool_timeout for a connection, then the client gets a 503.
     # No overflow by default: overflow connections are closed when returned, and opening one
     # forks a PostgreSQL backend, so under load they cost more than waiting for a pooled one.
-    pool_size: int = Field(20, ge=1)
-    max_overflow: int = Field(0, ge=0)
-    pool_timeout_seconds: float = Field(5.0, gt=0)
+    pool_size: int = Field(default=20, ge=1)
+    max_overflow: int = Field(default=0, ge=0)
+    pool_timeout_seconds: float = Field(default=5.0, gt=0)
     # Bounded so a hung or unreachable database turns into a prompt 503, not a stuck request.
-    connect_timeout_seconds: int = Field(3, ge=1)
-    statement_timeout_ms: int = Field(10_000, ge=0)
+    connect_timeout_seconds: int = Field(default=3, ge=1)
+    statement_timeout_ms: int = Field(default=10_000, ge=0)
 
     # Used by the `api-service` console script only; `uvicorn --factory` takes its own flags.
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    workers: int = Field(1, ge=1)
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
     log_level: str = "info"
 
     @field_validator("cors_origins", mode="before")

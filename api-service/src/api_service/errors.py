@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api_service.schemas.common import ErrorMessage
@@ -13,6 +13,9 @@ from api_service.schemas.common import ErrorMessage
 log = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE = "database unavailable"
+SCHEMA_NOT_READY = "database schema not ready"
+# undefined_table, undefined_column: the database is not migrated to what the models expect.
+_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
@@ -27,9 +30,17 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def unavailable_response(retry_after_seconds: int) -> JSONResponse:
+def is_schema_missing(exc: BaseException) -> bool:
+    """True when PostgreSQL says a table or column is missing: not migrated (yet), not a bug here.
+
+    /readyz says the same through the schema guard; the client gets a 503 to retry, not a 500.
+    """
+    return isinstance(exc, ProgrammingError) and getattr(exc.orig, "pgcode", None) in _SCHEMA_SQLSTATES
+
+
+def unavailable_response(retry_after_seconds: int, detail: str = DATABASE_UNAVAILABLE) -> JSONResponse:
     return JSONResponse(
-        {"detail": DATABASE_UNAVAILABLE},
+        {"detail": detail},
         status_code=503,
         headers={"Retry-After": str(retry_after_seconds)},
     )
@@ -41,6 +52,9 @@ def install_handlers(app: FastAPI, retry_after_seconds: int) -> None:
             # One line, no traceback: while the database is down every request would log one.
             log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc.args[0])
             return unavailable_response(retry_after_seconds)
+        if is_schema_missing(exc):
+            log.error("%s %s: %s: %s", request.method, request.url.path, SCHEMA_NOT_READY, exc.args[0])
+            return unavailable_response(retry_after_seconds, SCHEMA_NOT_READY)
         return await unexpected_error(request, exc)
 
     async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -56,6 +70,10 @@ RETRY_AFTER_HEADER: dict[str, Any] = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 }
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorMessage, "description": "Database unreachable.", "headers": RETRY_AFTER_HEADER}
+    503: {
+        "model": ErrorMessage,
+        "description": "Database unreachable, or not migrated yet: retry later.",
+        "headers": RETRY_AFTER_HEADER,
+    }
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No such record."}}

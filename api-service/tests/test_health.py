@@ -1,0 +1,52 @@
+"""/healthz, /readyz and /version."""
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+import orm_models
+from api_service.main import create_app
+from api_service.schemas.health import Readiness, Version
+
+from .conftest import make_settings
+
+
+def test_healthz(seeded_client: TestClient) -> None:
+    response = seeded_client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_when_the_schema_is_at_head(seeded_client: TestClient) -> None:
+    response = seeded_client.get("/readyz")
+
+    assert response.status_code == 200
+    body = Readiness.model_validate_json(response.content)
+    assert (body.status, body.database, body.schema_ok) == ("ready", "ok", True)
+
+
+def test_readyz_is_503_on_a_database_never_migrated(create_database: Callable[[], str]) -> None:
+    with TestClient(create_app(make_settings(create_database()))) as client:
+        response = client.get("/readyz")
+        people = client.get("/people")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "7"
+    body = Readiness.model_validate_json(response.content)
+    assert (body.status, body.database, body.schema_ok) == ("unavailable", "ok", False)
+    assert "never migrated" in body.detail
+    assert "orm-models migrate" in body.detail
+    # Requests get a 503 to retry too, rather than a 500 for a missing table.
+    assert people.status_code == 503
+    assert people.json() == {"detail": "database schema not ready"}
+
+
+def test_version(seeded_client: TestClient) -> None:
+    body = Version.model_validate_json(seeded_client.get("/version").content)
+
+    assert body.service == "api-service"
+    assert body.version
+    assert body.orm_models_version == orm_models.__version__
+    assert body.schema_revision == orm_models.head_revision()
+    assert body.expected_schema_revision == orm_models.head_revision()
