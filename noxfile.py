@@ -49,7 +49,7 @@ UV = find_uv_bin()
 PYTHON = "3.11"
 ORM_MODELS = ROOT / "orm-models"
 # Packages with a test suite, in dependency order; each runs in its own venv.
-TESTED_PACKAGES = ["orm-models", "loader-service"]
+TESTED_PACKAGES = ["orm-models", "loader-service", "api-service"]
 # Services with a benchmark in <service>/benchmarks/run.py (`nox -s bench`).
 BENCHMARKED_SERVICES = ["loader-service", "api-service"]
 DEMO_DATA_DIR = ROOT / ".devdb"
