@@ -290,7 +290,7 @@ def _run(url: str, scratch: Path, arguments: argparse.Namespace) -> None:
     size_mb = source.stat().st_size / 1e6
     engine = create_engine(url)
     with engine.connect() as connection:
-        version = connection.execute(text("SHOW server_version")).scalar_one()
+        version: str = connection.execute(text("SHOW server_version")).scalar_one()
     engine.dispose()
     results: list[tuple[str, int, float, float | None]] = []
 
