@@ -227,7 +227,7 @@ def main() -> None:
         seed(engine, args.rows)
         with engine.connect() as connection:
             # The id the page before `deep_page` ends on: page `deep_page` starts after it.
-            deep_after_id = connection.execute(
+            deep_after_id: int = connection.execute(
                 text("SELECT id FROM person ORDER BY id OFFSET :n LIMIT 1"), {"n": (deep_page - 1) * PAGE - 1}
             ).scalar_one()
         engine.dispose()
