@@ -139,9 +139,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """Start PostgreSQL (embedded in .devdb/ unless DATABASE_URL is set), migrate, load, print."""
-    session.install(f"{_build_wheel(session, ORM_MODELS)}[testing]")
-    session.run("python", str(ROOT / "tools" / "demo.py"), "--data-dir", str(DEMO_DATA_DIR))
+    """The whole story: private index -> services installed by range -> migrate, load, serve, read back.
+
+    PostgreSQL is embedded in .devdb/ unless DATABASE_URL is set.
+    """
+    session.install(TWINE, PYPISERVER)
+    env = {"PYTHONPATH": str(ROOT), "UV": UV, "TMPDIR": tempfile.gettempdir()}
+    session.run("python", str(ROOT / "tools" / "demo.py"), "--data-dir", str(DEMO_DATA_DIR), env=env)
 
 
 @nox.session(python=PYTHON)

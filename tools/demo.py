@@ -1,68 +1,99 @@
-"""The demo: a real PostgreSQL, the packaged migrations, and records read back through the models."""
+"""The demo, stage 1 (what a platform team does): a private index, the releases on it, and the
+services installed from it by their version range — orm-models never comes from a path here.
+
+Stage 2 (`demo_services.py`) then runs inside that services' environment: PostgreSQL, migrations,
+a load of the shipped sample by `loader-service`, and the API serving it.
+"""
+
+from __future__ import annotations
 
 import argparse
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
-from sqlalchemy import create_engine, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, selectinload
+from tools.release import build, releases
+from tools.release.credentials import Credentials, Target
+from tools.release.index import IndexServer
+from tools.release.publish import publish
 
-from orm_models import Organization, Person, __version__, head_revision, migrate
-from orm_models.testing.postgres import running_postgres
-
-ORGANIZATIONS = [("acme", "Acme Analytics"), ("globex", "Globex Data")]
-PEOPLE = [
-    ("p-001", "Ada", "Lovelace", "ada@acme.example", "acme"),
-    ("p-002", "Grace", "Hopper", "grace@globex.example", "globex"),
-    ("p-003", "Alan", "Turing", "alan@acme.example", "acme"),
-]
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("loader-service", "api-service")
 
 
-def _seed(session: Session) -> None:
-    """Upsert by natural key, so running the demo twice changes nothing and keeps ids."""
-    session.execute(
-        insert(Organization)
-        .values([{"external_id": key, "name": name} for key, name in ORGANIZATIONS])
-        .on_conflict_do_nothing(index_elements=["external_id"])
-    )
-    org_ids = dict(session.execute(select(Organization.external_id, Organization.id)).all())
-    rows = [
-        {
-            "external_id": key,
-            "given_name": given,
-            "family_name": family,
-            "email": email,
-            "organization_id": org_ids[org],
-        }
-        for key, given, family, email, org in PEOPLE
-    ]
-    session.execute(insert(Person).values(rows).on_conflict_do_nothing(index_elements=["external_id"]))
+def _step(message: str) -> None:
+    print(f"\n== {message}", flush=True)
+
+
+def _run(command: list[str], env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit(f"demo: {' '.join(command[:3])} ... failed:\n{result.stdout}{result.stderr}")
+
+
+def _publish_releases(index: IndexServer, uv: str, work: Path) -> list[str]:
+    """Every recorded release, rebuilt from its own commit and uploaded with twine."""
+    assert index.credentials is not None
+    target = Target(index.url, index.simple_url, index.credentials)
+    versions = []
+    for known in releases.load(ROOT):
+        dists = build.build(ROOT, known.commit, work / "dist", uv, work)
+        publish(dists, target)
+        versions.append(known.version)
+    return versions
+
+
+def _install_services(index: IndexServer, uv: str, work: Path) -> Path:
+    """A fresh venv with both services; orm-models resolves from the private index only."""
+    venv = work / "services"
+    _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
+    wheels = work / "service-wheels"
+    for service in SERVICES:
+        _run([uv, "build", "--quiet", "--wheel", "--out-dir", str(wheels), str(ROOT / service)])
+    assert index.credentials is not None
+    env = {
+        **os.environ,
+        "UV_INDEX_PRIVATE_USERNAME": index.credentials.username,
+        "UV_INDEX_PRIVATE_PASSWORD": index.credentials.password,
+    }
+    # The private index first; `first-index` means a name it holds is never looked up elsewhere.
+    _run(
+        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+         "--index", f"private={index.simple_url}", "--index-strategy", "first-index",
+         *map(str, sorted(wheels.glob("*.whl"))), "orm-models[testing]"],
+        env=env,
+    )  # fmt: skip
+    return venv
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, required=True, help="embedded PostgreSQL data directory")
     arguments = parser.parse_args()
+    uv = os.environ["UV"]
 
-    with running_postgres(data_dir=arguments.data_dir) as url:
-        print(f"database: {make_url(url).render_as_string(hide_password=True)}")
-        migrate(url)
-        print(f"migrated to revision {head_revision()} (orm-models {__version__})")
-        engine = create_engine(url)
-        with Session(engine) as session, session.begin():
-            _seed(session)
-        with Session(engine) as session:
-            people = session.scalars(
-                select(Person).options(selectinload(Person.organization)).order_by(Person.id)
-            ).all()
-            print(f"\n{'id':>3}  {'external_id':<11} {'name':<16} {'email':<22} organization")
-            for person in people:
-                name = f"{person.given_name} {person.family_name or ''}".strip()
-                organization = person.organization.name if person.organization else "-"
-                email = person.email or "-"
-                print(f"{person.id:>3}  {person.external_id:<11} {name:<16} {email:<22} {organization}")
-        engine.dispose()
+    with tempfile.TemporaryDirectory(prefix="orm-demo-") as scratch:
+        work = Path(scratch)
+        credentials = Credentials("demo", secrets.token_urlsafe(18))
+        index = IndexServer(
+            work / "packages", credentials, htpasswd=work / "htpasswd", log=work / "index.log"
+        )
+        with index:
+            _step(f"private index: pypiserver on {index.url} (authenticated, loopback only)")
+            versions = _publish_releases(index, uv, work)
+            print(
+                f"published orm-models {', '.join(versions)} (built from their commits, uploaded with twine)"
+            )
+
+            _step("install loader-service and api-service (orm-models>=2,<3) from the index")
+            venv = _install_services(index, uv, work)
+
+        stage_two = [str(venv / "bin" / "python"), str(ROOT / "tools" / "demo_services.py")]
+        result = subprocess.run([*stage_two, "--data-dir", str(arguments.data_dir)], check=False)
+        sys.exit(result.returncode)
 
 
 if __name__ == "__main__":

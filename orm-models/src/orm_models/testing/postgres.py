@@ -70,7 +70,9 @@ class _PgServer:
         from pgserver.postgres_server import get_server
 
         if self._server is None:
-            self._server = get_server(self.data_dir, cleanup_mode="stop")
+            with warnings.catch_warnings():  # the same platformdirs warning, on first use
+                warnings.simplefilter("ignore")
+                self._server = get_server(self.data_dir, cleanup_mode="stop")
             self._socket_dir = Path(self._server.get_postmaster_info().socket_dir)
 
     def stop(self) -> None:
