@@ -77,3 +77,27 @@ def test_starts_while_the_database_is_down(server: EmbeddedPostgres) -> None:
         server.start()
         assert client.get("/people").status_code == 200
         assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "ping_after_idle_seconds",
+    [
+        pytest.param(0.0, id="stale-connection-caught-by-the-ping"),
+        pytest.param(3600.0, id="stale-connection-caught-by-the-retry"),
+    ],
+)
+def test_a_restart_between_two_requests_fails_none(
+    server: EmbeddedPostgres, ping_after_idle_seconds: float
+) -> None:
+    url = server.url
+    migrate(url)
+    settings = make_settings(url, ping_after_idle_seconds=ping_after_idle_seconds)
+
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/people").status_code == 200  # the pool now holds a connection
+
+        server.stop()
+        server.start()  # that pooled connection is dead, and nothing has told the pool yet
+
+        assert client.get("/people").status_code == 200
+        assert client.get("/organizations").status_code == 200

@@ -27,10 +27,20 @@ class Settings(BaseSettings):
     # Sent as Retry-After on 503: about how long a database restart or failover takes.
     retry_after_seconds: int = Field(default=5, ge=1)
 
+    # Threads running the sync routes at once, per process (anyio's default is 40). A few keep
+    # the CPU busy against a nearby database; more only contend for the GIL with the event loop,
+    # which then answers late. Measured with 2 workers on 2 cores: 4 threads kept p99 under
+    # 100 ms, 8 and 40 gave 130-200 ms for no steadier throughput. Raise it for a distant
+    # database (each thread then waits longer per query) together with pool_size.
+    threadpool_size: int = Field(default=4, ge=1)
+
+    # Pooled connections idle for longer are pinged before use (see db.py for why not all).
+    ping_after_idle_seconds: float = Field(default=1.0, ge=0)
+
     # A request thread waits at most pool_timeout for a connection, then the client gets a 503.
-    # No overflow by default: overflow connections are closed when returned, and opening one
-    # forks a PostgreSQL backend, so under load they cost more than waiting for a pooled one.
-    pool_size: int = Field(default=20, ge=1)
+    # One connection per thread, and one spare. No overflow: overflow connections are closed
+    # when returned, and opening one forks a PostgreSQL backend.
+    pool_size: int = Field(default=5, ge=1)
     max_overflow: int = Field(default=0, ge=0)
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
     # Bounded so a hung or unreachable database turns into a prompt 503, not a stuck request.

@@ -5,6 +5,7 @@ from typing import Any, cast
 
 from sqlalchemy import Select, Table, Text, func, select
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from orm_models import Base
@@ -36,5 +37,15 @@ def as_documents(fields: Select[Any]) -> Select[Any]:
 
 
 def fetch_documents(session: Session, statement: Select[Any], parameters: dict[str, Any]) -> list[Document]:
-    rows: Sequence[Any] = session.execute(statement, parameters).all()
+    try:
+        rows: Sequence[Any] = session.execute(statement, parameters).all()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # The pooled connection died under the statement (a database restart since its last
+        # use; db.py skips pinging recently used ones). SQLAlchemy has now invalidated the
+        # pool, and a read is safe to repeat: once, on a fresh connection. If the database is
+        # still down this raises again, and the client gets a 503.
+        session.rollback()
+        rows = session.execute(statement, parameters).all()
     return [(row[0], row[1]) for row in rows]
