@@ -308,7 +308,7 @@ def report(
     page_1, deep = depth[0][1], depth[1][1]
     deep_change = deep.requests_per_second / page_1.requests_per_second - 1
     offset_change = depth[4][1].requests_per_second / depth[2][1].requests_per_second - 1
-    print(f"api/bare throughput (median of rounds): {ratio:.2f}x   target >= 0.50x: {_verdict(ratio >= 0.5)}")
+    print(f"api/bare throughput (median of rounds): {ratio:.3f}x   target >= 0.5x: {_verdict(ratio >= 0.5)}")
     p99_ok = _verdict(median_p99 <= 100)
     print(
         f"api p99 at that load: median {median_p99:.1f} ms, worst {worst_p99:.1f} ms   "
