@@ -79,6 +79,30 @@ def test_different_content_for_a_published_version_is_refused(
     assert on_index[wheel.name] == sha256(wheel), "the published file must stay untouched"
 
 
+def test_a_new_file_for_a_published_version_is_refused(
+    published: dict[str, list[Path]], target: Target, tmp_path: Path
+) -> None:
+    """A build-tagged wheel of 2.1.0 would outrank the published one for installers: refused."""
+    wheel = published["2.1.0"][0]
+    tagged = tmp_path / "dist" / wheel.name.replace("-2.1.0-", "-2.1.0-1-")
+    tagged.parent.mkdir()
+    tagged.write_bytes(wheel.read_bytes())
+    creds = target.credentials
+    code, output, _ = _publish_cli(
+        [tagged],
+        tmp_path,
+        TWINE_REPOSITORY_URL=target.upload_url,
+        TWINE_USERNAME=creds.username,
+        TWINE_PASSWORD=creds.password,
+    )
+    assert code == 1, output
+    assert "published versions are immutable" in output
+    assert f"{tagged.name} (its version is already published as" in output
+    on_index = published_files(target.simple_url, "orm-models", creds)
+    assert tagged.name not in on_index
+    assert {name for name in on_index if "2.1.0" in name} == {dist.name for dist in published["2.1.0"]}
+
+
 @pytest.mark.parametrize("failure", ["no credentials", "wrong credentials", "index down"])
 def test_publish_fails_clearly_and_quickly(
     failure: str, published: dict[str, list[Path]], target: Target, tmp_path: Path

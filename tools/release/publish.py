@@ -1,9 +1,10 @@
-"""Idempotent upload with twine: same file already there -> skip; a different one -> refuse."""
+"""Idempotent upload with twine: same file already there -> skip; anything else for that version -> refuse."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,25 +32,81 @@ def sha256(path: Path) -> str:
 def plan(dists: list[Path], published: dict[str, str | None]) -> Plan:
     """Split `dists` into new files and files already published identically.
 
-    A published version is immutable: a file of the same name with another hash is an error,
-    reported for every such file at once.
+    A published version is immutable: once the index holds any file of a version, a file of that
+    version is either one of those files, byte for byte (skipped), or an error; a new file name for
+    it (another build tag, a late sdist) is refused like different content. Every problem is
+    reported at once.
     """
+    on_index: dict[tuple[str, str], list[str]] = {}
+    for name in published:
+        key = dist_key(name)
+        if key is not None:
+            on_index.setdefault(key, []).append(name)
     upload: list[Path] = []
     skip: list[Path] = []
     conflicts: list[str] = []
+    additions: list[str] = []
     for dist in dists:
-        if dist.name not in published:
-            upload.append(dist)
-        elif published[dist.name] == sha256(dist):
-            skip.append(dist)
+        key = dist_key(dist.name)
+        if key is None:
+            raise ReleaseError(f"refusing to publish {dist.name}: not a wheel or sdist file name")
+        if dist.name in published:
+            if published[dist.name] == sha256(dist):
+                skip.append(dist)
+            else:
+                conflicts.append(f"{dist.name} (index sha256 {published[dist.name]}, local {sha256(dist)})")
+        elif key in on_index:
+            held = ", ".join(sorted(on_index[key]))
+            additions.append(f"{dist.name} (its version is already published as {held})")
         else:
-            conflicts.append(f"{dist.name} (index sha256 {published[dist.name]}, local {sha256(dist)})")
+            upload.append(dist)
+    problems = []
     if conflicts:
+        problems.append(
+            "the index already holds a different file for the same version: " + "; ".join(conflicts)
+        )
+    if additions:
+        problems.append(
+            "the index already holds this version, and a new file would change it for its consumers: "
+            + "; ".join(additions)
+        )
+    if problems:
         raise ReleaseError(
-            "refusing to publish: the index already holds a different file for the same version, and "
-            "published versions are immutable; bump the version instead: " + "; ".join(conflicts)
+            "refusing to publish: published versions are immutable; bump the version instead. "
+            + " | ".join(problems)
         )
     return Plan(upload, skip)
+
+
+_WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(?:-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
+_SDIST = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)\.(?:tar\.gz|zip)$")
+
+
+def dist_key(filename: str) -> tuple[str, str] | None:
+    """(normalized project name, normalized version) of a wheel or sdist file name, else None."""
+    try:
+        from packaging.utils import (  # twine needs packaging; the `index` session has only pypiserver
+            InvalidSdistFilename,
+            InvalidWheelFilename,
+            canonicalize_name,
+            canonicalize_version,
+            parse_sdist_filename,
+            parse_wheel_filename,
+        )
+    except ModuleNotFoundError:
+        match = _WHEEL.match(filename) or _SDIST.match(filename)
+        if match is None:
+            return None
+        release_zeros = re.sub(r"^(\d+(?:\.\d+)*?)(?:\.0)+$", r"\1", match["version"].lower())
+        return re.sub(r"[-_.]+", "-", match["name"]).lower(), release_zeros
+    try:
+        if filename.endswith(".whl"):
+            name, parsed, _, _ = parse_wheel_filename(filename)
+        else:
+            name, parsed = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
+        return None
+    return canonicalize_name(name), canonicalize_version(parsed)
 
 
 def publish(dists: list[Path], target: Target) -> Plan:
