@@ -56,6 +56,7 @@ def test_stopped_then_started_under_the_running_app(server: EmbeddedPostgres) ->
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["database"] == "unreachable"
+        assert ready.json()["detail"] == "database unreachable"  # no host, socket or user names
         version = client.get("/version")
         assert version.status_code == 200
         assert version.json()["schema_revision"] is None

@@ -41,3 +41,15 @@ def test_missing_database_url_is_a_usage_error() -> None:
     result = _cli("migrate", env=env)
     assert result.returncode != 0
     assert "set DATABASE_URL" in result.stderr
+
+
+def test_migrate_names_the_contract_revision_it_holds_back(create_database: Any) -> None:
+    url = create_database()
+    assert _cli("migrate", "--database-url", url, "--revision", "0002").returncode == 0
+    held = _cli("migrate", "--database-url", url)
+    assert held.returncode == 0, held.stderr
+    assert "stopped before contract revision 0003" in held.stdout
+    assert "person.last_name" in held.stdout
+    assert _cli("current", "--database-url", url).stdout.strip() == "0002"
+    assert _cli("migrate", "--database-url", url, "--contract").returncode == 0
+    assert _cli("current", "--database-url", url).stdout.strip() == "0003"

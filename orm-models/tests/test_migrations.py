@@ -73,7 +73,7 @@ def test_rename_history_keeps_data_across_releases(create_database: Any) -> None
         row = connection.execute(sa.text("SELECT last_name, family_name FROM person")).one()
     assert tuple(row) == ("Lovelace", "Lovelace")
 
-    migrate(url, "0003")
+    migrate(url, "0003", contract=True)
     columns = {column["name"] for column in sa.inspect(engine).get_columns("person")}
     assert "last_name" not in columns
     assert "family_name" in columns
@@ -104,4 +104,40 @@ def test_each_release_head_upgrades_cleanly(create_database: Any, revision: str)
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         assert current_revision(connection) == revision
+    engine.dispose()
+
+
+def test_migrate_holds_back_a_contract_revision_until_asked(create_database: Any) -> None:
+    """A database on 1.1 (0002) has 1.x clients: the contract drop waits for contract=True."""
+    url = create_database()
+    assert migrate(url, "0002") is None
+    engine = sa.create_engine(url)
+
+    assert migrate(url) == "0003"
+    with engine.connect() as connection:
+        assert current_revision(connection) == "0002"
+    assert "last_name" in {column["name"] for column in sa.inspect(engine).get_columns("person")}
+
+    assert migrate(url, contract=True) is None
+    with engine.connect() as connection:
+        assert current_revision(connection) == "0003"
+    engine.dispose()
+
+
+def test_expand_revisions_before_a_contract_still_run(create_database: Any) -> None:
+    url = create_database()
+    migrate(url, "0001")
+    assert migrate(url) == "0003"  # 0002 (expand) applied, 0003 (contract) held back
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        assert current_revision(connection) == "0002"
+    engine.dispose()
+
+
+def test_a_never_migrated_database_gets_every_revision(create_database: Any) -> None:
+    url = create_database()
+    assert migrate(url) is None
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        assert current_revision(connection) == head_revision()
     engine.dispose()

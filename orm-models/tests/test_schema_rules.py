@@ -170,6 +170,20 @@ def test_add_unique_index_counts_as_unique_constraint() -> None:
     assert only(diff_manifests(old, new), "add_unique").bump is Bump.MAJOR
 
 
+def test_changing_the_columns_of_a_unique_index_is_major() -> None:
+    old = manifest(
+        _with(nick=mapped_column(String(20))), table_args=(Index("uq_pair", "name", "nick", unique=True),)
+    )
+    new = manifest(_with(nick=mapped_column(String(20))), table_args=(Index("uq_pair", "name", unique=True),))
+    assert only(diff_manifests(old, new), "change_constraint").bump is Bump.MAJOR
+
+
+def test_changing_the_columns_of_a_plain_index_is_patch() -> None:
+    old = manifest(_with(nick=mapped_column(String(20))), table_args=(Index("ix_pair", "name", "nick"),))
+    new = manifest(_with(nick=mapped_column(String(20))), table_args=(Index("ix_pair", "name"),))
+    assert only(diff_manifests(old, new), "change_index").bump is Bump.PATCH
+
+
 def test_add_multi_column_unique_constraint() -> None:
     old = manifest(_with(nick=mapped_column(String(20))))
     new = manifest(_with(nick=mapped_column(String(20))), table_args=(UniqueConstraint("name", "nick"),))

@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from orm_models.__about__ import __version__
-from orm_models.migrate import current_revision, head_revision, migrate
+from orm_models.migrate import current_revision, head_revision, migrate, pending_contract_drops
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -56,8 +56,15 @@ def _safe(url: str) -> str:
 
 def _migrate(arguments: argparse.Namespace) -> int:
     url = _database_url(arguments)
-    migrate(url, arguments.revision)
-    print(f"migrated {_safe(url)} to {arguments.revision} ({head_revision()} is the newest shipped)")
+    held = migrate(url, arguments.revision, contract=arguments.contract)
+    if held is None:
+        print(f"migrated {_safe(url)} to {arguments.revision} ({head_revision()} is the newest shipped)")
+        return EXIT_OK
+    drops = ", ".join(pending_contract_drops(held)) or "see the revision"
+    print(
+        f"migrated {_safe(url)} up to the expand revisions; stopped before contract revision {held} "
+        f"(removes: {drops}).\nRun `orm-models migrate --contract` once no live client maps that."
+    )
     return EXIT_OK
 
 
@@ -118,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate_parser = commands.add_parser("migrate", help="apply pending migrations")
     migrate_parser.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate_parser.add_argument(
+        "--contract", action="store_true", help="also apply contract revisions (they drop or tighten)"
+    )
     migrate_parser.set_defaults(handler=_migrate)
 
     current_parser = commands.add_parser("current", help="print the database's revision")

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine
 
 # Resolved from the installed package, so a service migrates with the wheel it runs on.
@@ -39,16 +39,51 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def migrate(target: str | Engine | Connection, revision: str = "head") -> None:
-    """Upgrade the database to `revision` (default: the newest shipped).
+def migrate(
+    target: str | Engine | Connection, revision: str = "head", *, contract: bool = False
+) -> str | None:
+    """Upgrade the database towards `revision` (default: the newest shipped).
+
+    Expand revisions always run. A **contract** revision (`phase = "contract"`: it drops or
+    tightens what older clients may still map) runs only with `contract=True`, or on a database
+    that was never migrated (no client can depend on it yet); otherwise the upgrade stops just
+    before it and its id is returned, so nothing an old release maps is removed by accident.
 
     Args:
         target: A database URL, an engine, or a connection. With a connection the caller owns
             the transaction; otherwise the upgrade commits on success.
         revision: Any Alembic revision identifier.
+        contract: Also apply contract revisions (run it once no live client needs what they drop).
+
+    Returns:
+        The id of the first contract revision held back, or None when `revision` was reached.
     """
     with _connection(target) as connection:
-        command.upgrade(alembic_config(connection), revision)
+        config = alembic_config(connection)
+        current = current_revision(connection)
+        held = None if contract or current is None else _first_contract(config, current, revision)
+        if held is None:
+            command.upgrade(config, revision)
+            return None
+        if held.down_revision != current:
+            command.upgrade(config, str(held.down_revision))
+        return held.revision
+
+
+def pending_contract_drops(revision_id: str) -> tuple[str, ...]:
+    """What a contract revision declares it removes (`drops = ("table.column", ...)`)."""
+    script = ScriptDirectory.from_config(alembic_config()).get_revision(revision_id)
+    return tuple(getattr(script.module, "drops", ())) if script is not None else ()
+
+
+def _first_contract(config: Config, current: str, target: str) -> Script | None:
+    """The oldest contract revision between `current` (exclusive) and `target` (inclusive)."""
+    scripts = ScriptDirectory.from_config(config)
+    pending = [s for s in scripts.iterate_revisions(target, current) if s.revision != current]
+    for script in reversed(pending):  # iterate_revisions walks newest first
+        if getattr(script.module, "phase", "expand") == "contract":
+            return script
+    return None
 
 
 def downgrade(target: str | Engine | Connection, revision: str) -> None:

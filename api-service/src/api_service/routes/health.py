@@ -1,5 +1,6 @@
 """Operational endpoints: liveness, readiness, versions."""
 
+import logging
 from importlib.metadata import version
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from api_service.guard import expected_revision, schema_check
 from api_service.schemas.health import Health, Readiness, Version
 
 router = APIRouter(tags=["operations"])
+logger = logging.getLogger(__name__)
 
 
 @router.get("/healthz", response_model=Health, summary="The process is alive")
@@ -37,8 +39,10 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
         with engine.connect() as connection:
             status = schema_check(connection)
     except (DBAPIError, PoolTimeoutError) as exc:
+        # The driver's text names hosts, sockets and users: for the log, not for anonymous clients.
+        logger.warning("readiness: database unreachable: %s", str(exc.args[0]).strip())
         body = Readiness(
-            status="unavailable", database="unreachable", schema_ok=False, detail=str(exc.args[0])
+            status="unavailable", database="unreachable", schema_ok=False, detail="database unreachable"
         )
     else:
         body = Readiness(

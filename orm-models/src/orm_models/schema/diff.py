@@ -221,7 +221,9 @@ def _diff_indexes(table: str, old: dict[str, Any], new: dict[str, Any]) -> list[
             )
         elif old[name] != new[name]:
             detail = f"{_describe('index', old[name])} -> {_describe('index', new[name])}"
-            changes.append(classify("change_index", subject, detail, table=table, column=column))
+            # A unique index over other columns rejects rows the old one accepted: a constraint change.
+            kind = "change_constraint" if new[name]["unique"] else "change_index"
+            changes.append(classify(kind, subject, detail, table=table, column=column))
     return changes
 
 
