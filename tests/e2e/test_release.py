@@ -64,6 +64,46 @@ def test_release_refuses_a_dirty_tree(clone: Path) -> None:
     assert version.read(clone) == version.read(ROOT)
 
 
+def _plan(clone: Path) -> tuple[int, str]:
+    """`release minor --plan` by this checkout's tool (committed or not) on the clone."""
+    result = run(
+        [sys.executable, "-m", "tools.release", "release", "minor", "--plan"],
+        cwd=ROOT,  # `-m` imports from the working directory first
+        env=isolated_env(PYTHONPATH=str(ROOT), ORM_REPO_ROOT=str(clone), UV=uv_bin()),
+    )
+    return result.returncode, result.output
+
+
+def test_resume_requires_the_bump_commit_at_head(clone: Path) -> None:
+    """A run that committed the bump and failed later resumes only from that commit, never a later one."""
+    expected = version.bump(version.read(clone), "minor")
+    version.write(clone, expected)
+    _git(clone, "commit", "--quiet", "-am", f"orm-models {expected}")
+    bump = _git(clone, "rev-parse", "HEAD")
+    (clone / "later.txt").write_text("work committed after the bump\n")
+    _git(clone, "add", "later.txt")
+    _git(clone, "commit", "--quiet", "-m", "later work")
+
+    code, output = _plan(clone)
+    assert code == 1, output
+    assert f"refusing to resume the release of {expected}" in output
+    assert f"git checkout {bump}" in output
+
+    _git(clone, "checkout", "--quiet", bump)
+    code, output = _plan(clone)
+    assert code == 0, output
+    assert output.split()[-1] == expected
+
+
+def test_resume_refuses_a_version_bumped_outside_a_release(clone: Path) -> None:
+    expected = version.bump(version.read(clone), "minor")
+    version.write(clone, expected)
+    _git(clone, "commit", "--quiet", "-am", "bump by hand")
+    code, output = _plan(clone)
+    assert code == 1, output
+    assert f"no commit 'orm-models {expected}' is in HEAD's history" in output
+
+
 def test_release_minor_publishes_records_and_installs_by_range(
     clone: Path, fresh_index: tuple[IndexServer, Credentials], tmp_path: Path
 ) -> None:

@@ -39,10 +39,37 @@ def plan(root: Path, part: str) -> Step:
     last = max(recorded, key=version.parse) if recorded else None
     if last is not None and current == version.bump(last, part):
         # A previous run committed the bump but did not get to record the release.
+        _require_bump_commit_at_head(root, current)
         return Step(current, resume=True)
     raise ReleaseError(
         f"{version.ABOUT} says {current}, which is neither a recorded release nor the {part} bump "
         f"of the last one ({last}); set it back to {last} or record it in {releases.RELEASES}"
+    )
+
+
+def bump_subject(new_version: str) -> str:
+    """The subject of the commit that bumps `__about__.py` to `new_version`: the commit released."""
+    return f"orm-models {new_version}"
+
+
+def _require_bump_commit_at_head(root: Path, new_version: str) -> None:
+    """A resumed release builds HEAD, so HEAD must be the bump commit, not whatever came after it."""
+    subject = bump_subject(new_version)
+    if git.git(root, "log", "-1", "--format=%s", "HEAD") == subject:
+        return
+    found = [
+        line.split(" ", 1)[0]
+        for line in git.git(root, "log", "--format=%H %s", "HEAD").splitlines()
+        if line.split(" ", 1)[1:] == [subject]
+    ]
+    where = (
+        f"check out its bump commit first (`git checkout {found[0]}`, {subject!r}) and run it again"
+        if found
+        else f"no commit {subject!r} is in HEAD's history; set {version.ABOUT} back to the last release"
+    )
+    raise ReleaseError(
+        f"refusing to resume the release of {new_version}: HEAD ({git.head(root)[:12]}) is not its bump "
+        f"commit, and a resumed release publishes HEAD; {where}"
     )
 
 
@@ -61,7 +88,7 @@ def run(
         (root / CHANGELOG).write_text(
             changelog.add_release(text, step.version, today, body), encoding="utf-8"
         )
-        git.commit(root, f"orm-models {step.version}", str(version.ABOUT), str(CHANGELOG))
+        git.commit(root, bump_subject(step.version), str(version.ABOUT), str(CHANGELOG))
         print(f"bumped orm-models to {step.version} ({part}); CHANGELOG section written and committed")
     release_commit = git.head(root)
     dists = build.build(root, release_commit, work_dir / "dist", uv, work_dir)
