@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -108,13 +109,14 @@ def test_publish_fails_clearly_and_quickly(
     failure: str, published: dict[str, list[Path]], target: Target, tmp_path: Path
 ) -> None:
     env = {"TWINE_REPOSITORY_URL": target.upload_url}
+    sent = f"sent-{secrets.token_hex(12)}"  # distinctive: it cannot appear in output by chance
     if failure == "wrong credentials":
-        env |= {"TWINE_USERNAME": target.credentials.username, "TWINE_PASSWORD": "wrong"}
+        env |= {"TWINE_USERNAME": target.credentials.username, "TWINE_PASSWORD": sent}
     elif failure == "index down":
         env = {
             "TWINE_REPOSITORY_URL": f"http://127.0.0.1:{free_port()}/",
             "TWINE_USERNAME": "u",
-            "TWINE_PASSWORD": "p",
+            "TWINE_PASSWORD": sent,
         }
     code, output, seconds = _publish_cli(published["2.1.0"], tmp_path, **env)
     expected = {
@@ -125,7 +127,8 @@ def test_publish_fails_clearly_and_quickly(
     assert code == 1, output
     assert expected in output, output
     assert seconds < FAIL_FAST_SECONDS
-    assert "wrong" not in output.replace("wrong credentials", ""), "a secret was printed"
+    assert sent not in output, "the password sent was printed"
+    assert target.credentials.password not in output, "the index's password was printed"
 
 
 @pytest.mark.parametrize("failure", ["no credentials", "wrong credentials", "index down"])
@@ -144,7 +147,8 @@ def test_install_fails_clearly_never_falls_through(
     simple = private_index.simple_url
     if failure == "index down":
         simple = f"http://127.0.0.1:{free_port()}/simple/"
-    password = "wrong" if failure == "wrong credentials" else credentials.password
+    # What each case sends: a distinctive wrong password, or the real one (to an index that is down).
+    password = f"wrong-{secrets.token_hex(12)}" if failure == "wrong credentials" else credentials.password
     python = new_venv(tmp_path / "venv")
     if installer == "pip":
         url = (
@@ -176,4 +180,5 @@ def test_install_fails_clearly_never_falls_through(
     assert expected[failure] in result.output, result.output
     assert result.seconds < FAIL_FAST_SECONDS
     assert "2.99.0" not in result.output
-    assert credentials.password not in result.output
+    assert password not in result.output, "the password sent was printed"
+    assert credentials.password not in result.output, "the index's password was printed"
