@@ -125,7 +125,7 @@ def copy_into_staging(cursor: pg.cursor, chunks: Iterable[bytes]) -> None:
     except psycopg2.Error as error:
         if reader.error is not None:
             raise reader.error from None
-        raise _database_error("COPY into staging", error) from None
+        raise database_error("COPY into staging", error) from None
     # Temporary tables are never auto-analyzed; the merge's join plans need row counts.
     cursor.execute(f"ANALYZE {STAGING}")
 
@@ -161,15 +161,18 @@ def drop_records(cursor: pg.cursor, records: list[int]) -> None:
         cursor.execute(f"DELETE FROM {STAGING} WHERE record_no = ANY(%s)", (records,))
 
 
-def merge(cursor: pg.cursor, mode: Mode) -> MergeCounts:
-    """Upsert organizations and people from staging; in sync mode delete people the source lacks."""
+def merge(cursor: pg.cursor, mode: Mode, delete: bool = True) -> MergeCounts:
+    """Upsert organizations and people from staging; in sync mode delete people the source lacks.
+
+    `delete=False` skips that delete (a sync whose rejects include records of unknown key).
+    """
     try:
-        return _merge(cursor, mode)
+        return _merge(cursor, mode, delete)
     except psycopg2.Error as error:
-        raise _database_error("merge", error) from None
+        raise database_error("merge", error) from None
 
 
-def _merge(cursor: pg.cursor, mode: Mode) -> MergeCounts:
+def _merge(cursor: pg.cursor, mode: Mode, delete: bool) -> MergeCounts:
     # Organizations: one row per key; a name only when the source gives one (else the key).
     # Records that disagree on a name: the greatest wins, whatever their order (logged).
     _step(
@@ -231,7 +234,7 @@ def _merge(cursor: pg.cursor, mode: Mode) -> MergeCounts:
         """,
     )
     deleted = 0
-    if mode == "sync":
+    if mode == "sync" and delete:
         deleted = _step(
             cursor,
             "person_delete",
@@ -254,7 +257,7 @@ def _step(cursor: pg.cursor, name: str, sql: str) -> int:
     return int(cursor.rowcount)
 
 
-def _database_error(step: str, error: psycopg2.Error) -> LoaderError:
+def database_error(step: str, error: psycopg2.Error) -> LoaderError:
     first_line = (error.pgerror or str(error)).strip().splitlines()
     reason = first_line[0] if first_line else type(error).__name__
     return DatabaseError(f"{step} failed, nothing was changed: {reason}")

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg2
 from psycopg2 import extensions as pg
 
 from loader_service.errors import LockBusyError
@@ -40,9 +41,12 @@ def advisory_lock(connection: pg.connection, timeout: float) -> Iterator[None]:
         yield
     finally:
         if not connection.closed:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-            connection.commit()
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+                connection.commit()
+            except psycopg2.Error as error:  # the connection is gone, and the session lock with it
+                log.warning("event=unlock_failed reason=%r", str(error).strip())
 
 
 def _try_lock(connection: pg.connection) -> bool:

@@ -50,7 +50,7 @@ class RejectsFile:
             return
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("w", encoding="utf-8")
+            self._handle = self.path.open("w", encoding="utf-8", errors="backslashreplace")  # lone surrogates
         line = {
             "record": reject.record,
             "errors": [{"field": e.field, "reason": e.reason} for e in reject.errors],

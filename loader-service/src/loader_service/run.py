@@ -9,6 +9,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2
+from psycopg2 import extensions as pg
+
 from loader_service import load
 from loader_service.config import Settings
 from loader_service.errors import LoaderError
@@ -59,7 +62,9 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
         ):
             if source.ignored_fields:
                 log.info("event=ignored_fields fields=%s", ",".join(source.ignored_fields))
-            transform = Transform(rejects, max_errors, source.raw_as_dict, progress.update)
+            transform = Transform(
+                rejects, max_errors, source.raw_as_dict, progress.update, raw_key=source.raw_key
+            )
             progress.start(source.name, source.size, lambda: source.bytes_read)
             try:
                 cursor = load.begin(connection, settings.work_mem, settings.merge_lock_timeout)
@@ -82,15 +87,24 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                         f"{source.name}: no valid records; refusing to sync (it would delete every person). "
                         "Nothing was changed."
                     )
+                delete = transform.unkeyed == 0
+                if options.mode == "sync" and not delete:
+                    log.warning(
+                        "event=delete_skipped reason=%r",
+                        f"{transform.unkeyed} rejected record(s) have no recoverable {KEY_FIELD.source}; "
+                        "deleting people missing from the source would be unsafe (they may be among them)",
+                    )
                 progress.phase("merging")
-                counts = load.merge(cursor, options.mode)
+                counts = load.merge(cursor, options.mode, delete)
                 connection.commit()
             except BaseException:
-                connection.rollback()
+                _rollback(connection)
                 raise
             finally:
                 progress.close()
                 rejects.close()
+    except psycopg2.Error as error:  # lock, begin, checks: the connection failed under us
+        raise load.database_error("the run", error) from None
     finally:
         connection.close()
 
@@ -109,3 +123,13 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
     )
     log.info("event=summary %s", " ".join(f"{key}={value}" for key, value in summary.as_dict().items()))
     return summary
+
+
+def _rollback(connection: pg.connection) -> None:
+    """Roll back if the connection is still open; a lost one has nothing to roll back (the server did)."""
+    if connection.closed:
+        return
+    try:
+        connection.rollback()
+    except psycopg2.Error as error:  # lost just now: keep the run's own error, not this one
+        log.warning("event=rollback_failed reason=%r", str(error).strip())

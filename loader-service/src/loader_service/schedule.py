@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from loader_service.errors import EXIT_FAILED
+
 log = logging.getLogger(__name__)
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -46,7 +48,11 @@ def every(interval: float, job: Callable[[], int], runs: int | None = None) -> i
     try:
         while not stop.is_set():
             started = time.monotonic()
-            status = job()
+            try:
+                status = job()
+            except Exception:  # an unexpected failure: log it, the next run may well succeed
+                log.exception("event=run_failed reason=unexpected_error")
+                status = EXIT_FAILED
             count += 1
             if runs is not None and count >= runs:
                 break

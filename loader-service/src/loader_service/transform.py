@@ -30,10 +30,14 @@ class Transform:
     max_errors: int
     raw_as_dict: Callable[[object], object] = lambda raw: raw
     on_batch: Callable[[int], None] = lambda read: None
+    raw_key: Callable[[object], object] = lambda raw: None
+    """The natural key's raw value in a record that could not be split into fields (None if unknown)."""
     read: int = 0
     valid: int = 0
     kept_keys: list[str] = field(default_factory=list)
     """Natural keys of rejected records: sync must not delete their existing rows."""
+    unkeyed: int = 0
+    """Rejected records whose natural key could not be recovered: deleting in sync would be unsafe."""
 
     def chunks(self, records: Iterable[Record], batch_size: int) -> Iterator[bytes]:
         """COPY text in chunks of about `batch_size` records; raises when the budget is spent."""
@@ -63,7 +67,7 @@ class Transform:
                     yield self._flush(lines, number)
             else:
                 assert isinstance(values, Broken)
-                self._reject(number, None, raw, [FieldError("(record)", values.reason)])
+                self._reject(number, None, raw, [FieldError("(record)", values.reason)], self.raw_key(raw))
         self.read = number
         if lines:
             yield self._flush(lines, number)
@@ -86,8 +90,11 @@ class Transform:
                 yield (line + "\n").encode("utf-8")
             except UnicodeEncodeError:
                 self.valid -= 1
-                number = int(line.split("\t", 1)[0])
-                self._reject(number, None, line, [FieldError("(record)", "contains invalid Unicode")])
+                number_text, key, _ = line.split("\t", 2)
+                if "\\" in key:
+                    key = None  # escaped: not the key as the source gave it
+                error = FieldError("(record)", "contains invalid Unicode")
+                self._reject(int(number_text), None, line, [error], key)
 
     def _escaped(self, number: int, clean: tuple[str | None, ...], raw: object) -> str | None:
         for spec, value in zip(FIELDS, clean, strict=True):
@@ -97,14 +104,20 @@ class Transform:
         return "\t".join([str(number), *((value or "").translate(_ESCAPES) for value in clean)])
 
     def _reject(
-        self, number: int, values: tuple[object, ...] | None, raw: object, errors: list[FieldError]
+        self,
+        number: int,
+        values: tuple[object, ...] | None,
+        raw: object,
+        errors: list[FieldError],
+        raw_key: object = None,
     ) -> None:
+        """Count and write a reject; keep its natural key (from `values`, else `raw_key`) for sync."""
         self.read = max(self.read, number)
-        key_is_fine = values is not None and all(e.field != FIELDS[0].source for e in errors)
-        if key_is_fine and values is not None:
-            key = valid_key(values[0])
-            if key is not None:
-                self.kept_keys.append(key)
+        key = valid_key(values[0] if values is not None else raw_key)
+        if key is not None and _storable(key):
+            self.kept_keys.append(key)
+        else:
+            self.unkeyed += 1
         self.rejects.add(Reject(number, tuple(errors), self.raw_as_dict(raw)))
         self.check_budget()
 
@@ -115,3 +128,14 @@ class Transform:
                 f"aborted: {self.rejects.count} invalid record(s) exceed --max-errors {self.max_errors} "
                 f"(first: {first}); nothing was changed"
             )
+
+
+def _storable(text: str) -> bool:
+    """Text PostgreSQL can hold: no NUL, no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

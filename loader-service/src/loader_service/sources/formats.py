@@ -20,7 +20,7 @@ from typing import Literal
 
 from loader_service.config import Settings
 from loader_service.errors import SourceError
-from loader_service.mapping import REQUIRED_NAMES, SOURCE_NAMES
+from loader_service.mapping import KEY_FIELD, SOURCE_NAMES
 from loader_service.sources.transport import ByteStream, open_bytes
 
 Format = Literal["csv", "jsonl"]
@@ -78,6 +78,15 @@ class RecordSource:
             return dict(zip(self._header, raw, strict=False))
         return raw
 
+    def raw_key(self, raw: object) -> object:
+        """The natural key's value in a record that could not be split into fields, if it can be told."""
+        if self.format == "csv" and isinstance(raw, list):
+            position = self._header.index(KEY_FIELD.source)
+            return raw[position] if position < len(raw) else None
+        if isinstance(raw, dict):
+            return raw.get(KEY_FIELD.source)
+        return None
+
     def records(self) -> Iterator[Record]:
         reader = self._csv_records() if self.format == "csv" else self._jsonl_records()
         with self._translating_errors():
@@ -92,11 +101,13 @@ class RecordSource:
         duplicated = sorted({name for name in header if header.count(name) > 1})
         if duplicated:
             raise SourceError(f"{self.name}: duplicate column(s) in the header: {', '.join(duplicated)}")
-        missing = [name for name in REQUIRED_NAMES if name not in header]
+        # Every mapped column, optional ones too: an absent column would NULL it for everyone.
+        missing = [name for name in SOURCE_NAMES if name not in header]
         if missing:
             raise SourceError(
-                f"{self.name}: missing required column(s) {', '.join(missing)} "
-                f"(header has: {', '.join(header) or 'nothing'})"
+                f"{self.name}: missing column(s) {', '.join(missing)} "
+                f"(header has: {', '.join(header) or 'nothing'}); every mapped column must be present, "
+                "values of optional ones may be empty"
             )
         self.ignored_fields = [name for name in header if name not in SOURCE_NAMES]
         return header
@@ -126,6 +137,7 @@ class RecordSource:
 
     def _jsonl_records(self) -> Iterator[Record]:
         number = 0
+        unseen = set(SOURCE_NAMES)  # declared keys no object has had yet
         for line in self._text:
             if not line.strip():
                 continue
@@ -139,7 +151,17 @@ class RecordSource:
             if not isinstance(item, dict):
                 yield number, Broken(f"is a JSON {type(item).__name__}, not an object"), item
                 continue
+            if unseen:
+                unseen.difference_update(item)
             yield number, tuple(item.get(name) for name in SOURCE_NAMES), item
+        if unseen and number:
+            # A key absent from every object is a dropped field upstream, not a run of unknown
+            # values: loading it would NULL that column for everyone.
+            missing = [name for name in SOURCE_NAMES if name in unseen]
+            raise SourceError(
+                f"{self.name}: no record has the key(s) {', '.join(missing)}; every mapped key must "
+                "appear in at least one record (use null for an unknown value). Nothing was changed."
+            )
 
     @contextmanager
     def _translating_errors(self) -> Iterator[None]:
@@ -166,13 +188,9 @@ class RecordSource:
 
 
 def _projector(header: list[str]) -> Callable[[list[str]], tuple[object, ...]]:
-    """Pick the declared fields out of a CSV row, in declared order (absent optional ones as None)."""
-    positions = [header.index(name) if name in header else None for name in SOURCE_NAMES]
-    present = [p for p in positions if p is not None]
-    if len(present) == len(positions):
-        # The common case, at C speed: a row is a list, itemgetter returns a tuple.
-        return operator.itemgetter(*present)
-    return lambda row: tuple(None if p is None else row[p] for p in positions)
+    """Pick the declared fields out of a CSV row, in declared order (the header has them all)."""
+    # At C speed: a row is a list, itemgetter returns a tuple.
+    return operator.itemgetter(*(header.index(name) for name in SOURCE_NAMES))
 
 
 @contextmanager
