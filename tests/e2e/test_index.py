@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -10,9 +12,12 @@ import time
 from pathlib import Path
 from typing import IO
 
+import pytest
+
 from tests.e2e.helpers import ROOT, isolated_env, run
+from tools.release import ReleaseError
 from tools.release.credentials import Credentials
-from tools.release.index import IndexServer, free_port
+from tools.release.index import PIDFILE, IndexServer, free_port
 from tools.release.simple import fetch
 
 
@@ -27,17 +32,46 @@ def test_every_action_needs_credentials(private_index: IndexServer, credentials:
     assert fetch(private_index.simple_url, credentials)[0] == 200
 
 
-def test_index_command_generates_credentials_prints_url_and_stops(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    port = free_port()
-    serve = subprocess.Popen(
+def _start_index_command(state: Path, port: int) -> subprocess.Popen[str]:
+    """`python -m tools.release index` in a session of its own: it and its pypiserver are one group."""
+    return subprocess.Popen(
         [sys.executable, "-m", "tools.release", "index", "--state-dir", str(state), "--port", str(port)],
         cwd=ROOT,
         env=isolated_env(PYTHONPATH=str(ROOT)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
+
+
+def _group_alive(serve: subprocess.Popen[str]) -> bool:
+    try:
+        os.killpg(serve.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop_index_command(serve: subprocess.Popen[str]) -> None:
+    """SIGTERM first, so the command's own handler stops pypiserver; then nothing of its group survives."""
+    try:
+        if serve.poll() is None:
+            serve.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                serve.wait(timeout=15)
+        if _group_alive(serve):  # the command hung, or its pypiserver outlived it
+            os.killpg(serve.pid, signal.SIGKILL)
+        serve.wait(timeout=10)
+    finally:
+        if serve.stdout is not None:
+            serve.stdout.close()
+
+
+def test_index_command_generates_credentials_prints_url_and_stops(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    port = free_port()
+    serve = _start_index_command(state, port)
     try:
         assert serve.stdout is not None
         banner = "".join(_read_until(serve.stdout, "stop it with", seconds=30))
@@ -53,11 +87,30 @@ def test_index_command_generates_credentials_prints_url_and_stops(tmp_path: Path
         assert stopped.returncode == 0, stopped.output
         assert serve.wait(timeout=15) == 0
     finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.wait(timeout=10)
-        if serve.stdout is not None:
-            serve.stdout.close()
+        _stop_index_command(serve)
+
+
+def test_terminating_the_index_command_stops_its_pypiserver(tmp_path: Path) -> None:
+    """SIGTERM (what a supervisor or `kill` sends) leaves no pypiserver behind, and no pidfile."""
+    state = tmp_path / "state"
+    port = free_port()
+    serve = _start_index_command(state, port)
+    try:
+        assert serve.stdout is not None
+        _read_until(serve.stdout, "stop it with", seconds=30)
+        server_pid = int((state / PIDFILE).read_text())
+        assert server_pid != serve.pid
+        serve.terminate()
+        assert serve.wait(timeout=15) == 0
+        deadline = time.monotonic() + 10
+        while _group_alive(serve) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _group_alive(serve), "pypiserver outlived the index command"
+        assert not (state / PIDFILE).exists()
+        with pytest.raises(ReleaseError, match="not reachable"):
+            fetch(f"http://127.0.0.1:{port}/health", None, timeout=2)
+    finally:
+        _stop_index_command(serve)
 
 
 def _read_until(stream: IO[str], marker: str, seconds: float) -> list[str]:

@@ -134,6 +134,14 @@ class IndexServer:
         self.stop()
 
 
+class _SigtermError(Exception):
+    """SIGTERM reached `serve`."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _SigtermError
+
+
 def serve(state_dir: Path, port: int, fallback_url: str | None) -> int:
     """Run the local index in the foreground until Ctrl-C or `stop`; the `nox -s index` session."""
     credentials_file = state_dir / "credentials"
@@ -159,12 +167,14 @@ def serve(state_dir: Path, port: int, fallback_url: str | None) -> int:
         f"stop it with Ctrl-C, or from another shell: python3 noxfile.py -s index -- stop",
         flush=True,
     )
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    # SIGTERM only interrupts the wait below; `finally` stops pypiserver. (Stopping it from inside
+    # the handler would wait on a Popen whose wait() the handler interrupted, and time out.)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = server.process.wait()
         # Stopped by `stop`, Ctrl-C or SIGTERM: a normal end, not a failure of the session.
         return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _SigtermError):
         return 0
     finally:
         server.stop()
