@@ -173,7 +173,8 @@ def test_malformed_csv(
     settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
 ) -> None:
     source = tmp_path / "quote.csv"
-    source.write_text('id,givenName,familyName,email,org,orgName\np-1,Ada,,,,\np-2,"Grace\n', encoding="utf-8")
+    header = "id,givenName,familyName,email,org,orgName"
+    source.write_text(f'{header}\np-1,Ada,,,,\np-2,"Grace\n', encoding="utf-8")
 
     _fails(settings, RunOptions(str(source)), SourceError, "at record 2: malformed CSV")
 

@@ -83,7 +83,10 @@ def test_a_reject_without_a_recoverable_key_skips_the_delete_and_says_why(
 
 
 def test_a_csv_without_an_optional_column_is_refused(
-    settings: Settings, loader_engine: Engine, csv_file: Callable[..., Path], five: dict[str, dict[str, object]]
+    settings: Settings,
+    loader_engine: Engine,
+    csv_file: Callable[..., Path],
+    five: dict[str, dict[str, object]],
 ) -> None:
     before = fingerprint(loader_engine)
     source = csv_file(person_rows(5), header=[name for name in HEADER if name != "familyName"])

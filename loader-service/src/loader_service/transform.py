@@ -90,9 +90,9 @@ class Transform:
                 yield (line + "\n").encode("utf-8")
             except UnicodeEncodeError:
                 self.valid -= 1
-                number_text, key, _ = line.split("\t", 2)
-                if "\\" in key:
-                    key = None  # escaped: not the key as the source gave it
+                number_text, key_text, _ = line.split("\t", 2)
+                # An escaped key is not the key as the source gave it: unknown.
+                key = None if "\\" in key_text else key_text
                 error = FieldError("(record)", "contains invalid Unicode")
                 self._reject(int(number_text), None, line, [error], key)
 
