@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from loader_service.config import Settings
 
@@ -21,17 +21,10 @@ HEADER = ["id", "givenName", "familyName", "email", "org", "orgName"]
 Row = dict[str, Any]
 
 
-@pytest.fixture(scope="session")
-def loader_engine(migrated_url: str) -> Iterator[Engine]:
-    engine = create_engine(migrated_url)
-    yield engine
-    engine.dispose()
-
-
 @pytest.fixture
-def database_url(migrated_url: str, loader_engine: Engine) -> str:
+def database_url(migrated_url: str, migrated_engine: Engine) -> str:
     """The migrated database, emptied: the loader commits, so rollback isolation cannot apply."""
-    with loader_engine.begin() as connection:
+    with migrated_engine.begin() as connection:
         connection.execute(text("TRUNCATE person, organization RESTART IDENTITY"))
     return migrated_url
 

@@ -16,10 +16,10 @@ from loader_service.run import RunOptions, run_load
 
 
 @pytest.fixture
-def loaded(settings: Settings, loader_engine: Engine, tmp_path: Path) -> tuple[int, str]:
+def loaded(settings: Settings, migrated_engine: Engine, tmp_path: Path) -> tuple[int, str]:
     """A previous complete dataset; each test asserts it survives."""
     run_load(settings, RunOptions(str(write_csv(tmp_path / "good.csv", person_rows(8)))))
-    return fingerprint(loader_engine)
+    return fingerprint(migrated_engine)
 
 
 def _fails(settings: Settings, options: RunOptions, error: type[LoaderError], match: str) -> str:
@@ -29,7 +29,7 @@ def _fails(settings: Settings, options: RunOptions, error: type[LoaderError], ma
 
 
 def test_invalid_records_past_the_budget_abort_with_record_field_and_reason(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
 ) -> None:
     rows = person_rows(8, variant="-new")
     rows[1]["email"] = "nobody-at-example"
@@ -54,11 +54,11 @@ def test_invalid_records_past_the_budget_abort_with_record_field_and_reason(
     assert lines[1]["errors"][0]["reason"] == "is required"
     assert "at most 64 characters" in lines[2]["errors"][0]["reason"]
     assert lines[0]["data"]["email"] == "nobody-at-example"  # the record as read, to fix and reload
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_records_within_the_budget_are_reported_and_the_rest_loads(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
 ) -> None:
     rows = person_rows(8)
     rows[0]["email"] = "broken"
@@ -73,7 +73,7 @@ def test_records_within_the_budget_are_reported_and_the_rest_loads(
 
 
 def test_strict_by_default_one_invalid_record_aborts(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
 ) -> None:
     rows = person_rows(8, variant="-new")
     rows[7]["givenName"] = ""
@@ -83,11 +83,11 @@ def test_strict_by_default_one_invalid_record_aborts(
         RejectBudgetError,
         "max-errors 0",
     )
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_broken_jsonl_lines_are_rejects_not_crashes(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
 ) -> None:
     source = write_jsonl(tmp_path / "p.jsonl", person_rows(3))
     with source.open("a", encoding="utf-8") as handle:
@@ -100,7 +100,7 @@ def test_broken_jsonl_lines_are_rejects_not_crashes(
     assert "is not valid JSON" in reasons[0]["reason"]
     assert reasons[1]["reason"] == "is a JSON list, not an object"
     assert reasons[2] == {"field": "givenName", "reason": "is required"}
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_nul_characters_are_rejected(settings: Settings, tmp_path: Path, loaded: tuple[int, str]) -> None:
@@ -116,7 +116,7 @@ def test_nul_characters_are_rejected(settings: Settings, tmp_path: Path, loaded:
 
 
 def test_wrong_encoding(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
 ) -> None:
     source = tmp_path / "latin1.csv"
     source.write_bytes("id,givenName,familyName,email,org,orgName\np-1,Ren\xe9,,,,\n".encode("latin-1"))
@@ -128,11 +128,11 @@ def test_wrong_encoding(
         r"at record 1: not valid utf-8.*byte 0xe9.*LOADER_ENCODING",
     )
 
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_truncated_gzip(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
 ) -> None:
     whole = write_csv(tmp_path / "whole.csv.gz", person_rows(2000, variant="-new")).read_bytes()
     source = tmp_path / "cut.csv.gz"
@@ -140,22 +140,22 @@ def test_truncated_gzip(
 
     _fails(settings, RunOptions(str(source)), SourceError, "broken or truncated gzip")
 
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_corrupt_gzip(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
 ) -> None:
     source = tmp_path / "corrupt.csv.gz"
     source.write_bytes(gzip.compress(b"id,givenName\np-1,Ada\n")[:12] + b"\x00garbage" * 10)
 
     _fails(settings, RunOptions(str(source)), SourceError, "broken or truncated gzip")
 
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_missing_column(
-    settings: Settings, loader_engine: Engine, csv_file: Callable[..., Path], loaded: tuple[int, str]
+    settings: Settings, migrated_engine: Engine, csv_file: Callable[..., Path], loaded: tuple[int, str]
 ) -> None:
     source = csv_file(person_rows(3), header=["id", "first_name", "email"])
 
@@ -166,11 +166,11 @@ def test_missing_column(
         r"missing column\(s\) givenName, familyName, org, orgName \(header has: id, first_name, email\)",
     )
 
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_malformed_csv(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, loaded: tuple[int, str]
 ) -> None:
     source = tmp_path / "quote.csv"
     header = "id,givenName,familyName,email,org,orgName"
@@ -178,7 +178,7 @@ def test_malformed_csv(
 
     _fails(settings, RunOptions(str(source)), SourceError, "at record 2: malformed CSV")
 
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_missing_file_and_unknown_format(settings: Settings, tmp_path: Path, loaded: tuple[int, str]) -> None:
@@ -186,7 +186,7 @@ def test_missing_file_and_unknown_format(settings: Settings, tmp_path: Path, loa
     _fails(settings, RunOptions(str(tmp_path / "people.xlsx")), SourceError, "pass --format")
 
 
-def test_unreachable_url(settings: Settings, loader_engine: Engine, loaded: tuple[int, str]) -> None:
+def test_unreachable_url(settings: Settings, migrated_engine: Engine, loaded: tuple[int, str]) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -198,12 +198,12 @@ def test_unreachable_url(settings: Settings, loader_engine: Engine, loaded: tupl
         r"cannot reach the server.*after 3 attempts",
     )
 
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_http_errors(
     settings: Settings,
-    loader_engine: Engine,
+    migrated_engine: Engine,
     loaded: tuple[int, str],
     http_server: tuple[str, Path, dict[str, int]],
 ) -> None:
@@ -214,7 +214,7 @@ def test_http_errors(
     _fails(settings, RunOptions(f"{base}/status/500/people.csv"), SourceError, r"HTTP 500 .*after 3 attempts")
     assert hits["/status/500/people.csv"] == 3
 
-    assert fingerprint(loader_engine) == loaded
+    assert fingerprint(migrated_engine) == loaded
 
 
 def test_url_credentials_and_query_are_never_printed(settings: Settings, loaded: tuple[int, str]) -> None:

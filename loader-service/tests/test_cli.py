@@ -27,7 +27,7 @@ def _run(
     )
 
 
-def test_the_shipped_sample_loads_and_prints_the_summary(database_url: str, loader_engine: Engine) -> None:
+def test_the_shipped_sample_loads_and_prints_the_summary(database_url: str, migrated_engine: Engine) -> None:
     sample = _run("sample").stdout.strip()
 
     result = _run("run", "--source", sample, database_url=database_url)
@@ -36,7 +36,7 @@ def test_the_shipped_sample_loads_and_prints_the_summary(database_url: str, load
     assert "read 40, inserted 40, updated 0, deleted 0, rejected 0" in result.stdout
     assert "rows/s" in result.stdout
     assert "event=summary" in result.stderr  # not a terminal: structured log lines
-    assert len(people(loader_engine)) == 40
+    assert len(people(migrated_engine)) == 40
 
 
 def test_json_summary(database_url: str, tmp_path: Path) -> None:
@@ -57,11 +57,11 @@ def test_json_summary(database_url: str, tmp_path: Path) -> None:
 
 
 def test_bad_input_exits_non_zero_with_a_clear_message(
-    database_url: str, loader_engine: Engine, tmp_path: Path
+    database_url: str, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     good = write_csv(tmp_path / "good.csv", person_rows(4))
     assert _run("run", "--source", str(good), database_url=database_url).returncode == 0
-    before = fingerprint(loader_engine)
+    before = fingerprint(migrated_engine)
     rows = person_rows(4, variant="-x")
     rows[2]["email"] = "@"
     bad = write_csv(tmp_path / "bad.csv", rows)
@@ -72,7 +72,7 @@ def test_bad_input_exits_non_zero_with_a_clear_message(
     assert "record 3: email: is not an email address" in result.stderr
     assert "exceed --max-errors 0" in result.stderr
     assert (tmp_path / "bad.rejects.jsonl").exists()  # default rejects file, next to where it ran
-    assert fingerprint(loader_engine) == before
+    assert fingerprint(migrated_engine) == before
 
 
 def test_every_runs_on_a_schedule(database_url: str, tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def _cli(database_url: str, *args: str) -> subprocess.Popen[str]:
 
 
 def test_a_reader_never_sees_an_empty_table_or_a_mix_of_two_loads(
-    settings: Settings, loader_engine: Engine, tmp_path: Path
+    settings: Settings, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     size = 20_000
     sources = [str(write_csv(tmp_path / f"{v}.csv", person_rows(size, variant=v))) for v in ("-A", "-B")]
@@ -50,7 +50,7 @@ def test_a_reader_never_sees_an_empty_table_or_a_mix_of_two_loads(
 
     loader = threading.Thread(target=loads)
     loader.start()
-    with loader_engine.connect() as connection:
+    with migrated_engine.connect() as connection:
         while not done.is_set():
             row = connection.execute(
                 text(
@@ -82,7 +82,7 @@ def test_second_run_exits_at_once_when_told_not_to_wait(
 
 
 def test_second_run_waits_for_the_lock_then_loads(
-    settings: Settings, loader_engine: Engine, tmp_path: Path
+    settings: Settings, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     holder = connect(settings.database_url.get_secret_value())
     with holder.cursor() as cursor:
@@ -101,7 +101,7 @@ def test_second_run_waits_for_the_lock_then_loads(
 
 
 def test_two_concurrent_cli_runs_one_waits_no_duplicates(
-    database_url: str, loader_engine: Engine, tmp_path: Path
+    database_url: str, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     source = str(write_csv(tmp_path / "p.csv", person_rows(20_000)))
 
@@ -111,7 +111,7 @@ def test_two_concurrent_cli_runs_one_waits_no_duplicates(
     assert [run.returncode for run in runs] == [0, 0], outputs
     inserted = sorted(int(out.split("inserted ")[1].split(",")[0]) for out, _ in outputs)
     assert inserted == [0, 20_000]  # one loaded, the other found nothing to do
-    assert fingerprint(loader_engine)[0] == 20_000
+    assert fingerprint(migrated_engine)[0] == 20_000
 
 
 def test_concurrent_cli_run_told_not_to_wait_exits_with_status_3(database_url: str, tmp_path: Path) -> None:
@@ -136,12 +136,12 @@ _PHASE_QUERIES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["copy", "merge"])
 def test_sigkill_mid_load_leaves_the_previous_dataset(
-    phase: str, settings: Settings, database_url: str, loader_engine: Engine, tmp_path: Path
+    phase: str, settings: Settings, database_url: str, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     previous = tmp_path / "previous.csv"
     generate(previous, 100_000, seed=1)
     run_load(settings, RunOptions(str(previous)))
-    before = fingerprint(loader_engine)
+    before = fingerprint(migrated_engine)
     large = tmp_path / "next.csv"
     generate(large, 150_000, seed=2, variant="-next", start=50_000)  # updates, inserts and deletes
 
@@ -169,7 +169,7 @@ def test_sigkill_mid_load_leaves_the_previous_dataset(
             run.communicate()
 
     assert run.returncode == -signal.SIGKILL
-    assert fingerprint(loader_engine) == before
+    assert fingerprint(migrated_engine) == before
     # The lock died with the connection: the next run gets it and completes.
     assert run_load(settings, RunOptions(str(large))).read == 150_000
 

@@ -11,17 +11,17 @@ from loader_service.errors import RejectBudgetError
 from loader_service.handler import handler
 
 
-def test_handler_loads_from_an_event(settings: Settings, loader_engine: Engine, tmp_path: Path) -> None:
+def test_handler_loads_from_an_event(settings: Settings, migrated_engine: Engine, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "p.csv", person_rows(6))
 
     result = handler({"source": str(source), "mode": "append"}, None, settings=settings)
 
     assert (result["read"], result["inserted"], result["mode"]) == (6, 6, "append")
-    assert len(people(loader_engine)) == 6
+    assert len(people(migrated_engine)) == 6
 
 
 def test_handler_reads_settings_and_source_from_the_environment(
-    database_url: str, loader_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, migrated_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("LOADER_SOURCE", str(write_csv(tmp_path / "env.csv", person_rows(2))))

@@ -10,7 +10,7 @@ from loader_service.run import RunOptions, run_load
 
 
 def test_csv_over_http(
-    settings: Settings, loader_engine: Engine, http_server: tuple[str, Path, dict[str, int]]
+    settings: Settings, migrated_engine: Engine, http_server: tuple[str, Path, dict[str, int]]
 ) -> None:
     base, served, _ = http_server
     write_csv(served / "people.csv", person_rows(50))
@@ -21,22 +21,22 @@ def test_csv_over_http(
 
 
 def test_gzip_jsonl_over_http_matches_the_local_file(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, http_server: tuple[str, Path, dict[str, int]]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, http_server: tuple[str, Path, dict[str, int]]
 ) -> None:
     base, served, _ = http_server
     rows = person_rows(30)
     run_load(settings, RunOptions(str(write_csv(tmp_path / "local.csv", rows))))
-    expected = fingerprint(loader_engine)
+    expected = fingerprint(migrated_engine)
     write_jsonl(served / "people.jsonl.gz", rows)
 
     summary = run_load(settings, RunOptions(f"{base}/people.jsonl.gz"))
 
     assert (summary.inserted, summary.updated, summary.deleted) == (0, 0, 0)
-    assert fingerprint(loader_engine) == expected
+    assert fingerprint(migrated_engine) == expected
 
 
 def test_transient_server_errors_are_retried(
-    settings: Settings, loader_engine: Engine, http_server: tuple[str, Path, dict[str, int]]
+    settings: Settings, migrated_engine: Engine, http_server: tuple[str, Path, dict[str, int]]
 ) -> None:
     base, served, hits = http_server
     write_csv(served / "people.csv", person_rows(5))

@@ -17,17 +17,17 @@ from loader_service.schedule import every
 
 
 @pytest.fixture
-def five(settings: Settings, loader_engine: Engine, tmp_path: Path) -> dict[str, dict[str, object]]:
+def five(settings: Settings, migrated_engine: Engine, tmp_path: Path) -> dict[str, dict[str, object]]:
     """Five people loaded by a previous sync."""
     run_load(settings, RunOptions(str(write_csv(tmp_path / "five.csv", person_rows(5)))))
-    return people(loader_engine)
+    return people(migrated_engine)
 
 
 # 1. A record rejected before its fields could be told apart still names its row.
 
 
 def test_a_csv_row_with_a_stray_comma_keeps_its_person_in_sync(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, five: dict[str, dict[str, object]]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, five: dict[str, dict[str, object]]
 ) -> None:
     source = write_csv(tmp_path / "stray.csv", person_rows(5))
     lines = source.read_text(encoding="utf-8").splitlines()
@@ -37,11 +37,11 @@ def test_a_csv_row_with_a_stray_comma_keeps_its_person_in_sync(
     summary = run_load(settings, RunOptions(str(source), max_errors=1, rejects=tmp_path / "r.jsonl"))
 
     assert (summary.rejected, summary.deleted) == (1, 0)
-    assert people(loader_engine)["p-00002"] == five["p-00002"]
+    assert people(migrated_engine)["p-00002"] == five["p-00002"]
 
 
 def test_a_jsonl_record_with_a_lone_surrogate_is_a_reject_that_keeps_its_person(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, five: dict[str, dict[str, object]]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, five: dict[str, dict[str, object]]
 ) -> None:
     rows = person_rows(4)  # p-00004 is gone from the source: deleted as usual
     rows[2]["familyName"] = "\ud800"  # a lone surrogate: not storable text
@@ -51,7 +51,7 @@ def test_a_jsonl_record_with_a_lone_surrogate_is_a_reject_that_keeps_its_person(
 
     assert (summary.rejected, summary.deleted) == (1, 1)
     assert "\\ud800" in (tmp_path / "r.jsonl").read_text(encoding="utf-8")  # written, not a crash
-    after = people(loader_engine)
+    after = people(migrated_engine)
     assert after["p-00002"] == five["p-00002"]
     assert "p-00004" not in after
 
@@ -59,7 +59,7 @@ def test_a_jsonl_record_with_a_lone_surrogate_is_a_reject_that_keeps_its_person(
 @pytest.mark.parametrize("broken", ['{"id": "p-00002", "givenName": \n', '["p-00002", "Given2"]\n'])
 def test_a_reject_without_a_recoverable_key_skips_the_delete_and_says_why(
     settings: Settings,
-    loader_engine: Engine,
+    migrated_engine: Engine,
     tmp_path: Path,
     five: dict[str, dict[str, object]],
     caplog: pytest.LogCaptureFixture,
@@ -74,7 +74,7 @@ def test_a_reject_without_a_recoverable_key_skips_the_delete_and_says_why(
         summary = run_load(settings, RunOptions(str(source), max_errors=1, rejects=tmp_path / "r.jsonl"))
 
     assert (summary.rejected, summary.deleted) == (1, 0)
-    assert people(loader_engine) == five  # p-00002 (whoever the broken record was) and p-00004 stay
+    assert people(migrated_engine) == five  # p-00002 (whoever the broken record was) and p-00004 stay
     assert "event=delete_skipped" in caplog.text
     assert "deleting people missing from the source would be unsafe" in caplog.text
 
@@ -84,33 +84,33 @@ def test_a_reject_without_a_recoverable_key_skips_the_delete_and_says_why(
 
 def test_a_csv_without_an_optional_column_is_refused(
     settings: Settings,
-    loader_engine: Engine,
+    migrated_engine: Engine,
     csv_file: Callable[..., Path],
     five: dict[str, dict[str, object]],
 ) -> None:
-    before = fingerprint(loader_engine)
+    before = fingerprint(migrated_engine)
     source = csv_file(person_rows(5), header=[name for name in HEADER if name != "familyName"])
 
     with pytest.raises(SourceError, match=r"missing column\(s\) familyName .*values of optional ones may be"):
         run_load(settings, RunOptions(str(source)))
 
-    assert fingerprint(loader_engine) == before
+    assert fingerprint(migrated_engine) == before
 
 
 def test_jsonl_without_a_declared_key_in_any_record_is_refused(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, five: dict[str, dict[str, object]]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, five: dict[str, dict[str, object]]
 ) -> None:
-    before = fingerprint(loader_engine)
+    before = fingerprint(migrated_engine)
     rows = [{key: value for key, value in row.items() if key != "familyName"} for row in person_rows(5)]
 
     with pytest.raises(SourceError, match=r"no record has the key\(s\) familyName"):
         run_load(settings, RunOptions(str(write_jsonl(tmp_path / "dropped.jsonl", rows))))
 
-    assert fingerprint(loader_engine) == before
+    assert fingerprint(migrated_engine) == before
 
 
 def test_jsonl_key_absent_from_some_records_is_null_for_those(
-    settings: Settings, loader_engine: Engine, tmp_path: Path, five: dict[str, dict[str, object]]
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, five: dict[str, dict[str, object]]
 ) -> None:
     rows = person_rows(5)
     del rows[1]["familyName"]
@@ -118,7 +118,7 @@ def test_jsonl_key_absent_from_some_records_is_null_for_those(
     summary = run_load(settings, RunOptions(str(write_jsonl(tmp_path / "some.jsonl", rows))))
 
     assert summary.updated == 1
-    after = people(loader_engine)
+    after = people(migrated_engine)
     assert after["p-00001"]["family_name"] is None
     assert after["p-00002"]["family_name"] == "Family2"
 
@@ -149,7 +149,7 @@ class _Terminating(LogProgress):
 @pytest.mark.parametrize("phase", ["checking", "merging"])
 def test_a_connection_lost_mid_run_is_a_database_error_and_changes_nothing(
     settings: Settings,
-    loader_engine: Engine,
+    migrated_engine: Engine,
     tmp_path: Path,
     five: dict[str, dict[str, object]],
     phase: str,
@@ -157,9 +157,9 @@ def test_a_connection_lost_mid_run_is_a_database_error_and_changes_nothing(
     source = write_csv(tmp_path / "v2.csv", person_rows(5, variant="-new"))
 
     with pytest.raises(DatabaseError, match="nothing was changed"):
-        run_load(settings, RunOptions(str(source)), _Terminating(loader_engine, phase))
+        run_load(settings, RunOptions(str(source)), _Terminating(migrated_engine, phase))
 
-    assert people(loader_engine) == five
+    assert people(migrated_engine) == five
     # The next run works: the lock died with the session.
     assert run_load(settings, RunOptions(str(source))).updated == 5
 

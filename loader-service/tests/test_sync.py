@@ -14,7 +14,7 @@ from loader_service.run import RunOptions, run_load
 
 
 def test_first_load_inserts_people_and_their_organizations(
-    settings: Settings, loader_engine: Engine, csv_file: Callable[..., Path]
+    settings: Settings, migrated_engine: Engine, csv_file: Callable[..., Path]
 ) -> None:
     summary = run_load(settings, RunOptions(str(csv_file(person_rows(10)))))
 
@@ -26,29 +26,29 @@ def test_first_load_inserts_people_and_their_organizations(
         0,
     )
     assert summary.organizations_inserted == 3
-    stored = people(loader_engine)
+    stored = people(migrated_engine)
     assert stored["p-00004"]["given_name"] == "Given4"
     assert stored["p-00004"]["org"] == "org-1"
 
 
 def test_rerun_of_the_same_source_changes_nothing(
-    settings: Settings, loader_engine: Engine, csv_file: Callable[..., Path]
+    settings: Settings, migrated_engine: Engine, csv_file: Callable[..., Path]
 ) -> None:
     source = str(csv_file(person_rows(10)))
     run_load(settings, RunOptions(source))
-    before = people(loader_engine)
+    before = people(migrated_engine)
 
     summary = run_load(settings, RunOptions(source))
 
     assert (summary.inserted, summary.updated, summary.deleted) == (0, 0, 0)
-    assert people(loader_engine) == before  # same ids, same updated_at: nothing rewritten
+    assert people(migrated_engine) == before  # same ids, same updated_at: nothing rewritten
 
 
 def test_changed_source_updates_inserts_and_deletes_keeping_ids(
-    settings: Settings, loader_engine: Engine, tmp_path: Path
+    settings: Settings, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     run_load(settings, RunOptions(str(write_csv(tmp_path / "v1.csv", person_rows(10)))))
-    before = people(loader_engine)
+    before = people(migrated_engine)
     time.sleep(0.01)
     rows = person_rows(10)[1:] + person_rows(1, start=10)  # p-00000 gone, p-00010 new
     rows[0]["email"] = "changed@example.com"  # p-00001 changed
@@ -56,7 +56,7 @@ def test_changed_source_updates_inserts_and_deletes_keeping_ids(
     summary = run_load(settings, RunOptions(str(write_csv(tmp_path / "v2.csv", rows))))
 
     assert (summary.inserted, summary.updated, summary.deleted) == (1, 1, 1)
-    after = people(loader_engine)
+    after = people(migrated_engine)
     assert "p-00000" not in after
     assert after["p-00010"]["given_name"] == "Given10"
     assert after["p-00001"]["email"] == "changed@example.com"
@@ -66,7 +66,7 @@ def test_changed_source_updates_inserts_and_deletes_keeping_ids(
     assert after["p-00005"] == before["p-00005"]
 
 
-def test_append_mode_never_deletes(settings: Settings, loader_engine: Engine, tmp_path: Path) -> None:
+def test_append_mode_never_deletes(settings: Settings, migrated_engine: Engine, tmp_path: Path) -> None:
     run_load(settings, RunOptions(str(write_csv(tmp_path / "a.csv", person_rows(5)))))
 
     summary = run_load(
@@ -74,24 +74,24 @@ def test_append_mode_never_deletes(settings: Settings, loader_engine: Engine, tm
     )
 
     assert (summary.inserted, summary.deleted) == (2, 0)
-    assert len(people(loader_engine)) == 7
+    assert len(people(migrated_engine)) == 7
 
 
 def test_jsonl_and_gzip_sources_load_the_same_data(
-    settings: Settings, loader_engine: Engine, tmp_path: Path
+    settings: Settings, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     rows = person_rows(20)
     run_load(settings, RunOptions(str(write_csv(tmp_path / "p.csv.gz", rows))))
-    expected = fingerprint(loader_engine)
+    expected = fingerprint(migrated_engine)
 
     for source in (write_jsonl(tmp_path / "p.jsonl", rows), write_jsonl(tmp_path / "p.jsonl.gz", rows)):
         summary = run_load(settings, RunOptions(str(source)))
         assert (summary.read, summary.inserted, summary.updated, summary.deleted) == (20, 0, 0, 0)
-        assert fingerprint(loader_engine) == expected
+        assert fingerprint(migrated_engine) == expected
 
 
 def test_values_needing_copy_escapes_round_trip(
-    settings: Settings, loader_engine: Engine, csv_file: Callable[..., Path]
+    settings: Settings, migrated_engine: Engine, csv_file: Callable[..., Path]
 ) -> None:
     rows = person_rows(3)
     rows[0]["givenName"] = "Tab\there"
@@ -100,28 +100,28 @@ def test_values_needing_copy_escapes_round_trip(
 
     run_load(settings, RunOptions(str(csv_file(rows))))
 
-    stored = people(loader_engine)
+    stored = people(migrated_engine)
     assert stored["p-00000"]["given_name"] == "Tab\there"
     assert stored["p-00001"]["family_name"] == 'Back\\slash "quoted", comma\nnewline'
     assert stored["p-00002"]["given_name"] == "Zoë"
 
 
 def test_empty_optional_values_are_null_and_org_may_be_absent(
-    settings: Settings, loader_engine: Engine, csv_file: Callable[..., Path]
+    settings: Settings, migrated_engine: Engine, csv_file: Callable[..., Path]
 ) -> None:
     rows = [{"id": "solo", "givenName": "Pelé", "familyName": "", "email": "", "org": "", "orgName": ""}]
 
     run_load(settings, RunOptions(str(csv_file(rows))))
 
-    stored = people(loader_engine)["solo"]
+    stored = people(migrated_engine)["solo"]
     assert (stored["family_name"], stored["email"], stored["org"]) == (None, None, None)
 
 
 def test_rejected_record_keeps_its_existing_row_in_sync(
-    settings: Settings, loader_engine: Engine, tmp_path: Path
+    settings: Settings, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     run_load(settings, RunOptions(str(write_csv(tmp_path / "v1.csv", person_rows(5)))))
-    before = people(loader_engine)
+    before = people(migrated_engine)
     rows = person_rows(5)
     rows[2]["email"] = "not-an-email"
 
@@ -131,11 +131,11 @@ def test_rejected_record_keeps_its_existing_row_in_sync(
     )
 
     assert (summary.rejected, summary.deleted, summary.updated) == (1, 0, 0)
-    assert people(loader_engine)["p-00002"] == before["p-00002"]
+    assert people(migrated_engine)["p-00002"] == before["p-00002"]
 
 
 def test_duplicate_keys_in_the_source_are_rejected_first_one_wins(
-    settings: Settings, loader_engine: Engine, tmp_path: Path
+    settings: Settings, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     rows = person_rows(3)
     rows.append({**rows[0], "givenName": "Impostor"})
@@ -146,24 +146,24 @@ def test_duplicate_keys_in_the_source_are_rejected_first_one_wins(
     )
 
     assert (summary.inserted, summary.rejected) == (3, 1)
-    assert people(loader_engine)["p-00000"]["given_name"] == "Given0"
+    assert people(migrated_engine)["p-00000"]["given_name"] == "Given0"
     assert "duplicate id 'p-00000' (first at record 1)" in rejects.read_text()
 
 
 def test_sync_from_a_source_without_valid_records_is_refused(
-    settings: Settings, loader_engine: Engine, tmp_path: Path
+    settings: Settings, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     run_load(settings, RunOptions(str(write_csv(tmp_path / "v1.csv", person_rows(5)))))
-    before = fingerprint(loader_engine)
+    before = fingerprint(migrated_engine)
 
     with pytest.raises(LoaderError, match="no valid records; refusing to sync"):
         run_load(settings, RunOptions(str(write_csv(tmp_path / "empty.csv", []))))
 
-    assert fingerprint(loader_engine) == before
+    assert fingerprint(migrated_engine) == before
 
 
 def test_organization_name_changes_are_applied(
-    settings: Settings, loader_engine: Engine, csv_file: Callable[..., Path]
+    settings: Settings, migrated_engine: Engine, csv_file: Callable[..., Path]
 ) -> None:
     run_load(settings, RunOptions(str(csv_file(person_rows(3)))))
     rows = person_rows(3)
