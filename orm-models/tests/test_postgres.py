@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from orm_models.testing import postgres
@@ -20,14 +21,21 @@ def _select_one(url: str) -> int:
         engine.dispose()
 
 
+# A data directory deep enough that a socket inside it passes the kernel's 108-byte limit
+# whatever directory the checkout and TMPDIR happen to be in.
+DEEP = "d" * 110
+
+
+@pytest.mark.parametrize("depth", ["shallow", "deep"])
 @pytest.mark.parametrize("prefer", ["pgserver", "system"])
-def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path: Path, prefer: str) -> None:
+def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path: Path, prefer: str, depth: str) -> None:
+    data_dir = tmp_path / "data" if depth == "shallow" else tmp_path / DEEP / "data"
     if prefer == "system" and postgres._system_bin_dir() is None:
         # A machine with only Python and pip: the fallback must then say what to do instead.
         with pytest.raises(PostgresUnavailable, match="Set DATABASE_URL"):
-            embedded_postgres(tmp_path / "data", prefer=prefer)
+            embedded_postgres(data_dir, prefer=prefer)
         return
-    server = embedded_postgres(tmp_path / "data", prefer=prefer)
+    server = embedded_postgres(data_dir, prefer=prefer)
     try:
         server.start()
         engine = sa.create_engine(server.url)
@@ -48,7 +56,11 @@ def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path: Path, prefer:
         server.stop()
     finally:
         server.stop()  # idempotent: never leave a server behind when an assertion fails
-    assert not (tmp_path / "data" / "postmaster.pid").exists()
+    assert not (data_dir / "postmaster.pid").exists()
+    if depth == "deep":
+        socket_dir = Path(make_url(server.url).query["host"])  # type: ignore[arg-type]
+        assert len(str(socket_dir)) < 100
+        assert not socket_dir.exists(), "the short socket directory is removed on stop"
 
 
 def test_without_database_url_an_embedded_server_starts(

@@ -59,6 +59,7 @@ class _PgServer:
         self.data_dir = data_dir
         self._server: Any = None
         self._socket_dir: Path | None = None
+        self._scratch: Path | None = None
 
     @property
     def url(self) -> str:
@@ -67,18 +68,32 @@ class _PgServer:
         return _socket_url(self._socket_dir)
 
     def start(self) -> None:
-        from pgserver.postgres_server import get_server
-
         if self._server is None:
             with warnings.catch_warnings():  # the same platformdirs warning, on first use
                 warnings.simplefilter("ignore")
-                self._server = get_server(self.data_dir, cleanup_mode="stop")
+                self._server = self._open_server()
             self._socket_dir = Path(self._server.get_postmaster_info().socket_dir)
+
+    def _open_server(self) -> Any:
+        from pgserver.postgres_server import PostgresServer, get_server
+
+        if _socket_fits(self.data_dir):
+            return get_server(self.data_dir, cleanup_mode="stop")
+        # pgserver's own fallback is a directory under platformdirs' runtime path, which is
+        # under TMPDIR when /run/user/<uid> is missing (CI, containers) — and nox and pytest set
+        # TMPDIR to deep paths. So give it a short parent of our own, removed on stop.
+        self._scratch = _scratch_socket_parent()
+        short_socket_server = type(
+            "ShortSocketPostgresServer", (PostgresServer,), {"runtime_path": self._scratch}
+        )
+        return short_socket_server(self.data_dir.resolve(), cleanup_mode="stop")
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+        _remove_scratch(self._scratch)
+        self._scratch = None
 
 
 class _SystemPostgres:
@@ -89,7 +104,8 @@ class _SystemPostgres:
         self._bin_dir = bin_dir
         # PostgreSQL refuses to run as root; Debian's packages create a `postgres` user for it.
         self._run_as = "postgres" if os.geteuid() == 0 else None
-        self._socket_dir = _short_socket_dir(data_dir)
+        self._socket_dir = data_dir
+        self._scratch: Path | None = None
 
     @property
     def url(self) -> str:
@@ -106,6 +122,8 @@ class _SystemPostgres:
             raise PostgresUnavailable(f"{tool} failed ({result.returncode}): {details}")
 
     def start(self) -> None:
+        if not _socket_fits(self.data_dir) and self._scratch is None:
+            self._scratch = self._socket_dir = _scratch_socket_parent()
         if self._run_as is not None:
             _allow_traversal(self.data_dir.parent)
             shutil.chown(self.data_dir, user=self._run_as)
@@ -120,13 +138,28 @@ class _SystemPostgres:
     def stop(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+        _remove_scratch(self._scratch)
+        self._scratch = None
 
 
-def _short_socket_dir(data_dir: Path) -> Path:
-    """The data directory, unless its socket path would pass the kernel's ~107-byte limit."""
-    if len(str(data_dir / ".s.PGSQL.5432")) < 100:
-        return data_dir
+# The kernel limits a Unix socket path to 108 bytes on Linux and 104 on macOS.
+_SOCKET_PATH_LIMIT = 100
+
+
+def _socket_fits(directory: Path) -> bool:
+    """Whether PostgreSQL's socket file inside `directory` stays under the kernel's limit."""
+    return len(os.fsencode(directory / ".s.PGSQL.5432")) < _SOCKET_PATH_LIMIT
+
+
+def _scratch_socket_parent() -> Path:
+    """A short private directory for a socket; not `gettempdir()`, which follows a deep TMPDIR."""
     return Path(tempfile.mkdtemp(prefix="pgsock-", dir="/tmp"))
+
+
+def _remove_scratch(scratch: Path | None) -> None:
+    """Remove a directory from `_scratch_socket_parent` once its server has stopped."""
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _allow_traversal(directory: Path) -> None:
