@@ -38,7 +38,8 @@ def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path: Path, prefer:
     server = embedded_postgres(data_dir, prefer=prefer)
     try:
         server.start()
-        engine = sa.create_engine(server.url)
+        url = server.url
+        engine = sa.create_engine(url)
         with engine.begin() as connection:
             connection.execute(sa.text("CREATE TABLE kept (value int)"))
             connection.execute(sa.text("INSERT INTO kept VALUES (42)"))
@@ -46,10 +47,11 @@ def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path: Path, prefer:
 
         server.stop()
         with pytest.raises(OperationalError):
-            _select_one(server.url)
+            _select_one(url)
 
         server.start()
-        engine = sa.create_engine(server.url)
+        # The same URL again: clients of a restarted server reconnect without being told.
+        engine = sa.create_engine(url)
         with engine.connect() as connection:
             assert connection.execute(sa.text("SELECT value FROM kept")).scalar_one() == 42
         engine.dispose()
@@ -58,9 +60,28 @@ def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path: Path, prefer:
         server.stop()  # idempotent: never leave a server behind when an assertion fails
     assert not (data_dir / "postmaster.pid").exists()
     if depth == "deep":
-        socket_dir = Path(make_url(server.url).query["host"])  # type: ignore[arg-type]
+        socket_dir = Path(str(make_url(url).query["host"]))
         assert len(str(socket_dir)) < 100
         assert not socket_dir.exists(), "the short socket directory is removed on stop"
+
+
+@pytest.mark.parametrize("prefer", ["pgserver", "system"])
+def test_a_planted_socket_directory_is_refused(tmp_path: Path, prefer: str) -> None:
+    if prefer == "system" and postgres._system_bin_dir() is None:
+        pytest.skip("no PostgreSQL binaries on this machine: covered by the test above")
+    data_dir = tmp_path / DEEP / "data"
+    server = embedded_postgres(data_dir, prefer=prefer)
+    planted = postgres._short_socket_dir(data_dir)
+    assert planted is not None
+    # Someone got to the predictable name in /tmp first, with a symlink to their own directory.
+    planted.symlink_to(tmp_path)
+    try:
+        with pytest.raises(PostgresUnavailable, match="exists and is not ours"):
+            server.start()
+        assert not (data_dir / "postmaster.pid").exists()
+    finally:
+        planted.unlink()
+        server.stop()
 
 
 def test_without_database_url_an_embedded_server_starts(

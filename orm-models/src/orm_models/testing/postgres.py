@@ -6,8 +6,11 @@ same way pytest-postgresql does (`initdb` + `pg_ctl`). Both listen on a Unix soc
 data directory only, so parallel servers never fight over a TCP port.
 """
 
+import hashlib
 import os
+import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -59,7 +62,7 @@ class _PgServer:
         self.data_dir = data_dir
         self._server: Any = None
         self._socket_dir: Path | None = None
-        self._scratch: Path | None = None
+        self._short_dir = _short_socket_dir(data_dir)
 
     @property
     def url(self) -> str:
@@ -77,14 +80,14 @@ class _PgServer:
     def _open_server(self) -> Any:
         from pgserver.postgres_server import PostgresServer, get_server
 
-        if _socket_fits(self.data_dir):
+        if self._short_dir is None:
             return get_server(self.data_dir, cleanup_mode="stop")
         # pgserver's own fallback is a directory under platformdirs' runtime path, which is
         # under TMPDIR when /run/user/<uid> is missing (CI, containers) — and nox and pytest set
-        # TMPDIR to deep paths. So give it a short parent of our own, removed on stop.
-        self._scratch = _scratch_socket_parent()
+        # TMPDIR to deep paths. So give it a short parent of our own.
+        _claim(self._short_dir, owners={os.geteuid()})
         short_socket_server = type(
-            "ShortSocketPostgresServer", (PostgresServer,), {"runtime_path": self._scratch}
+            "ShortSocketPostgresServer", (PostgresServer,), {"runtime_path": self._short_dir}
         )
         return short_socket_server(self.data_dir.resolve(), cleanup_mode="stop")
 
@@ -92,8 +95,7 @@ class _PgServer:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
-        _remove_scratch(self._scratch)
-        self._scratch = None
+        _release(self._short_dir)
 
 
 class _SystemPostgres:
@@ -104,8 +106,8 @@ class _SystemPostgres:
         self._bin_dir = bin_dir
         # PostgreSQL refuses to run as root; Debian's packages create a `postgres` user for it.
         self._run_as = "postgres" if os.geteuid() == 0 else None
-        self._socket_dir = data_dir
-        self._scratch: Path | None = None
+        self._short_dir = _short_socket_dir(data_dir)
+        self._socket_dir = self._short_dir or data_dir
 
     @property
     def url(self) -> str:
@@ -122,8 +124,11 @@ class _SystemPostgres:
             raise PostgresUnavailable(f"{tool} failed ({result.returncode}): {details}")
 
     def start(self) -> None:
-        if not _socket_fits(self.data_dir) and self._scratch is None:
-            self._scratch = self._socket_dir = _scratch_socket_parent()
+        if self._short_dir is not None:
+            owners = {os.geteuid()}
+            if self._run_as is not None:
+                owners.add(pwd.getpwnam(self._run_as).pw_uid)
+            _claim(self._short_dir, owners)
         if self._run_as is not None:
             _allow_traversal(self.data_dir.parent)
             shutil.chown(self.data_dir, user=self._run_as)
@@ -138,28 +143,45 @@ class _SystemPostgres:
     def stop(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
-        _remove_scratch(self._scratch)
-        self._scratch = None
+        _release(self._short_dir)
 
 
 # The kernel limits a Unix socket path to 108 bytes on Linux and 104 on macOS.
 _SOCKET_PATH_LIMIT = 100
 
 
-def _socket_fits(directory: Path) -> bool:
-    """Whether PostgreSQL's socket file inside `directory` stays under the kernel's limit."""
-    return len(os.fsencode(directory / ".s.PGSQL.5432")) < _SOCKET_PATH_LIMIT
+def _short_socket_dir(data_dir: Path) -> Path | None:
+    """None when the socket fits in `data_dir`, else a short directory of its own under /tmp.
+
+    The name is derived from the data directory, so a restarted server keeps its URL and its
+    clients reconnect by themselves.
+    """
+    if len(os.fsencode(data_dir / ".s.PGSQL.5432")) < _SOCKET_PATH_LIMIT:
+        return None
+    # Not tempfile.gettempdir(): it follows TMPDIR, which nox and pytest set to deep paths.
+    digest = hashlib.sha256(os.fsencode(data_dir.resolve())).hexdigest()[:16]
+    return Path("/tmp") / f"pgsock-{os.geteuid()}-{digest}"  # noqa: S108 - _claim checks the owner
 
 
-def _scratch_socket_parent() -> Path:
-    """A short private directory for a socket; not `gettempdir()`, which follows a deep TMPDIR."""
-    return Path(tempfile.mkdtemp(prefix="pgsock-", dir="/tmp"))
+def _claim(directory: Path, owners: set[int]) -> None:
+    """Create `directory` privately, or reuse one a killed run left behind — never a stranger's.
+
+    Its name in /tmp is predictable, so another user could have created it (or a symlink) first.
+    """
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        found = directory.lstat()
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid not in owners:
+            raise PostgresUnavailable(
+                f"{directory} exists and is not ours; remove it or set {DATABASE_URL_VARIABLE}"
+            ) from None
 
 
-def _remove_scratch(scratch: Path | None) -> None:
-    """Remove a directory from `_scratch_socket_parent` once its server has stopped."""
-    if scratch is not None:
-        shutil.rmtree(scratch, ignore_errors=True)
+def _release(directory: Path | None) -> None:
+    """Remove a short socket directory once its server has stopped."""
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _allow_traversal(directory: Path) -> None:
