@@ -154,23 +154,25 @@ def serve(state_dir: Path, port: int, fallback_url: str | None) -> int:
         fallback_url=fallback_url,
         log=state_dir / "pypiserver.log",
     )
-    server.start()
-    assert server.process is not None
     pidfile = state_dir / PIDFILE
-    pidfile.write_text(f"{server.process.pid}\n", encoding="utf-8")
-    print(
-        f"private index: {server.url} (simple API: {server.simple_url})\n"
-        f"  packages:    {server.packages}\n"
-        f"  credentials: {credentials_file} (user {credentials.username}; "
-        f"load them with: set -a && . {credentials_file} && set +a)\n"
-        f"  log:         {server.log}\n"
-        f"stop it with Ctrl-C, or from another shell: python3 noxfile.py -s index -- stop",
-        flush=True,
-    )
-    # SIGTERM only interrupts the wait below; `finally` stops pypiserver. (Stopping it from inside
-    # the handler would wait on a Popen whose wait() the handler interrupted, and time out.)
+    # SIGTERM only interrupts what runs below; `finally` stops pypiserver. (Stopping it from inside
+    # the handler would wait on a Popen whose wait() the handler interrupted, and time out.) The
+    # handler goes in before the server starts: a supervisor may send SIGTERM as soon as it sees
+    # the banner, or even before.
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        server.start()
+        assert server.process is not None
+        pidfile.write_text(f"{server.process.pid}\n", encoding="utf-8")
+        print(
+            f"private index: {server.url} (simple API: {server.simple_url})\n"
+            f"  packages:    {server.packages}\n"
+            f"  credentials: {credentials_file} (user {credentials.username}; "
+            f"load them with: set -a && . {credentials_file} && set +a)\n"
+            f"  log:         {server.log}\n"
+            f"stop it with Ctrl-C, or from another shell: python3 noxfile.py -s index -- stop",
+            flush=True,
+        )
         code = server.process.wait()
         # Stopped by `stop`, Ctrl-C or SIGTERM: a normal end, not a failure of the session.
         return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
