@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.orm import Session
 
 import orm_models
-from orm_models import Base, alembic_config, current_revision, head_revision, migrate
+from orm_models import Base, Person, alembic_config, current_revision, head_revision, migrate
 from orm_models.migrate import downgrade
 
 
@@ -115,7 +116,7 @@ def test_migrate_holds_back_a_contract_revision_until_asked(create_database: Any
 
     assert migrate(url) == "0003"
     with engine.connect() as connection:
-        assert current_revision(connection) == "0002"
+        assert current_revision(connection) == "0002a"  # the expand bridge before it did run
     assert "last_name" in {column["name"] for column in sa.inspect(engine).get_columns("person")}
 
     assert migrate(url, contract=True) is None
@@ -127,10 +128,10 @@ def test_migrate_holds_back_a_contract_revision_until_asked(create_database: Any
 def test_expand_revisions_before_a_contract_still_run(create_database: Any) -> None:
     url = create_database()
     migrate(url, "0001")
-    assert migrate(url) == "0003"  # 0002 (expand) applied, 0003 (contract) held back
+    assert migrate(url) == "0003"  # 0002 and 0002a (expand) applied, 0003 (contract) held back
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        assert current_revision(connection) == "0002"
+        assert current_revision(connection) == "0002a"
     engine.dispose()
 
 
@@ -140,4 +141,57 @@ def test_a_never_migrated_database_gets_every_revision(create_database: Any) -> 
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
+    engine.dispose()
+
+
+def _names(connection: sa.Connection, external_id: str) -> tuple[str | None, str | None]:
+    row = connection.execute(
+        sa.text("SELECT last_name, family_name FROM person WHERE external_id = :id"), {"id": external_id}
+    ).one()
+    return row.last_name, row.family_name
+
+
+def test_a_database_in_the_expand_state_takes_writes_from_every_release(create_database: Any) -> None:
+    """Contract held back (1.x clients live): 2.x and 1.0 writers both work, each sees the other's."""
+    url = create_database()
+    migrate(url, "0002")  # a database 1.1.0 clients use
+    assert migrate(url) == "0003"  # this release's routine migrate: contract held back
+    engine = sa.create_engine(url)
+
+    with Session(engine) as session:  # a 2.x writer: the models have no last_name
+        session.add_all(
+            [
+                Person(external_id="new", given_name="Grace", family_name="Hopper"),
+                Person(external_id="mono", given_name="Plato", family_name=None),
+            ]
+        )
+        session.commit()
+    with engine.begin() as connection:  # a 1.0 writer: no family_name
+        connection.execute(
+            sa.text(
+                "INSERT INTO person (external_id, given_name, last_name) VALUES ('old', 'Ada', 'Lovelace')"
+            )
+        )
+    with engine.connect() as connection:
+        assert _names(connection, "new") == ("Hopper", "Hopper")
+        assert _names(connection, "mono") == ("", None)  # 1.x maps last_name NOT NULL
+        assert _names(connection, "old") == ("Lovelace", "Lovelace")
+
+    with Session(engine) as session:  # each release's update reaches the other's column
+        session.execute(sa.update(Person).where(Person.external_id == "old").values(family_name="King"))
+        session.commit()
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE person SET last_name = 'Brewster' WHERE external_id = 'new'"))
+    with engine.connect() as connection:
+        assert _names(connection, "old") == ("King", "King")
+        assert _names(connection, "new") == ("Brewster", "Brewster")
+
+    assert migrate(url, contract=True) is None  # once 1.x is gone: no column, no trigger
+    with engine.connect() as connection:
+        triggers = connection.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"))
+        assert triggers.scalar_one() == 0
+    with Session(engine) as session:
+        session.add(Person(external_id="after", given_name="Alan", family_name="Turing"))
+        session.commit()
+        assert session.scalar(sa.select(sa.func.count()).select_from(Person)) == 4
     engine.dispose()

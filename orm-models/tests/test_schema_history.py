@@ -20,6 +20,7 @@ from orm_models.schema import (
     tree_manifest,
     verdict,
 )
+from orm_models.schema.lint import unreleased
 from orm_models.schema.sources import revision_sources
 
 
@@ -88,10 +89,10 @@ def test_committed_baseline_is_the_last_release(manifests: dict[str, Any]) -> No
 
 def test_real_revisions_lint_clean(history: dict[str, Path]) -> None:
     revisions = lint_revisions(revision_sources(PROJECT / "src"))
-    assert [r.revision for r in revisions][:3] == ["0001", "0002", "0003"]
+    assert [r.revision for r in revisions][:4] == ["0001", "0002", "0002a", "0003"]
     assert {r.revision: r.unsafe for r in revisions} == {r.revision: [] for r in revisions}
     # 0003 drops a column: allowed because it is a contract revision that lists it in `drops`.
-    assert ("person", "last_name") in revisions[2].touches
+    assert ("person", "last_name") in revisions[3].touches
 
 
 _REVISION = """
@@ -148,3 +149,36 @@ def test_lint_not_null_routes() -> None:
         '    op.alter_column("person", "n", nullable=False)'
     )
     assert _lint(safe).unsafe == []
+
+
+def _chain(*links: tuple[str, str | None], extra: str = "") -> dict[str, str]:
+    """Revision sources (file name -> text) for a chain of (revision, down_revision) links."""
+    return {
+        f"rev_{revision}.py": f'revision = "{revision}"\ndown_revision = {down!r}\nphase = "expand"\n'
+        f"{extra}\ndef upgrade() -> None:\n    pass\n"
+        for revision, down in links
+    }
+
+
+def test_a_revision_inserted_before_a_released_one_is_unsafe_unless_accepted() -> None:
+    released = ["0001", "0002"]
+    appended = lint_revisions(_chain(("0001", None), ("0002", "0001"), ("0003", "0002")))
+    assert [(r.revision, r.unsafe) for r in unreleased(appended, released, "0002")] == [("0003", [])]
+
+    inserted = lint_revisions(_chain(("0001", None), ("0001a", "0001"), ("0002", "0001a")))
+    [new] = unreleased(inserted, released, "0002")
+    assert new.revision == "0001a"
+    assert [f.key for f in new.unsafe] == ["insert_before 0002"]
+    assert "never run it" in new.unsafe[0].problem
+
+    accepted = lint_revisions(
+        _chain(
+            ("0001", None),
+            ("0001a", "0001"),
+            ("0002", "0001a"),
+            extra='unsafe_ok = {"insert_before 0002": "why"}',
+        )
+    )
+    assert unreleased(accepted, released, "0002")[0].unsafe == []
+    # A baseline from before 2.2 records only its head: nothing before it counts as new.
+    assert unreleased(inserted, None, "0002") == []

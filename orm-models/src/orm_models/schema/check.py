@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .diff import diff_manifests
-from .lint import lint_revisions, since
+from .lint import lint_revisions, unreleased
 from .manifest import Manifest
 from .report import CheckResult, attribute
 from .sources import installed_manifest, installed_revision_sources, read_manifest, revision_sources
@@ -22,8 +22,8 @@ def load_pair(baseline: Path, current: Path | None) -> tuple[Manifest, Manifest]
 def run_check(baseline: Path, current: Path | None = None, version: str | None = None) -> CheckResult:
     """Diff `baseline` -> `current`, judge `version` (default: the current manifest's) and lint.
 
-    The revisions linted are those added since the baseline's migration head, read from the
-    current wheel, tree or installed package (a bare manifest file carries none).
+    The revisions linted are those the baseline did not ship, read from the current wheel, tree
+    or installed package (a bare manifest file carries none).
 
     Raises:
         ValueError: A manifest cannot be read or a version is not `X.Y.Z`.
@@ -35,7 +35,7 @@ def run_check(baseline: Path, current: Path | None = None, version: str | None =
     parse_version(version)
     changes = diff_manifests(old, new)
     sources = revision_sources(current) if current else installed_revision_sources()
-    revisions = since(lint_revisions(sources), old.get("migration_head"))
+    revisions = unreleased(lint_revisions(sources), old.get("migrations"), old.get("migration_head"))
     return CheckResult(
         baseline=str(baseline),
         baseline_head=old.get("migration_head"),

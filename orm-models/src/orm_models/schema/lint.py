@@ -12,7 +12,7 @@ how the contract guard knows which clients to wait for; a drop missing from it i
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 _CONCURRENTLY = "postgresql_concurrently"
@@ -56,6 +56,8 @@ class RevisionLint:
     findings: list[Finding] = field(default_factory=list)
     touches: set[tuple[str, str | None]] = field(default_factory=set)
     """(table, column or None) pairs the upgrade acts on, to attribute schema changes to it."""
+    accepts: dict[str, str] = field(default_factory=dict)
+    """The revision's `unsafe_ok`: finding key -> the reason it is acceptable."""
 
     @property
     def unsafe(self) -> list[Finding]:
@@ -127,8 +129,9 @@ def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
         down_revision=_module_literal(tree, "down_revision"),
         phase=str(_module_literal(tree, "phase") or "expand"),
         filename=filename,
+        accepts=_module_literal(tree, "unsafe_ok") or {},
     )
-    accepted: dict[str, str] = _module_literal(tree, "unsafe_ok") or {}
+    accepted = result.accepts
     drops = set(_module_literal(tree, "drops") or ())
     calls = _op_calls(tree)
     raw_sql = " ".join(_text(call.args[0]) for name, call in calls if name == "execute" and call.args)
@@ -349,3 +352,34 @@ def since(results: list[RevisionLint], revision: str | None) -> list[RevisionLin
     """The revisions after `revision` (all of them when it is None or unknown)."""
     ids = [result.revision for result in results]
     return results[ids.index(revision) + 1 :] if revision in ids else list(results)
+
+
+def unreleased(
+    results: list[RevisionLint], released: list[str] | None, head: str | None
+) -> list[RevisionLint]:
+    """The revisions a release did not ship, given its revision ids (else its head only).
+
+    A new revision placed *before* a released one gets an `insert_before` finding: a database
+    already at that released revision counts it as applied and never runs it.
+    """
+    if released is None:  # a manifest from before 2.2 records only the head
+        return since(results, head)
+    shipped = set(released)
+    new = []
+    for position, result in enumerate(results):
+        if result.revision in shipped:
+            continue
+        skipped_by = next(
+            (later.revision for later in results[position + 1 :] if later.revision in shipped), None
+        )
+        if skipped_by is not None:
+            finding = Finding(
+                "insert_before",
+                skipped_by,
+                f"databases already at {skipped_by} or later never run it",
+                "chain it after the newest released revision, or accept it in `unsafe_ok` "
+                f"when a database past {skipped_by} needs none of it",
+            )
+            result.findings.append(replace(finding, accepted=result.accepts.get(finding.key)))
+        new.append(result)
+    return new

@@ -113,6 +113,7 @@ def build_manifest(
     version: str | None = None,
     migration_head: str | None = None,
     api: dict[str, Any] | None = None,
+    migrations: list[str] | None = None,
 ) -> Manifest:
     """Describe `metadata`, the mapped classes and (optionally) the Python API.
 
@@ -122,6 +123,8 @@ def build_manifest(
         version: The package version the manifest describes.
         migration_head: The newest Alembic revision shipped with these models.
         api: The public Python API, as `orm_models.schema.api_surface.api_snapshot` returns it.
+        migrations: Every revision shipped, oldest first (so a revision inserted before a
+            released one is noticed, not only one after the head).
 
     Returns:
         A JSON-ready mapping; `dumps` turns it into the canonical bytes.
@@ -134,6 +137,7 @@ def build_manifest(
         "format": FORMAT,
         "version": version,
         "migration_head": migration_head,
+        "migrations": migrations,
         "tables": {table.fullname: _table(table) for table in metadata.tables.values()},
         "classes": classes,
         "api": api or {},

@@ -18,13 +18,14 @@ _SNAPSHOT_SCRIPT = Path(__file__).resolve().parent / "snapshot.py"
 def manifest_of_package(package: ModuleType) -> Manifest:
     """The manifest of an imported `orm_models` package: its models, migrations and public API."""
     location = Path(str(package.__file__)).resolve().parent
-    sources = _read_dir(location / "migrations" / "versions")
+    revisions = lint_revisions(_read_dir(location / "migrations" / "versions"))
     base = package.Base
     return build_manifest(
         base.metadata,
         base.registry.mappers,
         version=str(package.__version__),
-        migration_head=head_of(lint_revisions(sources)),
+        migration_head=head_of(revisions),
+        migrations=[revision.revision for revision in revisions],
         # griffe reads the files the package was imported from, not another copy on sys.path.
         api=api_snapshot(package.__name__, [location.parent]),
     )

@@ -1,7 +1,7 @@
 """orm-models 2.0.0 (contract): drop person.last_name, replaced by family_name in 1.1.0.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0002a (2.2.0 inserted the expand bridge 0002a before it; 2.0.0 and 2.1.0 said 0002)
 Create Date: 2026-11-25
 """
 
@@ -10,8 +10,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from orm_models.migrations.name_bridge import CREATE_STATEMENTS, DROP_STATEMENTS
+
 revision: str = "0003"
-down_revision: str | None = "0002"
+down_revision: str | None = "0002a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -21,6 +23,8 @@ drops = ("person.last_name",)
 
 
 def upgrade() -> None:
+    for statement in DROP_STATEMENTS:  # the bridge reads last_name: it goes first
+        op.execute(statement)
     op.drop_column("person", "last_name")
 
 
@@ -29,3 +33,5 @@ def downgrade() -> None:
     op.add_column("person", sa.Column("last_name", sa.String(100), nullable=True))
     op.execute("UPDATE person SET last_name = coalesce(family_name, '')")
     op.alter_column("person", "last_name", nullable=False)
+    for statement in CREATE_STATEMENTS:
+        op.execute(statement)
