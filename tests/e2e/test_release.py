@@ -161,12 +161,28 @@ def test_release_minor_publishes_records_and_installs_by_range(
 def test_changelog_section_takes_unreleased_entries() -> None:
     text = "# Changelog\n\n## [Unreleased]\n\n### Added\n- a thing\n\n## [1.0.0] - 2020-01-01\n\n- old\n"
     updated = changelog.add_release(text, "1.1.0", "2026-01-02", generated="### Changed\n- schema")
-    assert updated.startswith(
-        "# Changelog\n\n## [Unreleased]\n\n## [1.1.0] - 2026-01-02\n\n### Changed\n- schema"
+    assert updated == (
+        "# Changelog\n\n## [Unreleased]\n\n## [1.1.0] - 2026-01-02\n\n"
+        "### Added\n- a thing\n\n### Changed\n- schema\n\n## [1.0.0] - 2020-01-01\n\n- old\n"
     )
-    assert "### Added\n- a thing\n\n## [1.0.0]" in updated
     with pytest.raises(Exception, match="already has a section"):
         changelog.add_release(updated, "1.1.0", "2026-01-02")
+
+
+def test_changelog_section_has_each_change_type_once() -> None:
+    text = (
+        "# Changelog\n\n## [Unreleased]\n\nSummary by a human.\n\n### Fixed\n- a bug\n\n"
+        "### Added\n- by hand\n  over two lines\n\n## [1.0.0] - 2020-01-01\n\n- old\n"
+    )
+    generated = "### Added\n- api added\n\n### Changed\n- api extended"
+    section = changelog.add_release(text, "1.1.0", "2026-01-02", generated=generated)
+    body = section.split("## [1.1.0] - 2026-01-02\n\n", 1)[1].split("\n## [1.0.0]")[0].strip()
+    assert body == (
+        "Summary by a human.\n\n"
+        "### Added\n- api added\n- by hand\n  over two lines\n\n"
+        "### Changed\n- api extended\n\n"
+        "### Fixed\n- a bug"
+    )
 
 
 @pytest.mark.parametrize(
