@@ -25,7 +25,8 @@ def _by_change_type(body: str) -> tuple[str, dict[str, str]]:
 
 def merge_sections(*bodies: str) -> str:
     """One section body from several, with each change type once (`### Added` ... `### Security`)."""
-    preambles, merged = [], {}
+    preambles: list[str] = []
+    merged: dict[str, str] = {}
     for body in bodies:
         preamble, blocks = _by_change_type(body)
         preambles.append(preamble)
