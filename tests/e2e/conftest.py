@@ -1,8 +1,9 @@
 """Session fixtures: each distinct wheel is built once, each index started once per run.
 
 Two indexes on free loopback ports:
-- "private": pypiserver with htpasswd auth on update, download and list, holding orm-models
-  1.1.0, 2.0.0, 2.1.0 and 3.0.0, uploaded by our publish code with real twine. Names it does not
+- "private": pypiserver with htpasswd auth on update, download and list, holding every recorded
+  orm-models release from 1.1.0 on, plus a 3.0.0 built from HEAD, uploaded by our publish code
+  with real twine. Names it does not
   hold are redirected to the hostile index (its fallback), as pypiserver does with the public one.
 - "hostile": an anonymous pypiserver standing in for the public index; it holds a higher
   `orm-models` 2.99.0 and redirects everything else to the real public index.
@@ -18,13 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import ROOT, run, uv_bin
+from tests.e2e.helpers import RECORDED, ROOT, run, uv_bin
 from tools.release import build, releases
 from tools.release.credentials import Credentials, Target
 from tools.release.index import IndexServer
 from tools.release.publish import publish
+from tools.release.version import parse as parse_version
 
-PUBLISHED = ("1.1.0", "2.0.0", "2.1.0", "3.0.0")
+# 1.0.0 is left out only to save a build: nothing here installs it.
+PUBLISHED = (*(v for v in RECORDED if parse_version(v) >= (1, 1, 0)), "3.0.0")
 HOSTILE_VERSION = "2.99.0"
 
 
@@ -51,11 +54,11 @@ def dists(work: Path) -> dict[str, list[Path]]:
     """Wheel + sdist per version: recorded releases from their commits, later ones from HEAD."""
     recorded = {release.version: release.commit for release in releases.load(ROOT)}
     built: dict[str, list[Path]] = {}
-    for version in PUBLISHED:
-        if version in recorded:
-            built[version] = build.build(ROOT, recorded[version], work / "dist", uv_bin(), work)
+    for number in PUBLISHED:
+        if number in recorded:
+            built[number] = build.build(ROOT, recorded[number], work / "dist", uv_bin(), work)
         else:
-            built[version] = _build_from_head(work, version)
+            built[number] = _build_from_head(work, number)
     return built
 
 

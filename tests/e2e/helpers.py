@@ -9,10 +9,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.release import releases, version
 from tools.release.credentials import Credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 240
+RECORDED = [release.version for release in releases.load(ROOT)]
+"""Every orm-models release recorded in orm-models/releases.toml, oldest first."""
+HIGHEST_2X = max((v for v in RECORDED if version.parse(v)[0] == 2), key=version.parse)
+"""What `orm-models>=2,<3` must resolve to from the private index."""
 
 
 @dataclass(frozen=True)

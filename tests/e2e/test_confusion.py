@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import (
+    HIGHEST_2X,
     ROOT,
     installed,
     is_hostile,
@@ -55,7 +56,7 @@ def test_uv_locks_orm_models_from_the_private_index_only(
         lock,
     )
     assert entry is not None, lock
-    assert entry.groups() == ("2.1.0", private_index.simple_url)
+    assert entry.groups() == (HIGHEST_2X, private_index.simple_url)
     _assert_no_credential(lock, credentials)
     if service == "loader-service":  # one real sync is enough: the lock decides what is installed
         venv = project / ".venv"
@@ -63,7 +64,7 @@ def test_uv_locks_orm_models_from_the_private_index_only(
         synced = run([uv_bin(), "sync", "--locked", "--directory", str(project)], env=sync_env)
         assert synced.returncode == 0, synced.output
         python = venv / "bin" / "python"
-        assert installed(python, "orm-models") == "2.1.0"
+        assert installed(python, "orm-models") == HIGHEST_2X
         assert not is_hostile(python)
 
 
@@ -84,7 +85,7 @@ def test_pip_with_the_private_index_as_only_index_gets_the_private_orm_models(
     url = with_userinfo(private_index.simple_url, credentials)
     result = pip_install(python, "--index-url", url, *map(str, wheels.glob("*.whl")))
     assert result.returncode == 0, result.output
-    assert installed(python, "orm-models") == "2.1.0"
+    assert installed(python, "orm-models") == HIGHEST_2X
     assert installed(python, "loader-service") is not None
     assert not is_hostile(python)
     assert credentials.password not in result.output
