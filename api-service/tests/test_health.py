@@ -42,6 +42,36 @@ def test_readyz_is_503_on_a_database_never_migrated(create_database: Callable[[]
     assert people.json() == {"detail": "database schema not ready"}
 
 
+def _readiness(url: str) -> tuple[int, Readiness]:
+    with TestClient(create_app(make_settings(url))) as client:
+        response = client.get("/readyz")
+    return response.status_code, Readiness.model_validate_json(response.content)
+
+
+def test_readyz_while_a_contract_revision_is_held_back(create_database: Callable[[], str]) -> None:
+    """1.x clients still live: `orm-models migrate` stops before 0003, and this 2.x service is ready."""
+    url = create_database()
+    orm_models.migrate(url, "0002")
+    assert orm_models.migrate(url) == "0003"
+
+    status, body = _readiness(url)
+
+    assert status == 200, body
+    assert body.schema_ok
+    assert "every mapped column is there" in body.detail
+
+
+def test_readyz_is_503_naming_what_an_old_schema_lacks(create_database: Callable[[], str]) -> None:
+    url = create_database()
+    orm_models.migrate(url, "0001")  # 1.0.0: no family_name yet
+
+    status, body = _readiness(url)
+
+    assert status == 503
+    assert not body.schema_ok
+    assert body.detail == "database at revision 0001 lacks person.family_name: run `orm-models migrate`"
+
+
 def test_version(seeded_client: TestClient) -> None:
     body = Version.model_validate_json(seeded_client.get("/version").content)
 

@@ -1,15 +1,20 @@
-"""Is the database's schema the one this service's orm-models expects?
+"""Does the database's schema serve this service's orm-models?
 
 This is the single seam for DESIGN §3: `startup_check` runs once in the app's lifespan and
-`schema_check` on every `/readyz`. The schema guard and client registration of a later issue
-replace their bodies; the callers stay as they are.
+`schema_check` on every `/readyz`. The client registration of a later issue goes here too; the
+callers stay as they are.
+
+The check is by reflection, not by revision: this service only reads, so it needs every table and
+column its models map, and nothing else. A database behind the head is fine when a contract
+revision is held back (`orm-models migrate` stops before it while older clients still map what it
+drops), and one ahead of it is fine when what came since is additive.
 """
 
 import logging
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect
 
 import orm_models
 
@@ -32,16 +37,38 @@ def expected_revision() -> str:
     return orm_models.head_revision()
 
 
+def missing_from(connection: Connection) -> list[str]:
+    """The tables (`table`) and columns (`table.column`) the models map but the database lacks."""
+    inspector = inspect(connection)
+    present = set(inspector.get_table_names())
+    missing: list[str] = []
+    for table in orm_models.Base.metadata.sorted_tables:
+        if table.name not in present:
+            missing.append(table.name)
+            continue
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
+        missing.extend(
+            f"{table.name}.{column.name}" for column in table.columns if column.name not in columns
+        )
+    return missing
+
+
 def schema_check(connection: Connection) -> SchemaStatus:
-    """Compare the database's Alembic revision with the installed orm-models' head."""
+    """Whether the database has everything the installed orm-models maps, and where it stands."""
     current = orm_models.current_revision(connection)
     expected = expected_revision()
+    if current is None:
+        detail = f"database never migrated, expected {expected}: run `orm-models migrate`"
+        return SchemaStatus(False, current, expected, detail)
+    missing = missing_from(connection)
+    if missing:
+        detail = f"database at revision {current} lacks {', '.join(missing)}: run `orm-models migrate`"
+        return SchemaStatus(False, current, expected, detail)
     if current == expected:
-        return SchemaStatus(True, current, expected, "schema at the expected revision")
-    found = "never migrated" if current is None else f"at revision {current}"
-    return SchemaStatus(
-        False, current, expected, f"database {found}, expected {expected}: run `orm-models migrate`"
-    )
+        detail = "schema at the expected revision"
+    else:
+        detail = f"database at revision {current}, orm-models head {expected}: every mapped column is there"
+    return SchemaStatus(True, current, expected, detail)
 
 
 def startup_check(engine: Engine) -> SchemaStatus:
