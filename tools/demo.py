@@ -88,7 +88,7 @@ def main() -> None:
                 f"published orm-models {', '.join(versions)} (built from their commits, uploaded with twine)"
             )
 
-            _step("install loader-service and api-service (orm-models>=2,<3) from the index")
+            _step("install loader-service and api-service (each by its orm-models range) from the index")
             venv = _install_services(index, uv, work)
 
         stage_two = [str(venv / "bin" / "python"), str(ROOT / "tools" / "demo_services.py")]
