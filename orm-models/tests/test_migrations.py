@@ -116,7 +116,7 @@ def test_migrate_holds_back_a_contract_revision_until_asked(create_database: Any
 
     assert migrate(url) == "0003"
     with engine.connect() as connection:
-        assert current_revision(connection) == "0002a"  # the expand bridge before it did run
+        assert current_revision(connection) == "0002b"  # the expand bridge before it did run
     assert "last_name" in {column["name"] for column in sa.inspect(engine).get_columns("person")}
 
     assert migrate(url, contract=True) is None
@@ -128,10 +128,10 @@ def test_migrate_holds_back_a_contract_revision_until_asked(create_database: Any
 def test_expand_revisions_before_a_contract_still_run(create_database: Any) -> None:
     url = create_database()
     migrate(url, "0001")
-    assert migrate(url) == "0003"  # 0002 and 0002a (expand) applied, 0003 (contract) held back
+    assert migrate(url) == "0003"  # 0002, 0002a and 0002b (expand) applied, 0003 (contract) held back
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        assert current_revision(connection) == "0002a"
+        assert current_revision(connection) == "0002b"
     engine.dispose()
 
 
@@ -142,6 +142,15 @@ def test_a_never_migrated_database_gets_every_revision(create_database: Any) -> 
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
     engine.dispose()
+
+
+def _insert_as_1_0(engine: sa.Engine, external_id: str, last_name: str) -> None:
+    """What a 1.0 writer sends: `last_name`, and no `family_name` (it does not know the column)."""
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO person (external_id, given_name, last_name) VALUES (:id, 'Given', :last)"),
+            {"id": external_id, "last": last_name},
+        )
 
 
 def _names(connection: sa.Connection, external_id: str) -> tuple[str | None, str | None]:
@@ -155,8 +164,9 @@ def test_a_database_in_the_expand_state_takes_writes_from_every_release(create_d
     """Contract held back (1.x clients live): 2.x and 1.0 writers both work, each sees the other's."""
     url = create_database()
     migrate(url, "0002")  # a database 1.1.0 clients use
-    assert migrate(url) == "0003"  # this release's routine migrate: contract held back
     engine = sa.create_engine(url)
+    _insert_as_1_0(engine, "early", "Babbage")  # after 0002's backfill, before any bridge
+    assert migrate(url) == "0003"  # this release's routine migrate: contract held back
 
     with Session(engine) as session:  # a 2.x writer: the models have no last_name
         session.add_all(
@@ -166,16 +176,14 @@ def test_a_database_in_the_expand_state_takes_writes_from_every_release(create_d
             ]
         )
         session.commit()
-    with engine.begin() as connection:  # a 1.0 writer: no family_name
-        connection.execute(
-            sa.text(
-                "INSERT INTO person (external_id, given_name, last_name) VALUES ('old', 'Ada', 'Lovelace')"
-            )
-        )
+    _insert_as_1_0(engine, "old", "Lovelace")
+    _insert_as_1_0(engine, "old-mono", "")  # how 1.x stores a mononym
     with engine.connect() as connection:
+        assert _names(connection, "early") == ("Babbage", "Babbage")  # backfilled by 0002b
         assert _names(connection, "new") == ("Hopper", "Hopper")
         assert _names(connection, "mono") == ("", None)  # 1.x maps last_name NOT NULL
         assert _names(connection, "old") == ("Lovelace", "Lovelace")
+        assert _names(connection, "old-mono") == ("", None)
 
     with Session(engine) as session:  # each release's update reaches the other's column
         session.execute(sa.update(Person).where(Person.external_id == "old").values(family_name="King"))
@@ -193,5 +201,27 @@ def test_a_database_in_the_expand_state_takes_writes_from_every_release(create_d
     with Session(engine) as session:
         session.add(Person(external_id="after", given_name="Alan", family_name="Turing"))
         session.commit()
-        assert session.scalar(sa.select(sa.func.count()).select_from(Person)) == 4
+        assert session.scalar(sa.select(sa.func.count()).select_from(Person)) == 6
+    engine.dispose()
+
+
+def test_downgrading_the_contract_restores_the_bridge(create_database: Any) -> None:
+    url = create_database()
+    migrate(url, contract=True)
+    downgrade(url, "0002b")
+    engine = sa.create_engine(url)
+    with Session(engine) as session:  # 2.x writers work again on the expand-state schema
+        session.add(Person(external_id="new", given_name="Grace", family_name="Hopper"))
+        session.commit()
+    _insert_as_1_0(engine, "old-mono", "")
+    with engine.connect() as connection:
+        assert _names(connection, "new") == ("Hopper", "Hopper")
+        assert _names(connection, "old-mono") == ("", None)  # 0002b's function, not 0002a's
+
+    downgrade(url, "0002")  # 1.1.0's schema: no bridge at all
+    with engine.connect() as connection:
+        triggers = connection.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"))
+        assert triggers.scalar_one() == 0
+        functions = connection.execute(sa.text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'person_%'"))
+        assert functions.scalar_one() == 0
     engine.dispose()

@@ -89,10 +89,10 @@ def test_committed_baseline_is_the_last_release(manifests: dict[str, Any]) -> No
 
 def test_real_revisions_lint_clean(history: dict[str, Path]) -> None:
     revisions = lint_revisions(revision_sources(PROJECT / "src"))
-    assert [r.revision for r in revisions][:4] == ["0001", "0002", "0002a", "0003"]
+    assert [r.revision for r in revisions][:5] == ["0001", "0002", "0002a", "0002b", "0003"]
     assert {r.revision: r.unsafe for r in revisions} == {r.revision: [] for r in revisions}
     # 0003 drops a column: allowed because it is a contract revision that lists it in `drops`.
-    assert ("person", "last_name") in revisions[3].touches
+    assert ("person", "last_name") in revisions[4].touches
 
 
 _REVISION = """
@@ -182,3 +182,21 @@ def test_a_revision_inserted_before_a_released_one_is_unsafe_unless_accepted() -
     assert unreleased(accepted, released, "0002")[0].unsafe == []
     # A baseline from before 2.2 records only its head: nothing before it counts as new.
     assert unreleased(inserted, None, "0002") == []
+
+
+def test_lint_sql_it_cannot_read_needs_a_reason() -> None:
+    computed = _lint("    op.execute(STATEMENT)", extra='STATEMENT = "CREATE INDEX ix ON person (name)"')
+    assert [f.key for f in computed.unsafe] == ["execute <computed SQL>"]
+    literal = _lint('    op.execute("UPDATE person SET name = upper(name)")')
+    assert literal.findings == []
+    wrapped = _lint('    op.execute(sa.text("CREATE INDEX ix ON person (name)"))')
+    assert [f.key for f in wrapped.unsafe] == ["execute CREATE INDEX"]
+
+
+def test_a_new_revision_alone_needs_a_patch_release(manifests: dict[str, Any]) -> None:
+    old = manifests["2.1.0"]
+    new = {**old, "migrations": [*old["migrations"], "0009"]}
+    changes = diff_manifests(old, new)
+    assert [(c.kind, c.subject, c.bump) for c in changes] == [("revision_added", "revision 0009", Bump.PATCH)]
+    assert not verdict("2.1.0", "2.1.0", changes).ok
+    assert verdict("2.1.0", "2.1.1", changes).ok

@@ -185,6 +185,17 @@ def test_changelog_section_has_each_change_type_once() -> None:
     )
 
 
+def test_changelog_headings_inside_code_blocks_are_text() -> None:
+    fenced = "```markdown\n### Removed\n## [9.9.9]\n```"
+    unreleased = f"### added:\n- an example:\n\n{fenced}"
+    text = f"# Changelog\n\n## [Unreleased]\n\n{unreleased}\n\n## [1.0.0] - 2020-01-01\n"
+    section = changelog.add_release(text, "1.1.0", "2026-01-02", generated="### Added\n- api added")
+    assert section == (
+        "# Changelog\n\n## [Unreleased]\n\n## [1.1.0] - 2026-01-02\n\n"
+        f"### Added\n- api added\n- an example:\n\n{fenced}\n\n## [1.0.0] - 2020-01-01\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("current", "part", "expected"),
     [("2.0.0", "major", "3.0.0"), ("2.0.3", "minor", "2.1.0"), ("2.1.0", "patch", "2.1.1")],

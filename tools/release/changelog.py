@@ -3,24 +3,52 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from tools.release import ReleaseError
 
 UNRELEASED = "## [Unreleased]"
-_NEXT_SECTION = re.compile(r"^## ", re.MULTILINE)
-_CHANGE_TYPE = re.compile(r"^### +(.+?)\s*$", re.MULTILINE)
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_CHANGE_TYPE = re.compile(r"^###\s+(.+?)\s*$")
 EMPTY_NOTE = "_No user-visible changes were recorded for this release._"
 # Keep a Changelog's change types, in its order; others follow in the order they appear.
 CHANGE_TYPES = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
 
 
+def _outside_fences(text: str) -> Iterator[tuple[int, str, bool]]:
+    """(offset, line, is_markup) for each line; headings inside ``` or ~~~ blocks are not markup."""
+    offset, fenced = 0, False
+    for line in text.splitlines(keepends=True):
+        if _FENCE.match(line):
+            fenced = not fenced
+        yield offset, line, not fenced and not _FENCE.match(line)
+        offset += len(line)
+
+
+def _next_section(text: str, start: int) -> int:
+    """Where the next `## ` heading after `start` begins (end of text when none)."""
+    for offset, line, is_markup in _outside_fences(text):
+        if offset >= start and is_markup and line.startswith("## "):
+            return offset
+    return len(text)
+
+
 def _by_change_type(body: str) -> tuple[str, dict[str, str]]:
-    """Split a section body into its free text and its `### Type` blocks (type -> entries)."""
-    parts = _CHANGE_TYPE.split(body)
-    blocks: dict[str, str] = {}
-    for change_type, entries in zip(parts[1::2], parts[2::2], strict=True):
-        blocks[change_type] = "\n".join(b for b in (blocks.get(change_type, ""), entries.strip()) if b)
-    return parts[0].strip(), blocks
+    """Split a section body into its free text and its `### Type` blocks (type -> entries).
+
+    `### added:` and `### Added` are one type; a `###` line inside a code block is text.
+    """
+    preamble: list[str] = []
+    blocks: dict[str, list[str]] = {}
+    current = preamble
+    for _, line, is_markup in _outside_fences(body):
+        heading = _CHANGE_TYPE.match(line) if is_markup else None
+        if heading is None:
+            current.append(line)
+            continue
+        name = heading.group(1).strip(" :")
+        current = blocks.setdefault(name[:1].upper() + name[1:].lower(), [])
+    return "".join(preamble).strip(), {kind: "".join(lines).strip() for kind, lines in blocks.items()}
 
 
 def merge_sections(*bodies: str) -> str:
@@ -50,8 +78,7 @@ def add_release(text: str, version: str, date: str, generated: str = "") -> str:
     if start < 0:
         raise ReleaseError(f"CHANGELOG.md has no `{UNRELEASED}` heading")
     body_start = start + len(UNRELEASED)
-    following = _NEXT_SECTION.search(text, body_start)
-    body_end = following.start() if following else len(text)
+    body_end = _next_section(text, body_start)
     written = text[body_start:body_end].strip()
     body = merge_sections(generated, written) or EMPTY_NOTE
     section = f"{UNRELEASED}\n\n## [{version}] - {date}\n\n{body}\n"

@@ -179,6 +179,7 @@ def serve(state_dir: Path, port: int, fallback_url: str | None) -> int:
     except (KeyboardInterrupt, _SigtermError):
         return 0
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
         server.stop()
         pidfile.unlink(missing_ok=True)
         print("private index stopped", flush=True)

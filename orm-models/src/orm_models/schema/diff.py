@@ -34,7 +34,19 @@ def diff_manifests(old: Manifest, new: Manifest) -> list[Change]:
         changes += _diff_table(name, old_tables[name], new_tables[name], column_renames)
     changes += _diff_classes(old["classes"], new["classes"], column_renames)
     changes += diff_api(old.get("api", {}), new.get("api", {}))
+    changes += _diff_revisions(old.get("migrations"), new.get("migrations"))
     return changes
+
+
+def _diff_revisions(old: list[str] | None, new: list[str] | None) -> list[Change]:
+    """Revisions `new` ships that `old` did not (unknown when a manifest predates the list, 2.2)."""
+    if old is None or new is None:
+        return []
+    return [
+        classify("revision_added", f"revision {revision}", "new migration revision")
+        for revision in new
+        if revision not in old
+    ]
 
 
 def _table_renames(old: Manifest, new: Manifest) -> dict[str, str]:

@@ -262,6 +262,15 @@ def _check(
         ]
     if name == "execute" and args:
         sql = _text(args[0])
+        if sql == "?":  # a variable or an expression: whatever it holds, the checks below are blind
+            return [
+                Finding(
+                    name,
+                    "<computed SQL>",
+                    "SQL computed at run time cannot be linted",
+                    "pass the SQL as a string literal, or accept it in `unsafe_ok` saying what it does",
+                )
+            ]
         if _RAW_INDEX.search(sql):
             return [
                 Finding(

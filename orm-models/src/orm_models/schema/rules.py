@@ -100,6 +100,8 @@ RULES: dict[str, Rule] = {
         Bump.MAJOR, Section.CHANGED, C, route="map both names (synonym), drop the old later"
     ),
     "attribute_remapped": _rule(Bump.MAJOR, Section.CHANGED, R, W, C),
+    # Migrations: a revision with no model change (data fix, trigger) still ships something new.
+    "revision_added": _rule(Bump.PATCH, Section.ADDED),
     # Python API (griffe)
     "api_added": _rule(Bump.MINOR, Section.ADDED),
     "api_removed": _rule(Bump.MAJOR, Section.REMOVED, C, route="deprecate first, remove in a major release"),

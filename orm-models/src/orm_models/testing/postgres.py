@@ -95,7 +95,9 @@ class _PgServer:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
-        _release(self._short_dir)
+        # pgserver keeps the server up while another process holds a handle on it: its socket stays.
+        if not (self.data_dir / "postmaster.pid").exists():
+            _release(self._short_dir)
 
 
 class _SystemPostgres:
@@ -156,7 +158,8 @@ def _short_socket_dir(data_dir: Path) -> Path | None:
     The name is derived from the data directory, so a restarted server keeps its URL and its
     clients reconnect by themselves.
     """
-    if len(os.fsencode(data_dir / ".s.PGSQL.5432")) < _SOCKET_PATH_LIMIT:
+    # Measured on the resolved path: that is the one pgserver hands to PostgreSQL.
+    if len(os.fsencode(data_dir.resolve() / ".s.PGSQL.5432")) < _SOCKET_PATH_LIMIT:
         return None
     # Not tempfile.gettempdir(): it follows TMPDIR, which nox and pytest set to deep paths.
     digest = hashlib.sha256(os.fsencode(data_dir.resolve())).hexdigest()[:16]

@@ -1,7 +1,8 @@
 """orm-models 2.0.0 (contract): drop person.last_name, replaced by family_name in 1.1.0.
 
 Revision ID: 0003
-Revises: 0002a (2.2.0 inserted the expand bridge 0002a before it; 2.0.0 and 2.1.0 said 0002)
+Revises: 0002b (2.2.0 inserted the expand bridge 0002a before it, 2.2.1 0002b; 2.0.0 and 2.1.0
+said 0002)
 Create Date: 2026-11-25
 """
 
@@ -10,16 +11,17 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from orm_models.migrations.name_bridge import CREATE_STATEMENTS, DROP_STATEMENTS
+from orm_models.migrations.name_bridge import CREATE_STATEMENTS, DROP_STATEMENTS, REPLACE_FUNCTION
 
 revision: str = "0003"
-down_revision: str | None = "0002a"
+down_revision: str | None = "0002b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Drops a column that 1.x clients map: only safe once no live client runs 1.x.
 phase = "contract"
 drops = ("person.last_name",)
+unsafe_ok = {"execute <computed SQL>": "DROP TRIGGER / DROP FUNCTION IF EXISTS from name_bridge"}
 
 
 def upgrade() -> None:
@@ -33,5 +35,6 @@ def downgrade() -> None:
     op.add_column("person", sa.Column("last_name", sa.String(100), nullable=True))
     op.execute("UPDATE person SET last_name = coalesce(family_name, '')")
     op.alter_column("person", "last_name", nullable=False)
-    for statement in CREATE_STATEMENTS:
+    for statement in CREATE_STATEMENTS:  # back to 0002b's state: the bridge as 0002a and 0002b left it
         op.execute(statement)
+    op.execute(REPLACE_FUNCTION)
