@@ -127,7 +127,7 @@ def to_table(result: CheckResult) -> str:
         lines.append(f"Version {verdict.version}: OK")
     else:
         breaking = [c for c in result.changes if c.bump == verdict.required]
-        named = ", ".join(c.subject for c in breaking)
+        named = ", ".join(dict.fromkeys(c.subject for c in breaking))  # once each, in report order
         lines.append(
             f"Version {verdict.version}: TOO SMALL - {verdict.required} changes need at least "
             f"{verdict.minimum_version}: {named}"
