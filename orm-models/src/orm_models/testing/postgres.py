@@ -8,7 +8,6 @@ data directory only, so parallel servers never fight over a TCP port.
 
 import hashlib
 import os
-import pwd
 import shutil
 import stat
 import subprocess
@@ -129,6 +128,8 @@ class _SystemPostgres:
         if self._short_dir is not None:
             owners = {os.geteuid()}
             if self._run_as is not None:
+                import pwd  # POSIX only, like running as another user
+
                 owners.add(pwd.getpwnam(self._run_as).pw_uid)
             _claim(self._short_dir, owners)
         if self._run_as is not None:
@@ -159,6 +160,8 @@ def _short_socket_dir(data_dir: Path) -> Path | None:
     clients reconnect by themselves.
     """
     # Measured on the resolved path: that is the one pgserver hands to PostgreSQL.
+    if os.name == "nt":  # pgserver listens on TCP there: no socket path to shorten
+        return None
     if len(os.fsencode(data_dir.resolve() / ".s.PGSQL.5432")) < _SOCKET_PATH_LIMIT:
         return None
     # Not tempfile.gettempdir(): it follows TMPDIR, which nox and pytest set to deep paths.
