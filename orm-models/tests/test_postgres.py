@@ -1,6 +1,8 @@
 """The embedded PostgreSQL used by the demo and the tests, and the DATABASE_URL override."""
 
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,44 @@ def test_embedded_server_starts_stops_and_keeps_its_data(tmp_path: Path, prefer:
         socket_dir = Path(str(make_url(url).query["host"]))
         assert len(str(socket_dir)) < 100
         assert not socket_dir.exists(), "the short socket directory is removed on stop"
+
+
+def test_a_short_link_to_a_deep_data_directory_gets_a_short_socket(tmp_path: Path) -> None:
+    """pgserver resolves the data directory, so the socket length must be judged on the real path."""
+    deep = tmp_path / DEEP / "data"
+    deep.mkdir(parents=True)
+    link = Path(tempfile.mkdtemp(prefix="pglink-", dir="/tmp")) / "d"
+    try:
+        link.symlink_to(deep)
+        assert postgres._short_socket_dir(link) is not None
+    finally:
+        link.unlink(missing_ok=True)
+        link.parent.rmdir()
+
+
+_OTHER_HANDLE = """
+import sys
+from pathlib import Path
+from orm_models.testing.postgres import embedded_postgres
+server = embedded_postgres(Path(sys.argv[1]))
+server.start()
+server.stop()
+"""
+
+
+def test_stopping_another_handle_on_a_shared_server_keeps_its_socket(tmp_path: Path) -> None:
+    """pgserver keeps a server up while another process holds it: its socket must stay too."""
+    data_dir = tmp_path / DEEP / "data"
+    server = embedded_postgres(data_dir, prefer="pgserver")
+    server.start()
+    try:
+        other = subprocess.run(
+            [sys.executable, "-c", _OTHER_HANDLE, str(data_dir)], capture_output=True, text=True, timeout=120
+        )
+        assert other.returncode == 0, other.stderr
+        assert _select_one(server.url) == 1  # a new connection still finds the socket
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("prefer", ["pgserver", "system"])

@@ -9,7 +9,9 @@ from schema_helpers import PROJECT, manifest
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import mapped_column
 
-from orm_models.schema import dumps
+from orm_models.schema import dumps, verdict
+from orm_models.schema.report import CheckResult, to_table
+from orm_models.schema.rules import classify
 
 CLI = str(Path(sys.executable).parent / "orm-models")
 BASELINE = PROJECT / "schema-baseline.json"
@@ -101,3 +103,14 @@ def test_manifest_command_writes_the_installed_manifest(tmp_path: Path) -> None:
     result = _cli("manifest", "--output", str(output))
     assert result.returncode == 0, result.stderr
     assert json.loads(output.read_text())["tables"]["person"]["columns"]["family_name"]["nullable"] is True
+
+
+def test_too_small_names_each_subject_once() -> None:
+    """A removed attribute is both an API and a mapping change: the verdict names it once."""
+    changes = [
+        classify("api_removed", "m.Person.nick", "attribute removed"),
+        classify("attribute_removed", "m.Person.nick", "no longer maps column nick"),
+    ]
+    result = CheckResult("baseline.json", "0001", "0001", changes, verdict("1.0.0", "1.1.0", changes))
+    [line] = [line for line in to_table(result).splitlines() if "TOO SMALL" in line]
+    assert line.endswith("need at least 2.0.0: m.Person.nick")

@@ -19,9 +19,9 @@ def _outside_fences(text: str) -> Iterator[tuple[int, str, bool]]:
     """(offset, line, is_markup) for each line; headings inside ``` or ~~~ blocks are not markup."""
     offset, fenced = 0, False
     for line in text.splitlines(keepends=True):
-        if _FENCE.match(line):
-            fenced = not fenced
-        yield offset, line, not fenced and not _FENCE.match(line)
+        is_fence = _FENCE.match(line) is not None
+        fenced ^= is_fence
+        yield offset, line, not fenced and not is_fence
         offset += len(line)
 
 

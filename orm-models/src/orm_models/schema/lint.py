@@ -64,6 +64,10 @@ class RevisionLint:
         """Findings the revision does not accept."""
         return [finding for finding in self.findings if finding.accepted is None]
 
+    def _report(self, finding: Finding) -> None:
+        """Record `finding`, with the reason when the revision's `unsafe_ok` accepts it."""
+        self.findings.append(replace(finding, accepted=self.accepts.get(finding.key)))
+
 
 def _text(node: ast.AST | None) -> str:
     """A literal string argument, seeing through `op.f("name")`; `?` when not a literal."""
@@ -131,7 +135,6 @@ def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
         filename=filename,
         accepts=_module_literal(tree, "unsafe_ok") or {},
     )
-    accepted = result.accepts
     drops = set(_module_literal(tree, "drops") or ())
     calls = _op_calls(tree)
     raw_sql = " ".join(_text(call.args[0]) for name, call in calls if name == "execute" and call.args)
@@ -140,15 +143,7 @@ def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
     created: set[str] = set()
     for name, call in calls:
         for finding in _check(name, call, result, created, drops, validated, raw_sql):
-            result.findings.append(
-                Finding(
-                    finding.operation,
-                    finding.target,
-                    finding.problem,
-                    finding.route,
-                    accepted.get(finding.key),
-                )
-            )
+            result._report(finding)
     return result
 
 
@@ -389,6 +384,6 @@ def unreleased(
                 "chain it after the newest released revision, or accept it in `unsafe_ok` "
                 f"when a database past {skipped_by} needs none of it",
             )
-            result.findings.append(replace(finding, accepted=result.accepts.get(finding.key)))
+            result._report(finding)
         new.append(result)
     return new
