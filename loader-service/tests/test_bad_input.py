@@ -125,7 +125,7 @@ def test_wrong_encoding(
         settings,
         RunOptions(str(source)),
         SourceError,
-        r"at record 1: not valid utf-8.*byte 0xe9.*LOADER_ENCODING",
+        r"at record 1, byte offset 49: not valid utf-8.*byte 0xe9.*LOADER_ENCODING",
     )
 
     assert fingerprint(migrated_engine) == loaded

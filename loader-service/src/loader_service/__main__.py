@@ -11,13 +11,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from loader_service import __version__
-from loader_service.config import Settings, get_settings
+from loader_service.config import ReportSettings, Settings, get_settings, settings_problems
 from loader_service.errors import EXIT_OK, EXIT_USAGE, LoaderError
+from loader_service.limits import DEFAULT_MAX_DELETE, DeleteLimit
 from loader_service.load import MODES
+from loader_service.logs import event
 from loader_service.report import configure_logging, progress_for
 from loader_service.run import RunOptions, run_load
 from loader_service.schedule import every, parse_duration
 from loader_service.sources.formats import FORMATS
+from loader_service.sources.transport import scrub
 
 log = logging.getLogger("loader_service")
 
@@ -31,8 +34,8 @@ def _run_once(settings: Settings, options: RunOptions, as_json: bool) -> int:
     try:
         summary = run_load(settings, options, progress_for(settings.progress_interval))
     except LoaderError as error:
-        log.error("event=failed reason=%r", str(error))
-        print(f"loader-service: {error}", file=sys.stderr)
+        event(log.error, "failed", reason=str(error))
+        print(f"loader-service: {scrub(str(error))}", file=sys.stderr)
         return error.exit_code
     print(json.dumps(summary.as_dict()) if as_json else f"loader-service: {summary.line()}")
     return EXIT_OK
@@ -41,13 +44,9 @@ def _run_once(settings: Settings, options: RunOptions, as_json: bool) -> int:
 def _run(arguments: argparse.Namespace) -> int:
     try:
         settings = get_settings()
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'/'.join(str(part) for part in e['loc']).upper() or 'settings'}: {e['msg']}"
-            for e in error.errors()
-        )
-        print(f"loader-service: bad settings ({problems}); DATABASE_URL must be set", file=sys.stderr)
-        return EXIT_USAGE
+    except LoaderError as error:
+        print(f"loader-service: {error}", file=sys.stderr)
+        return error.exit_code
     options = RunOptions(
         source=arguments.source,
         format=arguments.format,
@@ -55,6 +54,7 @@ def _run(arguments: argparse.Namespace) -> int:
         rejects=arguments.rejects,
         max_errors=arguments.max_errors,
         lock_timeout=arguments.lock_timeout,
+        max_delete=arguments.max_delete,
     )
     if arguments.every is None:
         return _run_once(settings, options, arguments.json)
@@ -64,13 +64,21 @@ def _run(arguments: argparse.Namespace) -> int:
 def _generate(arguments: argparse.Namespace) -> int:
     from loader_service.generate import generate
 
-    generate(
-        arguments.output,
-        arguments.rows,
-        seed=arguments.seed,
-        variant=arguments.variant,
-        start=arguments.start,
-    )
+    progress = progress_for(arguments.report.progress_interval)
+    output: Path = arguments.output
+    progress.start(str(output), None, lambda: output.stat().st_size if output.exists() else 0)
+    progress.phase(f"writing {arguments.rows:,} records")
+    try:
+        generate(
+            arguments.output,
+            arguments.rows,
+            seed=arguments.seed,
+            variant=arguments.variant,
+            start=arguments.start,
+            on_progress=progress.update,
+        )
+    finally:
+        progress.close()
     print(f"loader-service: wrote {arguments.rows} records to {arguments.output}")
     return EXIT_OK
 
@@ -83,6 +91,13 @@ def _sample(arguments: argparse.Namespace) -> int:
 def _duration(text: str) -> float:
     try:
         return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _max_delete(text: str) -> str:
+    try:
+        return str(DeleteLimit.parse(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -118,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
         help="invalid records tolerated before the run aborts (default: LOADER_MAX_ERRORS or 0)",
     )
     run.add_argument(
+        "--max-delete",
+        type=_max_delete,
+        help=f"most people a sync may delete: a share of the table (20%%) or a count (500); "
+        f"more refuses the run (default: LOADER_MAX_DELETE or {DEFAULT_MAX_DELETE.replace('%', '%%')})",
+    )
+    run.add_argument(
         "--lock-timeout",
         type=float,
         help="seconds to wait while another run holds the lock (default: LOADER_LOCK_TIMEOUT or 0)",
@@ -143,7 +164,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `loader-service` console script."""
     arguments = _parser().parse_args(argv)
-    configure_logging(arguments.verbose)
+    try:
+        arguments.report = ReportSettings()
+    except ValidationError as error:
+        print(f"loader-service: {settings_problems(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(arguments.verbose, arguments.report.log_format)
     return int(arguments.handler(arguments))
 
 

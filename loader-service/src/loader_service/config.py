@@ -1,17 +1,30 @@
 """Settings from the environment (and `.env`): `DATABASE_URL` plus `LOADER_*` knobs."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from loader_service.errors import SettingsError
+from loader_service.limits import DEFAULT_MAX_DELETE, normalise
 
-class Settings(BaseSettings):
-    """Everything a run needs besides the per-run options (source, format, mode, ...)."""
+MaxDelete = Annotated[str, BeforeValidator(normalise)]
+"""`20%` or `500`, normalised; `limits.DeleteLimit.parse` reads it."""
+
+
+class ReportSettings(BaseSettings):
+    """What every command needs, database or not: how it reports."""
 
     model_config = SettingsConfigDict(
         env_prefix="LOADER_", env_file=".env", extra="ignore", populate_by_name=True
     )
+
+    progress_interval: float = Field(default=5.0, gt=0, description="seconds between progress log lines")
+    log_format: Literal["logfmt", "json"] = "logfmt"
+
+
+class Settings(ReportSettings):
+    """Everything a run needs besides the per-run options (source, format, mode, ...)."""
 
     # A secret: SecretStr keeps it out of reprs, logs and tracebacks.
     database_url: SecretStr = Field(validation_alias=AliasChoices("DATABASE_URL", "database_url"))
@@ -19,6 +32,10 @@ class Settings(BaseSettings):
     source: str | None = Field(default=None, description="path or URL loaded when a run names none")
     mode: Literal["sync", "append"] = "sync"
     max_errors: int = Field(default=0, ge=0, description="invalid records tolerated before aborting")
+    max_delete: MaxDelete = Field(default=DEFAULT_MAX_DELETE, description="most people one sync may delete")
+    max_record_bytes: int = Field(
+        default=1 << 20, ge=1024, description="longest record (line) accepted; longer ones are rejects"
+    )
     lock_timeout: float = Field(
         default=0.0, ge=0, description="seconds to wait for another run to finish (0: exit at once)"
     )
@@ -31,9 +48,27 @@ class Settings(BaseSettings):
     work_mem: str = Field(default="64MB", pattern=r"^\d+\s*(kB|MB|GB)$")
     # How long the merge waits for a conflicting lock (a migration, say) before giving up.
     merge_lock_timeout: float = Field(default=30.0, gt=0)
-    progress_interval: float = Field(default=5.0, gt=0, description="seconds between progress log lines")
 
 
 def get_settings(**overrides: object) -> Settings:
-    """The settings of this process; tests pass overrides instead of touching the environment."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """The settings of this process; tests pass overrides instead of touching the environment.
+
+    Missing or invalid settings raise `SettingsError` with one line naming each problem.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(settings_problems(error)) from None
+
+
+def settings_problems(error: ValidationError) -> str:
+    """One line for the user: which variable, what is wrong (never the value: it may be a secret)."""
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False):
+        name = "_".join(str(part) for part in problem["loc"]).upper()
+        if name == "DATABASE_URL" and problem["type"] == "missing":
+            problems.append("DATABASE_URL is not set (postgresql+psycopg2://user@host/db)")
+            continue
+        variable = name if name == "DATABASE_URL" else f"LOADER_{name}"
+        problems.append(f"{variable}: {problem['msg']}")
+    return "bad settings: " + "; ".join(problems)

@@ -28,3 +28,23 @@ class LockBusyError(LoaderError):
     """Another run holds the loader's advisory lock."""
 
     exit_code = EXIT_BUSY
+
+
+class SourceChangedError(SourceError):
+    """The source was rewritten, truncated or replaced while it was read: it is not one whole source."""
+
+
+class MassDeleteError(LoaderError):
+    """A sync would delete more people than `--max-delete` allows."""
+
+
+class SettingsError(LoaderError):
+    """The environment's settings are missing or invalid (DATABASE_URL unset, say)."""
+
+    exit_code = EXIT_USAGE
+
+
+class EventError(LoaderError):
+    """A Lambda event that does not describe a run; the message lists every problem."""
+
+    exit_code = EXIT_USAGE

@@ -9,6 +9,7 @@ import csv
 import gzip
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -59,10 +60,23 @@ FAMILY = [
 HEADER = ["id", "givenName", "familyName", "email", "org", "orgName"]
 
 
+_PROGRESS_EVERY = 10_000
+
+
 def generate(
-    output: Path, rows: int, *, seed: int = 1, organizations: int = 1000, variant: str = "", start: int = 0
+    output: Path,
+    rows: int,
+    *,
+    seed: int = 1,
+    organizations: int = 1000,
+    variant: str = "",
+    start: int = 0,
+    on_progress: Callable[[int], None] = lambda written: None,
 ) -> None:
-    """Write `rows` people (ids `p-<start>`...) to `output`; the format follows its suffix."""
+    """Write `rows` people (ids `p-<start>`...) to `output`; the format follows its suffix.
+
+    `on_progress(records written)` is called every 10,000 records and at the end.
+    """
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     jsonl = output.name.removesuffix(".gz").endswith((".jsonl", ".ndjson"))
     with _open(output) as handle:
@@ -84,6 +98,9 @@ def generate(
                 handle.write(json.dumps(dict(zip(HEADER, row, strict=True))) + "\n")
             else:
                 writer.writerow(row)
+            if (number - start + 1) % _PROGRESS_EVERY == 0:
+                on_progress(number - start + 1)
+        on_progress(rows)
 
 
 def _open(output: Path) -> TextIO:

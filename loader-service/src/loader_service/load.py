@@ -16,7 +16,7 @@ violation -> rollback, old data intact).
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +27,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from loader_service.errors import DatabaseError, LoaderError
+from loader_service.limits import DeleteLimit
+from loader_service.logs import event
 from loader_service.mapping import FIELDS
 
 Mode = Literal["sync", "append"]
@@ -161,22 +163,47 @@ def drop_records(cursor: pg.cursor, records: list[int]) -> None:
         cursor.execute(f"DELETE FROM {STAGING} WHERE record_no = ANY(%s)", (records,))
 
 
-def merge(cursor: pg.cursor, mode: Mode, delete: bool = True) -> MergeCounts:
+StepReporter = Callable[[str, int, int], None]
+"""Told `(step name, its 1-based number, number of steps)` as each merge step starts."""
+MERGE_STEPS = (
+    "organization_staging",
+    "organization_update",
+    "organization_insert",
+    "person_update",
+    "person_insert",
+    "person_delete",
+)
+
+
+def merge(
+    cursor: pg.cursor,
+    mode: Mode,
+    delete: bool = True,
+    *,
+    max_delete: DeleteLimit | None = None,
+    on_step: StepReporter | None = None,
+) -> MergeCounts:
     """Upsert organizations and people from staging; in sync mode delete people the source lacks.
 
     `delete=False` skips that delete (a sync whose rejects include records of unknown key).
+    A delete over `max_delete` raises `MassDeleteError` (the caller rolls back).
     """
     try:
-        return _merge(cursor, mode, delete)
+        return _merge(cursor, mode, delete, max_delete, on_step or (lambda name, number, total: None))
     except psycopg2.Error as error:
         raise database_error("merge", error) from None
 
 
-def _merge(cursor: pg.cursor, mode: Mode, delete: bool) -> MergeCounts:
+def _merge(
+    cursor: pg.cursor, mode: Mode, delete: bool, max_delete: DeleteLimit | None, on_step: StepReporter
+) -> MergeCounts:
+    def _step(name: str, sql: str) -> int:
+        on_step(name, MERGE_STEPS.index(name) + 1, len(MERGE_STEPS))
+        return _run_step(cursor, name, sql)
+
     # Organizations: one row per key; a name only when the source gives one (else the key).
     # Records that disagree on a name: the greatest wins, whatever their order (logged).
     _step(
-        cursor,
         "organization_staging",
         f"""
         CREATE TEMPORARY TABLE loader_staging_org ON COMMIT DROP AS
@@ -188,9 +215,10 @@ def _merge(cursor: pg.cursor, mode: Mode, delete: bool) -> MergeCounts:
     cursor.execute("SELECT external_id FROM loader_staging_org WHERE conflicting ORDER BY 1 LIMIT 5")
     conflicting = [row[0] for row in cursor.fetchall()]
     if conflicting:
-        log.warning("event=organization_name_conflict keys=%s rule=greatest_name_wins", ",".join(conflicting))
+        event(
+            log.warning, "organization_name_conflict", keys=",".join(conflicting), rule="greatest_name_wins"
+        )
     organizations_updated = _step(
-        cursor,
         "organization_update",
         """
         UPDATE organization AS o SET name = s.name, updated_at = now()
@@ -199,7 +227,6 @@ def _merge(cursor: pg.cursor, mode: Mode, delete: bool) -> MergeCounts:
         """,
     )
     organizations_inserted = _step(
-        cursor,
         "organization_insert",
         """
         INSERT INTO organization (external_id, name)
@@ -211,7 +238,6 @@ def _merge(cursor: pg.cursor, mode: Mode, delete: bool) -> MergeCounts:
     # People: only rows whose values differ are written (and get a new updated_at: the
     # column's server default fires on INSERT only).
     updated = _step(
-        cursor,
         "person_update",
         f"""
         UPDATE person AS p
@@ -224,7 +250,6 @@ def _merge(cursor: pg.cursor, mode: Mode, delete: bool) -> MergeCounts:
         """,
     )
     inserted = _step(
-        cursor,
         "person_insert",
         f"""
         INSERT INTO person (external_id, given_name, family_name, email, organization_id)
@@ -236,7 +261,6 @@ def _merge(cursor: pg.cursor, mode: Mode, delete: bool) -> MergeCounts:
     deleted = 0
     if mode == "sync" and delete:
         deleted = _step(
-            cursor,
             "person_delete",
             f"""
             DELETE FROM person AS p
@@ -244,15 +268,25 @@ def _merge(cursor: pg.cursor, mode: Mode, delete: bool) -> MergeCounts:
               AND NOT EXISTS (SELECT 1 FROM {KEPT} AS k WHERE k.external_id = p.external_id)
             """,
         )
+        if deleted and max_delete is not None:
+            # Counted only when someone was deleted: free for every run that deletes nobody.
+            cursor.execute("SELECT count(*) FROM person")
+            row = cursor.fetchone()
+            remaining = int(row[0]) if row else 0
+            max_delete.check(deleted, remaining + deleted - inserted)
     return MergeCounts(inserted, updated, deleted, organizations_inserted, organizations_updated)
 
 
-def _step(cursor: pg.cursor, name: str, sql: str) -> int:
+def _run_step(cursor: pg.cursor, name: str, sql: str) -> int:
     """Execute one merge statement; log its row count and duration (the merge is the long part)."""
     started = time.perf_counter()
     cursor.execute(sql)
-    log.info(
-        "event=merge_step step=%s rows=%d seconds=%.2f", name, cursor.rowcount, time.perf_counter() - started
+    event(
+        log.info,
+        "merge_step",
+        step=name,
+        rows=cursor.rowcount,
+        seconds=round(time.perf_counter() - started, 2),
     )
     return int(cursor.rowcount)
 

@@ -13,6 +13,7 @@ import psycopg2
 from psycopg2 import extensions as pg
 
 from loader_service.errors import LockBusyError
+from loader_service.logs import event
 
 # "loader" in ASCII: a fixed key every loader-service version agrees on.
 LOCK_KEY = int.from_bytes(b"loader", "big")
@@ -34,7 +35,7 @@ def advisory_lock(connection: pg.connection, timeout: float) -> Iterator[None]:
                 + " (set LOADER_LOCK_TIMEOUT or --lock-timeout to wait longer)"
             )
         if not waiting_logged:
-            log.info("event=lock_wait holder=%r timeout_s=%g", _holder(connection), timeout)
+            event(log.info, "lock_wait", holder=_holder(connection), timeout_s=timeout)
             waiting_logged = True
         time.sleep(_POLL_SECONDS)
     try:
@@ -46,7 +47,7 @@ def advisory_lock(connection: pg.connection, timeout: float) -> Iterator[None]:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
                 connection.commit()
             except psycopg2.Error as error:  # the connection is gone, and the session lock with it
-                log.warning("event=unlock_failed reason=%r", str(error).strip())
+                event(log.warning, "unlock_failed", reason=str(error).strip())
 
 
 def _try_lock(connection: pg.connection) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from loader_service.logs import event
 from loader_service.mapping import FieldError
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,11 @@ class Reject:
     errors: tuple[FieldError, ...]
     data: object
 
+    def reasons(self) -> str:
+        return "; ".join(f"{error.field}: {error.reason}" for error in self.errors)
+
     def message(self) -> str:
-        reasons = "; ".join(f"{error.field}: {error.reason}" for error in self.errors)
-        return f"record {self.record}: {reasons}"
+        return f"record {self.record}: {self.reasons()}"
 
 
 @dataclass
@@ -35,6 +38,8 @@ class RejectsFile:
     """Collects rejects: counts them, keeps the first few for the log, writes all to `path`."""
 
     path: Path | None
+    log_all: bool = False
+    """Log every reject with its data (where no file survives the run: a Lambda without S3)."""
     count: int = 0
     first: list[Reject] = field(default_factory=list)
     _handle: TextIO | None = field(default=None, repr=False)
@@ -43,9 +48,9 @@ class RejectsFile:
         self.count += 1
         if len(self.first) < SHOWN:
             self.first.append(reject)
-            log.warning("event=reject %s", reject.message())
+            event(log.warning, "reject", record=reject.record, reason=reject.reasons())
         elif self.count == SHOWN + 1:
-            log.warning("event=reject_more logged=%d file=%s", SHOWN, self.path)
+            event(log.warning, "reject_more", logged=SHOWN, file=self.path)
         if self.path is None:
             return
         if self._handle is None:

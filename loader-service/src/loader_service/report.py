@@ -1,4 +1,4 @@
-"""What a run tells its user: a progress bar on a terminal, key=value log lines otherwise, a summary."""
+"""What a run tells its user: a progress bar on a terminal, logfmt/JSON log lines otherwise, a summary."""
 
 import logging
 import sys
@@ -9,6 +9,8 @@ from typing import Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+from loader_service.logs import event, formatter, install_scrubbing
 
 log = logging.getLogger("loader_service")
 
@@ -52,6 +54,7 @@ class ProgressReporter(Protocol):
     def start(self, name: str, total_bytes: int | None, bytes_read: Callable[[], int]) -> None: ...
     def update(self, records: int) -> None: ...
     def phase(self, name: str) -> None: ...
+    def step(self, name: str, number: int, total: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -67,9 +70,7 @@ class LogProgress:
     def start(self, name: str, total_bytes: int | None, bytes_read: Callable[[], int]) -> None:
         self._bytes_read, self._total = bytes_read, total_bytes
         self._started = self._last = time.monotonic()
-        log.info(
-            "event=start source=%s bytes=%s", name, total_bytes if total_bytes is not None else "unknown"
-        )
+        event(log.info, "start", source=name, bytes=total_bytes if total_bytes is not None else "unknown")
 
     def update(self, records: int) -> None:
         now = time.monotonic()
@@ -77,12 +78,15 @@ class LogProgress:
             return
         self._last = now
         done = self._bytes_read()
-        percent = f" percent={100 * done / self._total:.1f}" if self._total else ""
+        percent = {"percent": round(100 * done / self._total, 1)} if self._total else {}
         rate = records / (now - self._started) if now > self._started else 0.0
-        log.info("event=progress records=%d bytes=%d%s rows_per_s=%.0f", records, done, percent, rate)
+        event(log.info, "progress", records=records, bytes=done, **percent, rows_per_s=round(rate))
 
     def phase(self, name: str) -> None:
-        log.info("event=phase name=%s elapsed_s=%.2f", name, time.monotonic() - self._started)
+        event(log.info, "phase", name=name, elapsed_s=round(time.monotonic() - self._started, 2))
+
+    def step(self, name: str, number: int, total: int) -> None:
+        event(log.info, "merge_progress", step=name, number=number, of=total)
 
     def close(self) -> None:
         pass
@@ -116,6 +120,10 @@ class BarProgress:
     def phase(self, name: str) -> None:
         self._progress.update(self._task, description=name)
 
+    def step(self, name: str, number: int, total: int) -> None:
+        # The merge has no byte count: the bar shows which of its steps runs (counts are logged).
+        self._progress.update(self._task, description=f"merging {number}/{total}: {name}")
+
     def close(self) -> None:
         self._progress.stop()
 
@@ -138,21 +146,29 @@ def progress_for(interval: float) -> ProgressReporter:
     return LogProgress(interval)
 
 
-def configure_logging(verbose: bool = False) -> None:
-    """key=value lines on stderr; on a terminal rich renders them above the progress bar."""
+def configure_logging(verbose: bool = False, log_format: str = "logfmt") -> None:
+    """logfmt (or JSON) lines on stderr; on a terminal rich renders them above the progress bar.
+
+    Under a host that configured logging already (Lambda's runtime, pytest) its handlers and
+    format stay; URL secrets are scrubbed from every record either way.
+    """
+    install_scrubbing()
+    # httpx logs every request URL at INFO: our own lines already say what is read.
+    for noisy in ("httpx", "httpcore", "botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
     level = logging.DEBUG if verbose else logging.INFO
     root = logging.getLogger()
     if root.handlers:  # already configured by the host (tests, Lambda's runtime)
         root.setLevel(level)
         return
     handler: logging.Handler
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and log_format != "json":
         from rich.logging import RichHandler
 
         handler = RichHandler(console=_stderr_console(), show_path=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s level=%(levelname)s %(message)s"))
+        handler.setFormatter(formatter(log_format))
     root.addHandler(handler)
     root.setLevel(level)

@@ -15,7 +15,9 @@ from psycopg2 import extensions as pg
 from loader_service import load
 from loader_service.config import Settings
 from loader_service.errors import LoaderError
+from loader_service.limits import DeleteLimit
 from loader_service.lock import advisory_lock
+from loader_service.logs import event
 from loader_service.mapping import KEY_FIELD, FieldError
 from loader_service.rejects import Reject, RejectsFile
 from loader_service.report import LogProgress, ProgressReporter, Summary
@@ -36,6 +38,10 @@ class RunOptions:
     rejects: Path | None = None
     max_errors: int | None = None
     lock_timeout: float | None = None
+    max_delete: str | None = None
+    """`20%` or `500` (see `limits`); None: `LOADER_MAX_DELETE`."""
+    log_rejects: bool = False
+    """With no `rejects` path: log every reject in full instead of writing a file (Lambda)."""
 
 
 def default_rejects_path(source: str, directory: Path | None = None) -> Path:
@@ -52,7 +58,11 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
     progress = progress or LogProgress(settings.progress_interval)
     max_errors = settings.max_errors if options.max_errors is None else options.max_errors
     lock_timeout = settings.lock_timeout if options.lock_timeout is None else options.lock_timeout
-    rejects = RejectsFile(options.rejects or default_rejects_path(options.source))
+    max_delete = DeleteLimit.parse(settings.max_delete if options.max_delete is None else options.max_delete)
+    if options.rejects is None and options.log_rejects:
+        rejects = RejectsFile(None, log_all=True)
+    else:
+        rejects = RejectsFile(options.rejects or default_rejects_path(options.source))
 
     connection = load.connect(settings.database_url.get_secret_value())
     try:
@@ -61,7 +71,7 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
             open_source(options.source, settings, options.format) as source,
         ):
             if source.ignored_fields:
-                log.info("event=ignored_fields fields=%s", ",".join(source.ignored_fields))
+                event(log.info, "ignored_fields", fields=",".join(source.ignored_fields))
             transform = Transform(
                 rejects, max_errors, source.raw_as_dict, progress.update, raw_key=source.raw_key
             )
@@ -89,13 +99,19 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                     )
                 delete = transform.unkeyed == 0
                 if options.mode == "sync" and not delete:
-                    log.warning(
-                        "event=delete_skipped reason=%r",
-                        f"{transform.unkeyed} rejected record(s) have no recoverable {KEY_FIELD.source}; "
-                        "deleting people missing from the source would be unsafe (they may be among them)",
+                    event(
+                        log.warning,
+                        "delete_skipped",
+                        reason=f"{transform.unkeyed} rejected record(s) have no recoverable "
+                        f"{KEY_FIELD.source}; deleting people missing from the source would be unsafe "
+                        "(they may be among them)",
                     )
                 progress.phase("merging")
-                counts = load.merge(cursor, options.mode, delete)
+                counts = load.merge(
+                    cursor, options.mode, delete, max_delete=max_delete, on_step=progress.step
+                )
+                # Read to the end and proven whole then; still the same source now, at the commit?
+                source.verify()
                 connection.commit()
             except BaseException:
                 _rollback(connection)
@@ -121,7 +137,7 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
         seconds=time.perf_counter() - started,
         rejects_file=str(rejects.written) if rejects.written else None,
     )
-    log.info("event=summary %s", " ".join(f"{key}={value}" for key, value in summary.as_dict().items()))
+    event(log.info, "summary", **summary.as_dict())
     return summary
 
 
@@ -132,4 +148,4 @@ def _rollback(connection: pg.connection) -> None:
     try:
         connection.rollback()
     except psycopg2.Error as error:  # lost just now: keep the run's own error, not this one
-        log.warning("event=rollback_failed reason=%r", str(error).strip())
+        event(log.warning, "rollback_failed", reason=str(error).strip())

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from loader_service.errors import EXIT_FAILED
+from loader_service.logs import event
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def every(interval: float, job: Callable[[], int], runs: int | None = None) -> i
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        log.info("event=schedule_stop signal=%s", signal.Signals(signum).name)
+        event(log.info, "schedule_stop", signal=signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -51,13 +52,13 @@ def every(interval: float, job: Callable[[], int], runs: int | None = None) -> i
             try:
                 status = job()
             except Exception:  # an unexpected failure: log it, the next run may well succeed
-                log.exception("event=run_failed reason=unexpected_error")
+                event(log.exception, "run_failed", reason="unexpected_error")
                 status = EXIT_FAILED
             count += 1
             if runs is not None and count >= runs:
                 break
             wait = max(0.0, interval - (time.monotonic() - started))
-            log.info("event=schedule_wait seconds=%.1f", wait)
+            event(log.info, "schedule_wait", seconds=round(wait, 1))
             stop.wait(wait)
     finally:
         for sig, handler in previous.items():

@@ -9,7 +9,6 @@ unreadable (encoding, gzip, CSV quoting) raise `SourceError` naming the record t
 import codecs
 import csv
 import gzip
-import io
 import json
 import operator
 import zlib
@@ -21,7 +20,8 @@ from typing import Literal
 from loader_service.config import Settings
 from loader_service.errors import SourceError
 from loader_service.mapping import KEY_FIELD, SOURCE_NAMES
-from loader_service.sources.transport import ByteStream, open_bytes
+from loader_service.sources.lines import BadEncodingError, Lines, RecordTooLargeError
+from loader_service.sources.transport import ByteStream, open_bytes, redact
 
 Format = Literal["csv", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl")
@@ -46,22 +46,26 @@ def detect_format(location: str) -> Format:
     for suffix, name in _SUFFIXES.items():
         if path.endswith(suffix):
             return name
-    raise SourceError(f"cannot tell the format of {location!r} from its name; pass --format csv|jsonl")
+    raise SourceError(f"cannot tell the format of {redact(location)} from its name; pass --format csv|jsonl")
 
 
 class RecordSource:
     """An open source; iterate `records()` once."""
 
-    def __init__(self, stream: ByteStream, format: Format, encoding: str) -> None:
+    def __init__(self, stream: ByteStream, format: Format, encoding: str, max_record: int) -> None:
         self.name = stream.name
         self.format = format
         self._bytes = stream
         self._encoding = encoding
         self.ignored_fields: list[str] = []
-        self._text = io.TextIOWrapper(stream.stream, encoding=encoding, errors="strict", newline="")
+        self._lines = Lines(stream.stream, encoding, max_record, name=stream.name)
         self._header: list[str] = []
         self._reading = 0
         if format == "csv":
+            # A field may be as long as a record: an overlong one is then a per-record reject
+            # (too long for its column, or for the record), never csv's own abort at 128 KiB.
+            # csv's limit is per process; this process is the loader.
+            csv.field_size_limit(max(csv.field_size_limit(), max_record))
             self._header = self._read_header()
 
     @property
@@ -88,13 +92,23 @@ class RecordSource:
         return None
 
     def records(self) -> Iterator[Record]:
+        """Every record, then the proof that the whole source as opened was read (else `SourceError`)."""
         reader = self._csv_records() if self.format == "csv" else self._jsonl_records()
         with self._translating_errors():
             yield from reader
+            self._bytes.verify()
+
+    def verify(self) -> None:
+        """Check again (just before the commit) that the source is still the one that was read."""
+        with self._translating_errors():
+            self._bytes.verify()
 
     def _read_header(self) -> list[str]:
         with self._translating_errors():
-            header = next(csv.reader(self._text_lines_once()), None)
+            try:
+                header = next(csv.reader(self._lines), None)
+            except RecordTooLargeError as error:
+                raise SourceError(f"{self.name}: the header line {error}; is this a CSV file?") from None
         if header is None:
             raise SourceError(f"{self.name}: empty file, expected a CSV header line")
         header = [name.strip() for name in header]
@@ -104,56 +118,69 @@ class RecordSource:
         # Every mapped column, optional ones too: an absent column would NULL it for everyone.
         missing = [name for name in SOURCE_NAMES if name not in header]
         if missing:
+            shown = ", ".join(name[:64] for name in header[:20]) or "nothing"
             raise SourceError(
                 f"{self.name}: missing column(s) {', '.join(missing)} "
-                f"(header has: {', '.join(header) or 'nothing'}); every mapped column must be present, "
+                f"(header has: {shown}); every mapped column must be present, "
                 "values of optional ones may be empty"
             )
         self.ignored_fields = [name for name in header if name not in SOURCE_NAMES]
         return header
 
-    def _text_lines_once(self) -> Iterator[str]:
-        # The header may span lines only through quoting; csv.reader pulls what it needs.
-        while True:
-            line = self._text.readline()
-            if not line:
-                return
-            yield line
-
     def _csv_records(self) -> Iterator[Record]:
         header = self._header
         width = len(header)
         project = _projector(header)
+        lines = self._lines
+        reader = csv.reader(lines, strict=True)
         number = 0
-        for row in csv.reader(self._text, strict=True):
-            if not row:
-                continue  # blank line: not a record
-            number += 1
-            self._reading = number
-            if len(row) != width:
-                yield number, Broken(f"has {len(row)} fields, the header has {width}"), row
-            else:
-                yield number, project(row), row
+        while True:
+            lines.record_bytes = 0
+            try:
+                for row in reader:
+                    lines.record_bytes = 0  # the next record starts here
+                    if not row:
+                        continue  # blank line: not a record
+                    number += 1
+                    self._reading = number
+                    if len(row) != width:
+                        yield number, Broken(f"has {len(row)} fields, the header has {width}"), row
+                    else:
+                        yield number, project(row), row
+                return
+            except RecordTooLargeError as error:
+                number += 1
+                self._reading = number
+                yield number, Broken(f"{error} (at byte offset {error.offset})"), error.prefix
 
     def _jsonl_records(self) -> Iterator[Record]:
         number = 0
         unseen = set(SOURCE_NAMES)  # declared keys no object has had yet
-        for line in self._text:
-            if not line.strip():
-                continue
-            number += 1
-            self._reading = number
+        lines = self._lines
+        while True:
             try:
-                item = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield number, Broken(f"is not valid JSON: {error.msg} (column {error.colno})"), line
-                continue
-            if not isinstance(item, dict):
-                yield number, Broken(f"is a JSON {type(item).__name__}, not an object"), item
-                continue
-            if unseen:
-                unseen.difference_update(item)
-            yield number, tuple(item.get(name) for name in SOURCE_NAMES), item
+                for line in lines:
+                    lines.record_bytes = 0
+                    if not line.strip():
+                        continue
+                    number += 1
+                    self._reading = number
+                    try:
+                        item = json.loads(line)
+                    except json.JSONDecodeError as error:
+                        yield number, Broken(f"is not valid JSON: {error.msg} (column {error.colno})"), line
+                        continue
+                    if not isinstance(item, dict):
+                        yield number, Broken(f"is a JSON {type(item).__name__}, not an object"), item
+                        continue
+                    if unseen:
+                        unseen.difference_update(item)
+                    yield number, tuple(item.get(name) for name in SOURCE_NAMES), item
+                break
+            except RecordTooLargeError as error:
+                number += 1
+                self._reading = number
+                yield number, Broken(f"{error} (at byte offset {error.offset})"), error.prefix
         if unseen and number:
             # A key absent from every object is a dropped field upstream, not a run of unknown
             # values: loading it would NULL that column for everyone.
@@ -165,15 +192,16 @@ class RecordSource:
 
     @contextmanager
     def _translating_errors(self) -> Iterator[None]:
-        where = f"{self.name}: at record {self._reading + 1}"
         try:
             yield
-        except UnicodeDecodeError as error:
-            where = f"{self.name}: at record {self._reading + 1}"
-            bad = error.object[error.start : error.start + 1].hex()
+        except BadEncodingError as error:
+            where = f"{self.name}: at record {self._reading + 1}, byte offset {error.offset}"
+            if self._bytes.gzip:
+                where += " (decompressed)"
             raise SourceError(
                 f"{where}: not valid {codecs.lookup(self._encoding).name} text "
-                f"({error.reason}, byte 0x{bad}); set LOADER_ENCODING if the file uses another encoding"
+                f"({error.reason}, byte 0x{error.byte.hex()}); "
+                "set LOADER_ENCODING if the file uses another encoding"
             ) from None
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
             where = f"{self.name}: at record {self._reading + 1}"
@@ -184,6 +212,7 @@ class RecordSource:
         except SourceError:
             raise
         except OSError as error:
+            where = f"{self.name}: at record {self._reading + 1}"
             raise SourceError(f"{where}: read failed: {error}") from None
 
 
@@ -198,4 +227,4 @@ def open_source(location: str, settings: Settings, format: Format | None = None)
     """Open `location` and read its header; the caller iterates `records()` inside the block."""
     chosen = format or detect_format(location)
     with open_bytes(location, settings) as stream:
-        yield RecordSource(stream, chosen, settings.encoding)
+        yield RecordSource(stream, chosen, settings.encoding, settings.max_record_bytes)

@@ -3,12 +3,15 @@
 Retried: connection failures, timeouts, 429 and 5xx, up to `http_retries` times with
 exponential backoff. Not retried: other 4xx (asking again will not help). Only opening the
 response is retried; a stream that breaks half-way fails the run (the transaction rolls back).
+
+Whole-source proof: httpx refuses a body shorter than its `Content-Length` or a chunked body
+without its last chunk; after the last byte, a HEAD request must return the `ETag` (or, without
+one, the `Last-Modified`) the GET had, else the object changed while it was read.
 """
 
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
 
 import httpx
 from tenacity import (
@@ -20,8 +23,8 @@ from tenacity import (
 )
 
 from loader_service.config import Settings
-from loader_service.errors import SourceError
-from loader_service.sources.transport import redact
+from loader_service.errors import SourceChangedError, SourceError
+from loader_service.sources.transport import Opened, redact
 
 
 class _RetryableStatusError(Exception):
@@ -62,7 +65,7 @@ def _send(client: httpx.Client, url: str) -> httpx.Response:
 
 
 @contextmanager
-def open_url(url: str, settings: Settings) -> Iterator[tuple[BinaryIO, int | None]]:
+def open_url(url: str, settings: Settings) -> Iterator[Opened]:
     name = redact(url)
     attempts = settings.http_retries + 1
     timeout = httpx.Timeout(settings.http_timeout)
@@ -90,7 +93,18 @@ def open_url(url: str, settings: Settings) -> Iterator[tuple[BinaryIO, int | Non
             length = response.headers.get("content-length")
             encoded = "content-encoding" in response.headers
             size = int(length) if length and length.isdigit() and not encoded else None
-            yield _ResponseReader(response, name), size  # type: ignore[misc]
+            validator = _validator(response.headers)
+
+            def verify(read: int) -> None:
+                if size is not None and read != size:  # pragma: no cover - httpx refuses a short body
+                    raise SourceChangedError(
+                        f"{name}: the source changed while it was read (read {read} of {size} bytes); "
+                        "nothing was changed"
+                    )
+                if validator is not None:
+                    _check_unchanged(client, url, name, validator)
+
+            yield Opened(_ResponseReader(response, name), size, verify)  # type: ignore[arg-type]
         finally:
             response.close()
 
@@ -100,3 +114,30 @@ def _reason(error: BaseException | None) -> str:
         return "unknown error"
     text = str(error) or type(error).__name__
     return f"{type(error).__name__}: {text}" if text != type(error).__name__ else text
+
+
+def _validator(headers: httpx.Headers) -> tuple[str, str] | None:
+    """The header that names this version of the resource: ETag, else Last-Modified (None: neither)."""
+    for header in ("etag", "last-modified"):
+        if header in headers:
+            return header, headers[header]
+    return None
+
+
+def _check_unchanged(client: httpx.Client, url: str, name: str, validator: tuple[str, str]) -> None:
+    header, seen = validator
+    try:
+        response = client.head(url)
+    except httpx.HTTPError as error:
+        raise SourceError(
+            f"{name}: cannot check the source is unchanged after reading it: {_reason(error)}"
+        ) from None
+    now = response.headers.get(header)
+    if response.status_code >= 400 or now is None:
+        # The server cannot say (HEAD not allowed, say): the GET's own length check stands.
+        return
+    if now != seen:
+        raise SourceChangedError(
+            f"{name}: the source changed while it was read ({header} {seen} when opened, {now} at the end); "
+            "nothing was changed"
+        )

@@ -1,8 +1,17 @@
-"""Bytes from a local file or an http(s) URL, counted for progress, gunzipped when gzip."""
+"""Bytes from a local file, an http(s) URL or an s3:// object, counted, gunzipped when gzip.
+
+Every transport also proves, once the last byte is read, that what was read is the whole
+source as it was when it was opened (`ByteStream.verify()`): a file rewritten, truncated or
+replaced mid-read, or an object changed on the server, is refused rather than loaded as if
+it were complete.
+"""
 
 import gzip
 import io
-from collections.abc import Iterator
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,13 +19,16 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from loader_service.config import Settings
-from loader_service.errors import SourceError
+from loader_service.errors import SourceChangedError, SourceError
 
 GZIP_MAGIC = b"\x1f\x8b"
+_URL_SCHEMES = ("http", "https", "s3")
+# Any URL in free text (an exception from a third-party library, a log line): scheme://...
+_URL_IN_TEXT = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/?#@]*@)?([^\s?#'\"]*)(\?[^\s#'\"]*)?")
 
 
 def is_url(location: str) -> bool:
-    return urlsplit(location).scheme in ("http", "https")
+    return urlsplit(location).scheme in _URL_SCHEMES
 
 
 def redact(location: str) -> str:
@@ -28,6 +40,11 @@ def redact(location: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
+
+
+def scrub(text: str) -> str:
+    """`text` with every URL's userinfo and query string removed (for messages we did not write)."""
+    return _URL_IN_TEXT.sub(lambda m: f"{m[1]}{m[3]}" + ("?…" if m[4] else ""), text)
 
 
 class _Counting(io.RawIOBase):
@@ -48,6 +65,19 @@ class _Counting(io.RawIOBase):
         return size
 
 
+Verifier = Callable[[int], None]
+"""Called with the bytes read once the source is exhausted; raises `SourceChangedError`."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What a transport hands over: the raw bytes, their size if known, and the end-of-read check."""
+
+    raw: BinaryIO
+    size: int | None
+    verify: Verifier
+
+
 @dataclass
 class ByteStream:
     """An open source: its decompressed bytes and what progress needs to know about it."""
@@ -57,23 +87,34 @@ class ByteStream:
     size: int | None
     """Bytes on the wire or on disk (compressed), when known."""
     _counter: _Counting = field(repr=False)
+    _verify: Verifier = field(repr=False)
+    gzip: bool = False
 
     @property
     def bytes_read(self) -> int:
         return self._counter.count
+
+    def verify(self) -> None:
+        """Raise `SourceChangedError` unless every byte of the source as opened was read, unchanged."""
+        self._verify(self._counter.count)
 
 
 @contextmanager
 def open_bytes(location: str, settings: Settings) -> Iterator[ByteStream]:
     """Open `location` (path or URL) for streaming; raise `SourceError` if it cannot be opened."""
     with ExitStack() as stack:
-        if is_url(location):
+        scheme = urlsplit(location).scheme
+        if scheme in ("http", "https"):
             from loader_service.sources.http import open_url
 
-            raw, size = stack.enter_context(open_url(location, settings))
+            opened = stack.enter_context(open_url(location, settings))
+        elif scheme == "s3":
+            from loader_service.sources.s3 import open_s3
+
+            opened = stack.enter_context(open_s3(location))
         else:
-            raw, size = stack.enter_context(_open_file(Path(location)))
-        counter = _Counting(raw)
+            opened = stack.enter_context(_open_file(Path(location)))
+        counter = _Counting(opened.raw)
         buffered = io.BufferedReader(counter, buffer_size=1 << 16)
         try:
             magic = buffered.peek(2)[:2]
@@ -82,11 +123,15 @@ def open_bytes(location: str, settings: Settings) -> Iterator[ByteStream]:
         stream: BinaryIO = buffered
         if magic == GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
-        yield ByteStream(redact(location), stream, size, counter)
+        yield ByteStream(redact(location), stream, opened.size, counter, opened.verify, magic == GZIP_MAGIC)
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 @contextmanager
-def _open_file(path: Path) -> Iterator[tuple[BinaryIO, int | None]]:
+def _open_file(path: Path) -> Iterator[Opened]:
     try:
         handle = path.open("rb")
     except FileNotFoundError:
@@ -96,4 +141,27 @@ def _open_file(path: Path) -> Iterator[tuple[BinaryIO, int | None]]:
     except PermissionError:
         raise SourceError(f"{path}: permission denied") from None
     with handle:
-        yield handle, path.stat().st_size
+        at_open = os.fstat(handle.fileno())
+        if not stat.S_ISREG(at_open.st_mode):
+            # A pipe or a device has no size or identity to compare: nothing to prove.
+            yield Opened(handle, None, lambda read: None)
+            return
+
+        def verify(read: int) -> None:
+            expected = _identity(at_open)
+            try:
+                now = [_identity(os.fstat(handle.fileno())), _identity(path.stat())]
+            except OSError:  # removed after we read it: it is not the file we read any more
+                now = []
+            problems = []
+            if read != at_open.st_size:
+                problems.append(f"read {read} bytes of the {at_open.st_size} it had when opened")
+            if any(identity != expected for identity in now) or not now:
+                problems.append("its size, modification time or inode changed")
+            if problems:
+                raise SourceChangedError(
+                    f"{path}: the source changed while it was read ({'; '.join(problems)}); "
+                    "nothing was changed. Run again once the file is complete"
+                )
+
+        yield Opened(handle, at_open.st_size, verify)
