@@ -96,18 +96,47 @@ def fingerprint(engine: Engine) -> tuple[int, str]:
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves the test's directory, plus /status/<code> and /flaky/<n>/<file> (fails n times first)."""
+    """Serves the test's directory, plus /status/<code> and /flaky/<n>/<file> (fails n times first),
+    /changing/<file> (its ETag differs between GET and HEAD: changed while read) and /cut/<file>
+    (announces the whole length, sends half)."""
 
     hits: dict[str, int]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def end_headers(self) -> None:
+        if self.path.startswith("/changing/"):
+            self.send_header("ETag", '"v1"' if self.command == "GET" else '"v2"')
+        super().end_headers()
+
+    def do_HEAD(self) -> None:
+        if self.path.startswith("/changing/"):
+            self.send_response(200)
+            self.end_headers()
+            return
+        super().do_HEAD()
+
     def do_GET(self) -> None:
         self.hits[self.path] = self.hits.get(self.path, 0) + 1
-        parts = self.path.strip("/").split("/")
+        parts = self.path.strip("/").split("?")[0].split("/")
         if parts[0] == "status":
             self.send_error(int(parts[1]))
+            return
+        if parts[0] == "changing":
+            body = (Path(self.directory) / parts[1]).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if parts[0] == "cut":
+            body = (Path(self.directory) / parts[1]).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
             return
         if parts[0] == "flaky":
             if self.hits[self.path] <= int(parts[1]):
