@@ -76,7 +76,7 @@ def test_limits_parse(text: str | int, limit: DeleteLimit) -> None:
 def test_bad_limits_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"percentage|whole number|at most 100"):
         DeleteLimit.parse(text)
-    with pytest.raises(SettingsError, match="^bad settings: LOADER_MAX_DELETE: Value error"):
+    with pytest.raises(SettingsError, match=r"^bad settings: LOADER_MAX_DELETE: Value error"):
         get_settings(database_url=SecretStr("postgresql://h/db"), max_delete=text)
 
 
