@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HEADER, fingerprint, people, person_rows, write_csv, write_jsonl
+from conftest import fingerprint, people, person_rows, write_csv, write_jsonl
 from sqlalchemy import Engine
 
 from loader_service.config import Settings
