@@ -38,7 +38,7 @@ def test_numbers_where_text_belongs_are_rejected(position: int, value: object, r
     assert [f"{e.field}: {e.reason}" for e in describe(raised.value.errors())] == [reason]
 
 
-@pytest.mark.parametrize("value", [39, 39.0, "39", " 39 ", 3.9e1 + 0.0, 390e-1])
+@pytest.mark.parametrize("value", [39, 39.0, "39", " 39 ", "\t39\n"])
 def test_integral_ids_are_canonical_text(value: object) -> None:
     assert validate_row((value, "Ada", None, None, value, None))[::4] == ("39", "39")
     assert valid_key(value) == "39"
