@@ -46,8 +46,18 @@ class RejectsFile:
 
     def add(self, reject: Reject) -> None:
         self.count += 1
-        if len(self.first) < SHOWN:
+        line = {
+            "record": reject.record,
+            "errors": [{"field": e.field, "reason": e.reason} for e in reject.errors],
+            "data": reject.data,
+        }
+        text = json.dumps(line, ensure_ascii=False, default=str)
+        shown = len(self.first) < SHOWN
+        if shown:
             self.first.append(reject)
+        if self.log_all:
+            event(log.warning, "reject", record=reject.record, reason=reject.reasons(), line=text)
+        elif shown:
             event(log.warning, "reject", record=reject.record, reason=reject.reasons())
         elif self.count == SHOWN + 1:
             event(log.warning, "reject_more", logged=SHOWN, file=self.path)
@@ -56,12 +66,7 @@ class RejectsFile:
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self.path.open("w", encoding="utf-8", errors="backslashreplace")  # lone surrogates
-        line = {
-            "record": reject.record,
-            "errors": [{"field": e.field, "reason": e.reason} for e in reject.errors],
-            "data": reject.data,
-        }
-        self._handle.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        self._handle.write(text + "\n")
 
     @property
     def written(self) -> Path | None:
