@@ -23,6 +23,7 @@ from loader_service.errors import (
     SourceError,
 )
 from loader_service.handler import handler
+from loader_service.logs import Event
 from loader_service.report import LogProgress
 from loader_service.run import RunOptions, run_load
 
@@ -143,7 +144,9 @@ def test_without_s3_the_rejects_go_to_the_log_in_full(
     assert result["rejected"] == 25
     assert result["rejects_file"] is None
     logged = [
-        json.loads(r.msg.fields["line"]) for r in caplog.records if "line" in getattr(r.msg, "fields", {})
+        json.loads(str(r.msg.fields["line"]))
+        for r in caplog.records
+        if isinstance(r.msg, Event) and "line" in r.msg.fields
     ]
     assert [line["record"] for line in logged] == list(range(1, 26))
     assert logged[24]["data"]["email"] == "broken-24"
