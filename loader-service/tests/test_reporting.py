@@ -27,7 +27,13 @@ def _record(msg: object, name: str = "loader_service") -> logging.LogRecord:
 
 
 def test_logfmt_quotes_what_needs_quoting_and_round_trips() -> None:
-    fields = {"reason": 'say "hi"\nthen = go', "empty": "", "none": None, "path": "/a b/c.csv", "n": 3}
+    fields: dict[str, object] = {
+        "reason": 'say "hi"\nthen = go',
+        "empty": "",
+        "none": None,
+        "path": "/a b/c.csv",
+        "n": 3,
+    }
     line = LogfmtFormatter().format(_record(Event("reject", fields)))
 
     parsed = _parse(line)
