@@ -145,7 +145,7 @@ def test_sigkill_mid_load_leaves_the_previous_dataset(
     large = tmp_path / "next.csv"
     generate(large, 150_000, seed=2, variant="-next", start=50_000)  # updates, inserts and deletes
 
-    run = _cli(database_url, "--source", str(large))
+    run = _cli(database_url, "--source", str(large), "--max-delete", "100%")  # deletes half the people
     watcher = connect(database_url)
     watcher.autocommit = True
     with watcher.cursor() as cursor:
@@ -171,7 +171,7 @@ def test_sigkill_mid_load_leaves_the_previous_dataset(
     assert run.returncode == -signal.SIGKILL
     assert fingerprint(migrated_engine) == before
     # The lock died with the connection: the next run gets it and completes.
-    assert run_load(settings, RunOptions(str(large))).read == 150_000
+    assert run_load(settings, RunOptions(str(large), max_delete="100%")).read == 150_000
 
 
 def _loader_running(watcher: "psycopg2.extensions.connection", pattern: str) -> bool:

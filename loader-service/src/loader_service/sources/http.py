@@ -134,7 +134,8 @@ def _check_unchanged(client: httpx.Client, url: str, name: str, validator: tuple
         ) from None
     now = response.headers.get(header)
     if response.status_code >= 400 or now is None:
-        # The server cannot say (HEAD not allowed, say): the GET's own length check stands.
+        # The server cannot say (HEAD not allowed, or a pre-signed URL signed for GET only):
+        # the GET's own length check stands.
         return
     if now != seen:
         raise SourceChangedError(
