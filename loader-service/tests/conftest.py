@@ -97,8 +97,8 @@ def fingerprint(engine: Engine) -> tuple[int, str]:
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Serves the test's directory, plus /status/<code> and /flaky/<n>/<file> (fails n times first),
-    /changing/<file> (its ETag differs between GET and HEAD: changed while read) and /cut/<file>
-    (announces the whole length, sends half)."""
+    /changing/<file> (its ETag differs between GET and HEAD: changed while read), /cut/<file>
+    (announces the whole length, sends half) and /chunked-cut/<file> (no last chunk)."""
 
     hits: dict[str, int]
 
@@ -129,6 +129,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+            return
+        if parts[0] == "chunked-cut":  # HTTP/1.1 chunked, closed before the last (empty) chunk
+            body = (Path(self.directory) / parts[1]).read_bytes()[:1000]
+            self.protocol_version = "HTTP/1.1"
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(f"{len(body):x}\r\n".encode() + body + b"\r\n")
+            self.close_connection = True
             return
         if parts[0] == "cut":
             body = (Path(self.directory) / parts[1]).read_bytes()

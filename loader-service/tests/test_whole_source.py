@@ -143,16 +143,18 @@ def test_a_url_whose_etag_changed_while_read_is_refused(
     assert fingerprint(migrated_engine) == previous
 
 
+@pytest.mark.parametrize("cut", ["cut", "chunked-cut"])
 def test_a_url_body_cut_short_is_refused(
     settings: Settings,
     migrated_engine: Engine,
     previous: tuple[int, str],
     http_server: tuple[str, Path, dict[str, int]],
+    cut: str,
 ) -> None:
     base, served, _ = http_server
     write_csv(served / "people.csv", person_rows(2000, variant="-new"))
 
     with pytest.raises(SourceError, match="connection lost while reading"):
-        run_load(settings, RunOptions(f"{base}/cut/people.csv"))
+        run_load(settings, RunOptions(f"{base}/{cut}/people.csv"))
 
     assert fingerprint(migrated_engine) == previous
