@@ -93,7 +93,7 @@ def test_missing_database_url_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert (
         result.stderr
-        == "loader-service: bad settings: DATABASE_URL is not set (postgresql+psycopg2://user@host/db)\n"
+        == "loader-service: bad settings: DATABASE_URL is not set (the database's postgresql+psycopg2 URL)\n"
     )
 
 

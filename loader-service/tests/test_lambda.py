@@ -186,6 +186,8 @@ def test_missing_database_url_is_one_clear_line(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(SettingsError) as raised:
         handler({"source": "s3://b/k.csv", "mode": "sync"}, None)
 
-    assert str(raised.value) == "bad settings: DATABASE_URL is not set (postgresql+psycopg2://user@host/db)"
+    assert (
+        str(raised.value) == "bad settings: DATABASE_URL is not set (the database's postgresql+psycopg2 URL)"
+    )
     assert raised.value.__cause__ is None
     assert raised.value.__suppress_context__  # no pydantic traceback chained to it

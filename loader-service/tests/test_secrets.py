@@ -12,7 +12,7 @@ import pytest
 from conftest import person_rows, write_csv
 
 from loader_service.config import Settings
-from loader_service.errors import LoaderError
+from loader_service.errors import LoaderError, SourceError
 from loader_service.handler import handler
 
 SECRET = "SECRET"
@@ -96,3 +96,9 @@ def test_no_secret_through_the_lambda_handler(
     assert "HTTP 404" in seen[1]
     assert "bad event" in seen[4]
     assert SECRET not in "\n".join(seen) + caplog.text + captured.out + captured.err
+
+
+def test_an_error_text_quoting_a_url_is_scrubbed_whoever_wrote_it() -> None:
+    quoted = f"Invalid URL 'https://user:{SECRET}@h.example/x.csv?sig={SECRET}': bad port"
+
+    assert str(SourceError(quoted)) == "Invalid URL 'https://h.example/x.csv?…': bad port"

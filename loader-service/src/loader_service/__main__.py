@@ -20,7 +20,6 @@ from loader_service.report import configure_logging, progress_for
 from loader_service.run import RunOptions, run_load
 from loader_service.schedule import every, parse_duration
 from loader_service.sources.formats import FORMATS
-from loader_service.sources.transport import scrub
 
 log = logging.getLogger("loader_service")
 
@@ -35,7 +34,7 @@ def _run_once(settings: Settings, options: RunOptions, as_json: bool) -> int:
         summary = run_load(settings, options, progress_for(settings.progress_interval))
     except LoaderError as error:
         event(log.error, "failed", reason=str(error))
-        print(f"loader-service: {scrub(str(error))}", file=sys.stderr)
+        print(f"loader-service: {error}", file=sys.stderr)  # LoaderError text is scrubbed
         return error.exit_code
     print(json.dumps(summary.as_dict()) if as_json else f"loader-service: {summary.line()}")
     return EXIT_OK

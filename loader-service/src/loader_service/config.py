@@ -67,7 +67,7 @@ def settings_problems(error: ValidationError) -> str:
     for problem in error.errors(include_url=False, include_input=False):
         name = "_".join(str(part) for part in problem["loc"]).upper()
         if name == "DATABASE_URL" and problem["type"] == "missing":
-            problems.append("DATABASE_URL is not set (postgresql+psycopg2://user@host/db)")
+            problems.append("DATABASE_URL is not set (the database's postgresql+psycopg2 URL)")
             continue
         variable = name if name == "DATABASE_URL" else f"LOADER_{name}"
         problems.append(f"{variable}: {problem['msg']}")

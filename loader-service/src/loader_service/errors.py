@@ -1,5 +1,7 @@
 """Failures a run reports to its user: each carries the message to print and the exit status."""
 
+from loader_service.redaction import scrub
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -7,9 +9,16 @@ EXIT_BUSY = 3
 
 
 class LoaderError(Exception):
-    """A run failed; nothing was written. `str()` is the message for the user."""
+    """A run failed; nothing was written. `str()` is the message for the user.
+
+    The message is scrubbed of URL userinfo and query strings, whoever wrote it (an httpx or
+    botocore error text may quote the URL it was given).
+    """
 
     exit_code = EXIT_FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
 
 
 class SourceError(LoaderError):

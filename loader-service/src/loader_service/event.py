@@ -14,8 +14,8 @@ from pydantic import (
 
 from loader_service.errors import EventError
 from loader_service.limits import normalise
+from loader_service.redaction import redact
 from loader_service.sources.formats import Format
-from loader_service.sources.transport import redact
 
 
 class LambdaEvent(BaseModel):

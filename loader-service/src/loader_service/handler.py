@@ -19,9 +19,9 @@ from loader_service.config import Settings, get_settings
 from loader_service.errors import SourceError
 from loader_service.event import parse_event
 from loader_service.logs import event as log_event
+from loader_service.redaction import redact
 from loader_service.report import LogProgress, configure_logging
 from loader_service.run import RunOptions, run_load
-from loader_service.sources.transport import redact
 
 log = logging.getLogger("loader_service")
 

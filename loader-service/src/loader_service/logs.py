@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from loader_service.sources.transport import scrub
+from loader_service.redaction import scrub
 
 _installed = False
 

@@ -4,7 +4,7 @@
 constant memory; every way reading can fail surfaces as a `SourceError` with a clear message.
 """
 
+from loader_service.redaction import redact
 from loader_service.sources.formats import Broken, Record, RecordSource, detect_format, open_source
-from loader_service.sources.transport import redact
 
 __all__ = ["Broken", "Record", "RecordSource", "detect_format", "open_source", "redact"]

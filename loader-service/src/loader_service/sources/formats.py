@@ -20,8 +20,9 @@ from typing import Literal
 from loader_service.config import Settings
 from loader_service.errors import SourceError
 from loader_service.mapping import KEY_FIELD, SOURCE_NAMES
+from loader_service.redaction import redact
 from loader_service.sources.lines import BadEncodingError, Lines, RecordTooLargeError
-from loader_service.sources.transport import ByteStream, open_bytes, redact
+from loader_service.sources.transport import ByteStream, open_bytes
 
 Format = Literal["csv", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl")

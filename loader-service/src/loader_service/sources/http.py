@@ -24,7 +24,8 @@ from tenacity import (
 
 from loader_service.config import Settings
 from loader_service.errors import SourceChangedError, SourceError
-from loader_service.sources.transport import Opened, redact
+from loader_service.redaction import redact
+from loader_service.sources.transport import Opened
 
 
 class _RetryableStatusError(Exception):

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from loader_service.errors import SourceChangedError, SourceError
-from loader_service.sources.transport import Opened, redact
+from loader_service.redaction import redact
+from loader_service.sources.transport import Opened
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
