@@ -21,7 +21,7 @@ def test_migrate_reads_database_url(create_database: Any) -> None:
     result = _cli("migrate", env={**os.environ, "DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
     assert "migrated" in result.stdout
-    assert _cli("current", "--database-url", url).stdout.strip() == "0003"
+    assert _cli("current", "--database-url", url).stdout.strip() == "0004"
     engine = sa.create_engine(url)
     assert {"organization", "person"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()
@@ -50,6 +50,6 @@ def test_migrate_names_the_contract_revision_it_holds_back(create_database: Any)
     assert held.returncode == 0, held.stderr
     assert "stopped before contract revision 0003" in held.stdout
     assert "person.last_name" in held.stdout
-    assert _cli("current", "--database-url", url).stdout.strip() == "0002b"  # the expand bridge ran
+    assert _cli("current", "--database-url", url).stdout.strip() == "0002c"  # the expand bridge ran
     assert _cli("migrate", "--database-url", url, "--contract").returncode == 0
-    assert _cli("current", "--database-url", url).stdout.strip() == "0003"
+    assert _cli("current", "--database-url", url).stdout.strip() == "0004"

@@ -3,6 +3,9 @@
 Commands (the release session calls the last three; their interface is stable)::
 
     orm-models migrate [--revision REV] [--database-url URL]
+                       [--contract [--live-window 24h] [--force --reason TEXT]]
+    orm-models status [--json] [--live-window 24h] [--database-url URL]
+    orm-models clients forget SERVICE [--instance I] [--database-url URL]
     orm-models current [--database-url URL]
     orm-models check --baseline PATH [--current PATH] [--version X.Y.Z] [--json]
     orm-models changelog --baseline PATH --version X.Y.Z [--current PATH] [--date YYYY-MM-DD]
@@ -31,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from orm_models.__about__ import __version__
+from orm_models.cli_registry import add_registry_commands
 from orm_models.migrate import current_revision, head_revision, migrate, pending_contract_drops
 
 EXIT_OK = 0
@@ -135,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
 
     for sub in (migrate_parser, current_parser):
         sub.add_argument("--database-url", help="defaults to $DATABASE_URL")
+    # Issue 9: --live-window/--force/--reason on migrate, `status`, `clients forget` (cli_registry.py).
+    add_registry_commands(commands, migrate_parser)
 
     check_parser = commands.add_parser("check", help="diff against the last release; gate the version")
     check_parser.add_argument("--json", action="store_true", help="machine-readable output")
