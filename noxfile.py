@@ -171,6 +171,8 @@ def _release_tool(session: nox.Session, *args: str, silent: bool = False) -> str
 def _run_e2e(session: nox.Session) -> None:
     """tests/e2e: real pypiserver, twine uploads, hatchling builds, pip/uv installs, all on loopback."""
     session.install("-r", str(ROOT / "tests" / "e2e" / "pyproject.toml"))
+    # The expand/contract story needs a PostgreSQL: orm_models.testing's embedded one (issue 9).
+    session.install(f"{_build_wheel(session, ORM_MODELS)}[testing]")
     with session.chdir(ROOT / "tests" / "e2e"):
         session.run("pytest", *session.posargs, env={"PYTHONDONTWRITEBYTECODE": "1", "UV": UV})
 
