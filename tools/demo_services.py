@@ -64,6 +64,7 @@ def _serve_and_read(env: dict[str, str]) -> None:
     )  # fmt: skip
     try:
         _wait_until_up(base, server)
+        _wait_registered(base)
         for path in ("/readyz", "/version"):
             status, body = _get(base + path)
             print(f"GET {path} -> {status} {json.dumps(body)}")
@@ -78,6 +79,16 @@ def _serve_and_read(env: dict[str, str]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _wait_registered(base: str) -> None:
+    """Until the API's first heartbeat reached the client registry (it runs off the request path)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        registration = _get(base + "/version")[1].get("registration") or {}
+        if registration.get("status", "pending") != "pending":
+            return
+        time.sleep(0.1)
 
 
 def main() -> None:
@@ -102,6 +113,9 @@ def main() -> None:
 
         _step("api-service: uvicorn --factory api_service.main:create_app, read back over HTTP")
         _serve_and_read(env)
+
+        _step("orm-models status: revision, pending revisions, the clients registered above")
+        subprocess.run([str(BIN / "orm-models"), "status"], env=env, check=True)
 
 
 if __name__ == "__main__":
