@@ -99,7 +99,8 @@ def main() -> None:
           f"loader-service {version('loader-service')}, api-service {version('api-service')}")  # fmt: skip
 
     with running_postgres(data_dir=arguments.data_dir) as url:
-        env = {**os.environ, "DATABASE_URL": url}
+        # Stable instance names: the demo's database persists, so re-runs refresh one registration each.
+        env = {**os.environ, "DATABASE_URL": url, "LOADER_INSTANCE": "demo", "API_INSTANCE": "demo"}
         _step(f"PostgreSQL: {make_url(url).render_as_string(hide_password=True)}")
         subprocess.run([str(BIN / "orm-models"), "migrate"], env=env, check=True)
 
