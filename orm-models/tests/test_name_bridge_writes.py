@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from orm_models import migrate
 
 
-@pytest.fixture
-def expanded(create_database: Callable[[], str]) -> Iterator[sa.Engine]:
-    """A database 1.1.0 clients used, migrated by this release without --contract."""
+@pytest.fixture(scope="module")
+def expanded_engine(create_database: Callable[[], str]) -> Iterator[sa.Engine]:
+    """A database 1.1.0 clients used, migrated by this release without --contract (one per module)."""
     url = create_database()
     migrate(url, "0002")
     with sa.create_engine(url).begin() as connection:
@@ -28,18 +28,27 @@ def expanded(create_database: Callable[[], str]) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _names(engine: sa.Engine) -> dict[str, tuple[str, str | None]]:
-    with engine.connect() as connection:
-        rows = connection.execute(sa.text("SELECT external_id, last_name, family_name FROM person"))
-        return {row.external_id: (row.last_name, row.family_name) for row in rows}
+@pytest.fixture
+def expanded(expanded_engine: sa.Engine) -> Iterator[sa.Connection]:
+    """That database in a transaction rolled back after the test (the trigger sees the same OLD/NEW)."""
+    with expanded_engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
 
 
-def _run(engine: sa.Engine, sql: str) -> None:
-    with engine.begin() as connection:
-        connection.execute(sa.text(sql))
+def _names(connection: sa.Connection) -> dict[str, tuple[str, str | None]]:
+    rows = connection.execute(sa.text("SELECT external_id, last_name, family_name FROM person"))
+    return {row.external_id: (row.last_name, row.family_name) for row in rows}
 
 
-def test_mononyms_written_before_the_upgrade_are_null(expanded: sa.Engine) -> None:
+def _run(connection: sa.Connection, sql: str) -> None:
+    connection.execute(sa.text(sql))
+
+
+def test_mononyms_written_before_the_upgrade_are_null(expanded: sa.Connection) -> None:
     assert _names(expanded) == {
         "mono-1.0": ("", None),
         "mono-1.1": ("", None),
@@ -47,7 +56,7 @@ def test_mononyms_written_before_the_upgrade_are_null(expanded: sa.Engine) -> No
     }
 
 
-def test_a_stale_1_1_dual_write_keeps_a_concurrent_rename(expanded: sa.Engine) -> None:
+def test_a_stale_1_1_dual_write_keeps_a_concurrent_rename(expanded: sa.Connection) -> None:
     """The issue's lost update: 1.1.0 read a mononym, 2.x renamed it, 1.1.0 edits the given name."""
     _run(expanded, "UPDATE person SET family_name = 'Nelson' WHERE external_id = 'mono-1.1'")  # 2.x
     # 1.1.0's hook turns the NULL family_name it read into '' and sends it with the edit.
@@ -79,7 +88,7 @@ def test_a_stale_1_1_dual_write_keeps_a_concurrent_rename(expanded: sa.Engine) -
     ],
 )
 def test_every_update_shape_keeps_the_mapping(
-    expanded: sa.Engine, statement: str, expected: tuple[str, str | None]
+    expanded: sa.Connection, statement: str, expected: tuple[str, str | None]
 ) -> None:
     _run(expanded, statement)
     key = "mono-1.0" if "mono-1.0" in statement else "late"
@@ -99,7 +108,7 @@ def test_every_update_shape_keeps_the_mapping(
     ],
 )
 def test_every_insert_shape_keeps_the_mapping(
-    expanded: sa.Engine, columns: str, values: str, expected: tuple[str, str | None]
+    expanded: sa.Connection, columns: str, values: str, expected: tuple[str, str | None]
 ) -> None:
     _run(expanded, f"INSERT INTO person (external_id, given_name, {columns}) VALUES ('new', 'G', {values})")
     assert _names(expanded)["new"] == expected

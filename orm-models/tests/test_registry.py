@@ -32,6 +32,24 @@ def expanded(create_database: Callable[[], str]) -> Iterator[tuple[str, sa.Engin
     engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def shared_database(create_database: Callable[[], str]) -> Iterator[tuple[str, sa.Engine]]:
+    url = create_database()
+    migrate(url, "0002")
+    assert migrate(url) == "0003"
+    engine = sa.create_engine(url)
+    yield url, engine
+    engine.dispose()
+
+
+@pytest.fixture
+def registry(shared_database: tuple[str, sa.Engine]) -> tuple[str, sa.Engine]:
+    """The expand-state database shared by the tests that never apply the contract; registry emptied."""
+    with shared_database[1].begin() as connection:
+        connection.execute(sa.text("TRUNCATE schema_client, schema_client_audit"))
+    return shared_database
+
+
 def _revision(engine: sa.Engine) -> str:
     with engine.connect() as connection:
         return str(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one())
@@ -47,8 +65,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, env=os.environ.copy())
 
 
-def test_register_records_the_installed_models_and_refreshes(expanded: tuple[str, sa.Engine]) -> None:
-    _, engine = expanded
+def test_register_records_the_installed_models_and_refreshes(registry: tuple[str, sa.Engine]) -> None:
+    _, engine = registry
     first = register_client(engine, service="api", instance="web-1")
     again = register_client(engine, service="api", instance="web-1", written=["person.given_name"])
     assert first.maps == mapped_columns()
@@ -92,8 +110,8 @@ def test_force_needs_a_reason_and_is_audited(expanded: tuple[str, sa.Engine]) ->
     ]
 
 
-def test_forget_removes_and_audits(expanded: tuple[str, sa.Engine]) -> None:
-    url, engine = expanded
+def test_forget_removes_and_audits(registry: tuple[str, sa.Engine]) -> None:
+    url, engine = registry
     register_client(engine, service="loader", instance="a", mapped=V1_MAPS)
     register_client(engine, service="loader", instance="b", mapped=V1_MAPS)
     assert forget_client(engine, "loader", "a") == 1
@@ -170,9 +188,9 @@ def _wait_until_blocked(engine: sa.Engine, thread: threading.Thread) -> None:
         time.sleep(0.02)
 
 
-def test_a_registration_in_flight_is_seen_by_the_gate(expanded: tuple[str, sa.Engine]) -> None:
+def test_a_registration_in_flight_is_seen_by_the_gate(registry: tuple[str, sa.Engine]) -> None:
     """A 1.x client registering while the contract starts: the gate waits for it, then refuses."""
-    url, engine = expanded
+    url, engine = registry
     outcome: list[BaseException | None] = []
 
     def contract() -> None:
@@ -194,8 +212,8 @@ def test_a_registration_in_flight_is_seen_by_the_gate(expanded: tuple[str, sa.En
     assert _revision(engine) == "0002c"
 
 
-def test_a_registration_during_the_gate_waits_for_it(expanded: tuple[str, sa.Engine]) -> None:
-    _url, engine = expanded
+def test_a_registration_during_the_gate_waits_for_it(registry: tuple[str, sa.Engine]) -> None:
+    _url, engine = registry
     registered: list[str] = []
     with engine.connect() as gating:
         transaction = gating.begin()
