@@ -9,15 +9,18 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine
 
+from orm_models.urls import database_url
+
 # Resolved from the installed package, so a service migrates with the wheel it runs on.
 SCRIPT_LOCATION = "orm_models:migrations"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | Engine | None = None) -> Config:
     """Build the Alembic configuration in code; no alembic.ini is needed.
 
     Args:
-        connection: When given, migrations run on it (and inside its transaction).
+        connection: When given, migrations run on it: a Connection inside its transaction,
+            an Engine in a transaction of their own that commits on success.
     """
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
@@ -50,8 +53,9 @@ def migrate(
     before it and its id is returned, so nothing an old release maps is removed by accident.
 
     Args:
-        target: A database URL, an engine, or a connection. With a connection the caller owns
-            the transaction; otherwise the upgrade commits on success.
+        target: A database URL (`postgresql://`, `postgres://` and `postgresql+psycopg2://` all
+            use psycopg2, see `orm_models.urls`), an engine, or a connection. With a connection
+            the caller owns the transaction; otherwise the upgrade commits on success.
         revision: Any Alembic revision identifier.
         contract: Also apply contract revisions (run it once no live client needs what they drop).
 
@@ -97,7 +101,7 @@ def _connection(target: str | Engine | Connection) -> Iterator[Connection]:
     if isinstance(target, Connection):
         yield target
         return
-    engine = create_engine(target) if isinstance(target, str) else target
+    engine = create_engine(database_url(target)) if isinstance(target, str) else target
     try:
         with engine.begin() as connection:
             yield connection
