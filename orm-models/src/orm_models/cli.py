@@ -181,27 +181,32 @@ def _revision(arguments: argparse.Namespace) -> int:
 
     The file is migrations/versions/rev_<NNNN>_<message>.py, chained after the newest
     revision, with its phase: expand (additive, safe for every client of the same major)
-    or contract (drops or tightens; `orm-models migrate` holds it back until asked, and its
-    `drops` names what it removes). With --autogenerate the operations are the difference
-    between the tree's models and its migrations, computed on --database-url /
-    $DATABASE_URL (at the newest revision, or empty: nothing is kept) or, when neither is set, on an
-    embedded PostgreSQL (pip install 'orm-models[testing]').
+    or contract (drops or tightens; `orm-models migrate` holds it back until asked, and
+    its `drops` names what it removes).
 
-    The source tree is --versions-dir, else the imported orm_models when it is a source
-    checkout, else the first src/orm_models or orm-models/src/orm_models found from the
-    working directory upwards; an installed wheel is never written to. The new revision
-    is then linted, and the version check against the tree's schema-baseline.json is
+    --autogenerate fills in the operations that take the tree's migrations to its models,
+    compared on --database-url / $DATABASE_URL (a database at the newest revision, or an
+    empty one: it is migrated in a transaction that is rolled back) or, when neither is
+    set, on an embedded PostgreSQL (pip install 'orm-models[testing]').
+
+    The tree is --versions-dir, else the first src/orm_models or orm-models/src/orm_models
+    from the working directory upwards, else the imported orm_models if it is a source
+    checkout (editable install); an installed wheel is never written to. The new revision
+    is linted, and what `orm-models check` says against the tree's schema-baseline.json is
     printed. Exit 1 when the lint flags the new revision (the file stays, to be edited).
     """
-    from orm_models.authoring.revision import describe, new_revision
+    from orm_models.authoring.revision import RevisionNotWritten, describe, new_revision
 
-    written = new_revision(
-        arguments.message,
-        arguments.phase,
-        autogenerate=arguments.autogenerate,
-        versions_dir=arguments.versions_dir,
-        database_url=_database_url(arguments) if _url_given(arguments) else None,
-    )
+    try:
+        written = new_revision(
+            arguments.message,
+            arguments.phase,
+            autogenerate=arguments.autogenerate,
+            versions_dir=arguments.versions_dir,
+            database_url=_database_url(arguments) if _url_given(arguments) else None,
+        )
+    except RevisionNotWritten as error:
+        return _fail(str(error), EXIT_FAILED)
     report, ok = describe(written, baseline=arguments.baseline)
     print(report)
     return EXIT_OK if ok else EXIT_FAILED
