@@ -14,7 +14,8 @@ from schema_helpers import PROJECT
 import orm_models
 from orm_models import migrate
 from orm_models.schema import lint_revision
-from orm_models.schema.versioning import Bump, bumped, parse_version
+from orm_models.schema.changes import Bump
+from orm_models.schema.versioning import bumped, parse_version
 
 CLI = str(Path(sys.executable).parent / "orm-models")
 
@@ -46,8 +47,8 @@ def _check(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def _release_version(tree: Path) -> str:
     """The smallest version `check` accepts for the tree now, and never less than a patch bump."""
     report = json.loads(_check(tree).stdout)
-    baseline = report["baseline_version"]
-    return max(report["minimum_version"], bumped(baseline, Bump.PATCH), key=parse_version)
+    patch = bumped(str(report["baseline_version"]), Bump.PATCH)
+    return max(str(report["minimum_version"]), patch, key=parse_version)
 
 
 def test_a_new_revision_is_numbered_phased_linted_and_accepted_by_check(tree: Path) -> None:

@@ -195,7 +195,7 @@ def _revision(arguments: argparse.Namespace) -> int:
     is linted, and what `orm-models check` says against the tree's schema-baseline.json is
     printed. Exit 1 when the lint flags the new revision (the file stays, to be edited).
     """
-    from orm_models.authoring.revision import RevisionNotWritten, describe, new_revision
+    from orm_models.authoring.revision import RevisionWriteError, describe, new_revision
 
     try:
         written = new_revision(
@@ -205,7 +205,7 @@ def _revision(arguments: argparse.Namespace) -> int:
             versions_dir=arguments.versions_dir,
             database_url=_database_url(arguments) if _url_given(arguments) else None,
         )
-    except RevisionNotWritten as error:
+    except RevisionWriteError as error:
         return _fail(str(error), EXIT_FAILED)
     report, ok = describe(written, baseline=arguments.baseline)
     print(report)

@@ -26,7 +26,7 @@ _GENERATE_SCRIPT = Path(__file__).resolve().parent / "generate.py"
 _LEADING_NUMBER = re.compile(r"^(\d+)")
 
 
-class RevisionNotWritten(RuntimeError):
+class RevisionWriteError(RuntimeError):
     """Alembic could not write the revision (e.g. the database is behind, the history has two heads)."""
 
 
@@ -120,7 +120,7 @@ def new_revision(
 
     Raises:
         ValueError: A bad phase or message, no source tree, or no database for autogenerate.
-        RevisionNotWritten: Alembic could not write it; the message says why.
+        RevisionWriteError: Alembic could not write it; the message says why.
     """
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {', '.join(PHASES)}, not {phase!r}")
@@ -192,9 +192,9 @@ def _generate(request: dict[str, object]) -> dict[str, object]:
     try:
         reply: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        raise RevisionNotWritten(f"could not write the revision: {result.stderr.strip()[-2000:]}") from None
+        raise RevisionWriteError(f"could not write the revision: {result.stderr.strip()[-2000:]}") from None
     if "error" in reply:
-        raise RevisionNotWritten(f"could not write the revision: {reply['error']}")
+        raise RevisionWriteError(f"could not write the revision: {reply['error']}")
     return reply
 
 
