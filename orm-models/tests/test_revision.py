@@ -4,7 +4,8 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,16 +126,27 @@ def test_autogenerate_on_a_database_behind_the_tree_is_one_line(
     assert list(_versions(tree).glob("rev_0004_*.py")) == []
 
 
-def test_refuses_without_a_source_tree(tmp_path: Path) -> None:
+@pytest.fixture
+def outside_any_checkout() -> Iterator[Path]:
+    """A directory with no orm-models tree at or above it (tmp_path may be inside this checkout)."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as scratch:
+        here = Path(scratch).resolve()
+        for directory in (here, *here.parents):
+            for src in (directory / "src", directory / "orm-models" / "src"):
+                assert not (src / "orm_models").exists(), f"{src}: cannot test the refusal below a tree"
+        yield here
+
+
+def test_refuses_without_a_source_tree(outside_any_checkout: Path) -> None:
     installed = Path(orm_models.__file__).parent / "migrations" / "versions"
     before = sorted(path.name for path in installed.iterdir())
-    result = _cli("revision", "-m", "anything", "--phase", "expand", cwd=tmp_path)
+    outside = outside_any_checkout
+    result = _cli("revision", "-m", "anything", "--phase", "expand", cwd=outside)
+    missing = _cli("revision", "-m", "x", "--phase", "expand", "--versions-dir", "nowhere", cwd=outside)
     assert result.returncode == 2
     assert "no orm-models source tree" in result.stderr
     assert "--versions-dir" in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(path.name for path in installed.iterdir()) == before  # the wheel is never written to
-
-    missing = _cli("revision", "-m", "x", "--phase", "expand", "--versions-dir", "nowhere", cwd=tmp_path)
     assert missing.returncode == 2
     assert "no such directory" in missing.stderr

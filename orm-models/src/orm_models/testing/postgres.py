@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy.engine import make_url
+
 from orm_models.urls import database_url
 
 DATABASE_URL_VARIABLE = "DATABASE_URL"
@@ -247,7 +249,13 @@ def running_postgres(data_dir: Path | None = None) -> Iterator[str]:
     """
     configured = os.environ.get(DATABASE_URL_VARIABLE)
     if configured:
-        yield database_url(configured).render_as_string(hide_password=False)
+        url = database_url(configured)
+        # Only a bare scheme is rewritten: any other URL is yielded exactly as configured.
+        yield (
+            configured
+            if url.drivername == make_url(configured).drivername
+            else url.render_as_string(hide_password=False)
+        )
         return
     with tempfile.TemporaryDirectory(prefix="orm-models-pg-") as scratch:
         server = embedded_postgres(data_dir or Path(scratch) / "data")
