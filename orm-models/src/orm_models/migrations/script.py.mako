@@ -26,7 +26,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-${imports if imports else ""}
+% if imports:
+${imports}
+% endif
 
 revision: str = ${quoted(up_revision)}
 down_revision: str | None = ${quoted(down_revision)}
