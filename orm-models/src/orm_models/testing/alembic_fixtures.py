@@ -15,6 +15,11 @@ upgrade, up/down consistency, models match the migrated DDL) into a test module:
     )
 
 Each test gets an empty database of its own on the session's server (`create_database`).
+Install `pytest-alembic` yourself (it is not in `orm-models[testing]`) and, under pytest 9.2,
+turn its own collector off, which otherwise fails on `tests/conftest.py`::
+
+    [tool.pytest.ini_options]
+    pytest_alembic_enabled = ""  # any non-empty string reads as true
 """
 
 from collections.abc import Callable, Iterator
