@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from orm_models import cli
 from orm_models.cli import main
 
 # The console script installed beside the interpreter running the tests.
@@ -93,6 +94,32 @@ def test_a_database_at_a_revision_this_package_does_not_ship(create_database: An
         connection.execute(sa.text("INSERT INTO alembic_version VALUES ('0099')"))
     engine.dispose()
     _one_line_error(_cli("migrate", "--database-url", url), 1, "0099")
+
+
+def test_a_statement_the_database_refuses_is_one_line(
+    create_database: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = create_database()
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # in the way of revision 0001
+        connection.execute(sa.text("CREATE TABLE organization (id int)"))
+    engine.dispose()
+    assert main(["migrate", "--database-url", url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("orm-models: the database refused a statement: ")
+    assert 'relation "organization" already exists' in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_interrupt_exits_130_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(_arguments: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_current", interrupted)
+    assert main(["current"]) == 130
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,8 @@ def _release_version(tree: Path) -> str:
 
 
 def test_a_new_revision_is_numbered_phased_linted_and_accepted_by_check(tree: Path) -> None:
-    result = _cli("revision", "-m", "Backfill person e-mail domains", "--phase", "expand", cwd=tree)
+    inside = tree / "src" / "orm_models"  # anywhere in the checkout: the tree is found upwards
+    result = _cli("revision", "-m", "Backfill person e-mail domains", "--phase", "expand", cwd=inside)
     assert result.returncode == 0, result.stdout + result.stderr
 
     [written] = _versions(tree).glob("rev_0004_*.py")
@@ -86,15 +87,9 @@ def test_autogenerate_contract_lists_its_drops_and_leaves_the_database_alone(
     url = create_database()  # never migrated: migrated inside a transaction that is rolled back
 
     result = _cli(
-        "revision",
-        "-m",
-        "nickname replaces email",
-        "--phase",
-        "contract",
-        "--autogenerate",
-        "--database-url",
-        url,
-        cwd=tree,
+        *("revision", "-m", "nickname replaces email", "--phase", "contract", "--autogenerate"),
+        *("--database-url", url, "--versions-dir", str(_versions(tree))),
+        cwd=tree.parent,
     )
     [written] = _versions(tree).glob("rev_0004_*.py")
     text = written.read_text()

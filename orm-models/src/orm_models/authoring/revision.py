@@ -18,7 +18,8 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 import orm_models
-from orm_models.schema.lint import RevisionLint, head_of, lint_revision, lint_revisions
+from orm_models.schema.lint import RevisionLint, lint_revision, lint_revisions
+from orm_models.schema.sources import revision_sources
 
 PHASES = ("expand", "contract")
 _PACKAGE_PARTS = ("orm_models", "migrations", "versions")
@@ -84,15 +85,11 @@ def _src_dir(versions_dir: Path) -> Path | None:
     return None
 
 
-def _sources(versions_dir: Path) -> dict[str, str]:
-    return {path.name: path.read_text(encoding="utf-8") for path in sorted(versions_dir.glob("*.py"))}
-
-
 def next_revision_id(versions_dir: Path) -> str:
     """The id after the highest-numbered revision in `versions_dir` (`0004` after `0003`)."""
     numbers = [
         (int(match.group(1)), len(match.group(1)))
-        for result in lint_revisions(_sources(versions_dir))
+        for result in lint_revisions(revision_sources(versions_dir))
         if (match := _LEADING_NUMBER.match(result.revision))
     ]
     highest, width = max(numbers, default=(0, 4))
@@ -214,12 +211,8 @@ def describe(written: NewRevision, baseline: Path | None = None) -> tuple[str, b
         The report, and whether the lint accepts the new revision.
     """
     lint = written.lint
-    sources = _sources(written.path.parent)
-    chain = lint_revisions(sources)
     after = lint.down_revision or "nothing (the first revision)"
     lines = [f"wrote {written.path}", f"  revision {lint.revision}, phase {lint.phase}, after {after}"]
-    if head_of(chain) != lint.revision:  # pragma: no cover - alembic chains it after the head
-        lines.append(f"  warning: the newest revision is {head_of(chain)}, not this one")
     if written.empty:
         lines.append("  autogenerate found no difference between the models and the migrations: it is empty")
     lines += ["", *_lint_lines(lint), ""]
