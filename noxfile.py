@@ -84,7 +84,7 @@ def _install_built(session: nox.Session, package: str, extras: str) -> None:
     """
     orm_models_wheel = _build_wheel(session, ORM_MODELS)
     if package == "orm-models":
-        session.install(f"{orm_models_wheel}[testing]")
+        session.install(f"{orm_models_wheel}[test]")
     else:
         session.install(f"{orm_models_wheel}[testing]", f"{_build_wheel(session, ROOT / package)}[{extras}]")
 
@@ -119,7 +119,7 @@ def bench(session: nox.Session, service: str) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, and mypy (strict) over the whole repository."""
-    editable = [f"{ORM_MODELS}[testing]", *(f"{ROOT / name}[test,bench]" for name in BENCHMARKED_SERVICES)]
+    editable = [f"{ORM_MODELS}[test]", *(f"{ROOT / name}[test,bench]" for name in BENCHMARKED_SERVICES)]
     session.install(
         "ruff>=0.8,<1", "mypy>=1.13,<2", NOX_REQUIREMENT, *(arg for e in editable for arg in ("-e", e))
     )

@@ -16,11 +16,12 @@ from orm_models.sql_target import begin
 SCRIPT_LOCATION = "orm_models:migrations"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | Engine | None = None) -> Config:
     """Build the Alembic configuration in code; no alembic.ini is needed.
 
     Args:
-        connection: When given, migrations run on it (and inside its transaction).
+        connection: When given, migrations run on it: a Connection inside its transaction,
+            an Engine in a transaction of their own that commits on success.
     """
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
@@ -80,9 +81,10 @@ def migrate(
     registering meanwhile is either seen by the gate or waits until the contract committed.
 
     Args:
-        target: A database URL, an engine, or a connection. With a connection the caller owns
-            the transaction; otherwise the upgrade commits on success (and nothing is changed
-            when the gate refuses).
+        target: A database URL (`postgresql://`, `postgres://` and `postgresql+psycopg2://` all
+            use psycopg2, see `orm_models.urls`), an engine, or a connection. With a connection
+            the caller owns the transaction; otherwise the upgrade commits on success
+            (and nothing is changed when the gate refuses).
         revision: Any Alembic revision identifier.
         contract: Also apply contract revisions (they pass the gate first).
         live_window: How recently a client must have been seen to count as live.

@@ -5,6 +5,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine
 
+from orm_models.urls import database_url
+
 
 @contextmanager
 def begin(target: str | Engine | Connection) -> Iterator[Connection]:
@@ -15,7 +17,7 @@ def begin(target: str | Engine | Connection) -> Iterator[Connection]:
     if isinstance(target, Connection):
         yield target
         return
-    engine = create_engine(target) if isinstance(target, str) else target
+    engine = create_engine(database_url(target)) if isinstance(target, str) else target
     try:
         with engine.begin() as connection:
             yield connection
