@@ -64,6 +64,7 @@ def _serve_and_read(env: dict[str, str]) -> None:
     )  # fmt: skip
     try:
         _wait_until_up(base, server)
+        _wait_registered(base)
         for path in ("/readyz", "/version"):
             status, body = _get(base + path)
             print(f"GET {path} -> {status} {json.dumps(body)}")
@@ -80,6 +81,16 @@ def _serve_and_read(env: dict[str, str]) -> None:
         server.wait(timeout=10)
 
 
+def _wait_registered(base: str) -> None:
+    """Until the API's first heartbeat reached the client registry (it runs off the request path)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        registration = _get(base + "/version")[1].get("registration") or {}
+        if registration.get("status", "pending") != "pending":
+            return
+        time.sleep(0.1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -88,7 +99,8 @@ def main() -> None:
           f"loader-service {version('loader-service')}, api-service {version('api-service')}")  # fmt: skip
 
     with running_postgres(data_dir=arguments.data_dir) as url:
-        env = {**os.environ, "DATABASE_URL": url}
+        # Stable instance names: the demo's database persists, so re-runs refresh one registration each.
+        env = {**os.environ, "DATABASE_URL": url, "LOADER_INSTANCE": "demo", "API_INSTANCE": "demo"}
         _step(f"PostgreSQL: {make_url(url).render_as_string(hide_password=True)}")
         subprocess.run([str(BIN / "orm-models"), "migrate"], env=env, check=True)
 
@@ -102,6 +114,9 @@ def main() -> None:
 
         _step("api-service: uvicorn --factory api_service.main:create_app, read back over HTTP")
         _serve_and_read(env)
+
+        _step("orm-models status: revision, pending revisions, the clients registered above")
+        subprocess.run([str(BIN / "orm-models"), "status"], env=env, check=True)
 
 
 if __name__ == "__main__":

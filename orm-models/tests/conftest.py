@@ -1,1 +1,1 @@
-pytest_plugins = ["orm_models.testing.fixtures"]
+pytest_plugins = ["orm_models.testing.fixtures", "orm_models.testing.alembic_fixtures"]

@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.orm import Session
 
 import orm_models
-from orm_models import Base, Person, alembic_config, current_revision, head_revision, migrate
+from orm_models import Base, Person, alembic_config, current_revision, head_revision, migrate, registry
 from orm_models.migrate import downgrade
 
 
@@ -38,7 +38,13 @@ def test_upgrade_from_empty_then_downgrade_to_base(create_database: Any) -> None
     assert _tables(url) == set()
 
     migrate(url)
-    assert _tables(url) == {"alembic_version", "organization", "person"}
+    assert _tables(url) == {
+        "alembic_version",
+        "organization",
+        "person",
+        "schema_client",
+        "schema_client_audit",
+    }
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
@@ -55,7 +61,15 @@ def test_models_equal_migrated_schema(migrated_engine: sa.Engine) -> None:
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": True}
         )
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, _models_and_registry()) == []
+
+
+def _models_and_registry() -> sa.MetaData:
+    """The models' tables and the client registry's (tooling tables, kept out of `Base.metadata`)."""
+    combined = sa.MetaData(naming_convention=Base.metadata.naming_convention)
+    for table in [*Base.metadata.sorted_tables, *registry.metadata.sorted_tables]:
+        table.to_metadata(combined)
+    return combined
 
 
 def test_rename_history_keeps_data_across_releases(create_database: Any) -> None:
@@ -98,7 +112,7 @@ def test_migrations_run_from_the_installed_package(create_database: Any) -> None
     assert {"organization", "person"} <= _tables(url)
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002", "0003"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004"])
 def test_each_release_head_upgrades_cleanly(create_database: Any, revision: str) -> None:
     url = create_database()
     migrate(url, revision)
@@ -116,22 +130,22 @@ def test_migrate_holds_back_a_contract_revision_until_asked(create_database: Any
 
     assert migrate(url) == "0003"
     with engine.connect() as connection:
-        assert current_revision(connection) == "0002b"  # the expand bridge before it did run
+        assert current_revision(connection) == "0002c"  # the expand bridge before it did run
     assert "last_name" in {column["name"] for column in sa.inspect(engine).get_columns("person")}
 
     assert migrate(url, contract=True) is None
     with engine.connect() as connection:
-        assert current_revision(connection) == "0003"
+        assert current_revision(connection) == "0004"
     engine.dispose()
 
 
 def test_expand_revisions_before_a_contract_still_run(create_database: Any) -> None:
     url = create_database()
     migrate(url, "0001")
-    assert migrate(url) == "0003"  # 0002, 0002a and 0002b (expand) applied, 0003 (contract) held back
+    assert migrate(url) == "0003"  # 0002, 0002a..0002c (expand) applied, 0003 (contract) held back
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        assert current_revision(connection) == "0002b"
+        assert current_revision(connection) == "0002c"
     engine.dispose()
 
 
@@ -208,7 +222,7 @@ def test_a_database_in_the_expand_state_takes_writes_from_every_release(create_d
 def test_downgrading_the_contract_restores_the_bridge(create_database: Any) -> None:
     url = create_database()
     migrate(url, contract=True)
-    downgrade(url, "0002b")
+    downgrade(url, "0002c")
     engine = sa.create_engine(url)
     with Session(engine) as session:  # 2.x writers work again on the expand-state schema
         session.add(Person(external_id="new", given_name="Grace", family_name="Hopper"))
@@ -216,7 +230,8 @@ def test_downgrading_the_contract_restores_the_bridge(create_database: Any) -> N
     _insert_as_1_0(engine, "old-mono", "")
     with engine.connect() as connection:
         assert _names(connection, "new") == ("Hopper", "Hopper")
-        assert _names(connection, "old-mono") == ("", None)  # 0002b's function, not 0002a's
+        assert _names(connection, "old-mono") == ("", None)  # 0002c's function, not 0002a's
+    assert "schema_client" in _tables(url)  # the registry is 0002c's: it stays
 
     downgrade(url, "0002")  # 1.1.0's schema: no bridge at all
     with engine.connect() as connection:

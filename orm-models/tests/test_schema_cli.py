@@ -54,7 +54,17 @@ def test_sufficient_bump_exits_0_and_json_is_machine_readable(tmp_path: Path) ->
 
 
 def test_input_errors_exit_2(tmp_path: Path) -> None:
-    assert _cli("check", "--baseline", str(tmp_path / "nope.json")).returncode == 2
+    missing = _cli("check", "--baseline", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2
+    assert missing.stderr == f"orm-models: {tmp_path / 'nope.json'}: no such file\n"  # one line, no traceback
+    unwritable = _cli(
+        *("changelog", "--baseline", str(BASELINE), "--version", "9.0.0"),
+        *("--write", str(tmp_path / "no-dir" / "CHANGELOG.md")),
+    )
+    assert unwritable.returncode == 2
+    assert unwritable.stderr.startswith("orm-models: ")
+    assert "No such file or directory" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr
     old, new = _pair(tmp_path)
     bad = _cli("check", "--baseline", str(old), "--current", str(new), "--version", "two")
     assert bad.returncode == 2

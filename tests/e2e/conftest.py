@@ -2,7 +2,7 @@
 
 Two indexes on free loopback ports:
 - "private": pypiserver with htpasswd auth on update, download and list, holding every recorded
-  orm-models release from 1.1.0 on, plus a 3.0.0 built from HEAD, uploaded by our publish code
+  orm-models release, plus a 3.0.0 built from HEAD, uploaded by our publish code
   with real twine. Names it does not
   hold are redirected to the hostile index (its fallback), as pypiserver does with the public one.
 - "hostile": an anonymous pypiserver standing in for the public index; it holds a higher
@@ -24,10 +24,9 @@ from tools.release import build, releases
 from tools.release.credentials import Credentials, Target
 from tools.release.index import IndexServer
 from tools.release.publish import publish
-from tools.release.version import parse as parse_version
 
-# 1.0.0 is left out only to save a build: nothing here installs it.
-PUBLISHED = (*(v for v in RECORDED if parse_version(v) >= (1, 1, 0)), "3.0.0")
+# Every recorded release (the concurrent-writers scenario installs 1.0.0 too), and a 3.0.0.
+PUBLISHED = (*RECORDED, "3.0.0")
 HOSTILE_VERSION = "2.99.0"
 
 

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     connect_timeout_seconds: int = Field(default=3, ge=1)
     statement_timeout_ms: int = Field(default=10_000, ge=0)
 
+    # Client registry (orm-models 2.3+): re-registered this often, off the request path, so
+    # `orm-models migrate --contract` sees the API as live; `instance` defaults to host:pid.
+    registry_heartbeat_seconds: float = Field(default=60.0, gt=0)
+    instance: str | None = Field(default=None, max_length=200)
+
     # Used by the `api-service` console script only; `uvicorn --factory` takes its own flags.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

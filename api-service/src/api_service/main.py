@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api_service import errors, guard
 from api_service.config import Settings, get_settings
 from api_service.db import make_engine, make_sessionmaker
+from api_service.registration import Heartbeat
 from api_service.routes import health, organizations, people
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(guard.startup_check, engine)
         except (DBAPIError, PoolTimeoutError) as exc:
             log.warning("database unreachable at start-up, serving 503 until it is up: %s", exc.args[0])
+        heartbeat = app.state.heartbeat = Heartbeat(  # issue 9: client registry, off the request path
+            settings.database_url.get_secret_value(), settings.registry_heartbeat_seconds, settings.instance
+        )
+        heartbeat.start()
         yield
+        heartbeat.stop()
         engine.dispose()
 
     app = FastAPI(

@@ -48,6 +48,9 @@ class Settings(ReportSettings):
     work_mem: str = Field(default="64MB", pattern=r"^\d+\s*(kB|MB|GB)$")
     # How long the merge waits for a conflicting lock (a migration, say) before giving up.
     merge_lock_timeout: float = Field(default=30.0, gt=0)
+    # Names this loader in the client registry (default host:pid); a stable name per deployment
+    # keeps one registration per loader instead of one per run.
+    instance: str | None = Field(default=None, max_length=200)
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BUSY = 3
+EXIT_SCHEMA = 4  # the start-up schema guard refused (orm_models.guard.EXIT_SCHEMA)
 
 
 class LoaderError(Exception):
@@ -31,6 +32,12 @@ class RejectBudgetError(LoaderError):
 
 class DatabaseError(LoaderError):
     """The database refused or could not be reached."""
+
+
+class SchemaRefusedError(LoaderError):
+    """The database does not serve this loader's models (start-up guard); nothing was touched."""
+
+    exit_code = EXIT_SCHEMA
 
 
 class LockBusyError(LoaderError):

@@ -23,6 +23,7 @@ from loader_service.rejects import Reject, RejectsFile
 from loader_service.report import LogProgress, ProgressReporter, Summary
 from loader_service.sources import open_source
 from loader_service.sources.formats import Format
+from loader_service.startup import register_and_guard
 from loader_service.transform import Transform
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
         rejects = RejectsFile(None, log_all=True)
     else:
         rejects = RejectsFile(options.rejects or default_rejects_path(options.source))
+    register_and_guard(settings)  # issue 9: every run registers, and refuses a schema it cannot serve
 
     connection = load.connect(settings.database_url.get_secret_value())
     try:

@@ -1,75 +1,80 @@
-"""`orm-models` console script: database migrations and the schema version gate.
+"""Database migrations, migration authoring and the schema version gate of orm-models.
 
-Commands (the release session calls the last three; their interface is stable)::
+Run `orm-models COMMAND --help` for the options of each command.
 
-    orm-models migrate [--revision REV] [--database-url URL]
-    orm-models current [--database-url URL]
-    orm-models check --baseline PATH [--current PATH] [--version X.Y.Z] [--json]
-    orm-models changelog --baseline PATH --version X.Y.Z [--current PATH] [--date YYYY-MM-DD]
-                         [--write CHANGELOG.md]
-    orm-models manifest [--from PATH] [--output PATH]
+Databases: --database-url, else $DATABASE_URL. postgresql://, postgres:// and
+postgresql+psycopg2:// all connect through psycopg2.
 
-`PATH` is a manifest `.json`, a wheel (its `orm_models/schema_manifest.json`) or a `src`
-directory holding `orm_models`; without `--current` the installed `orm_models` is used, and
-without `--version` its version. `check` exits 0 when the version carries at least the required
-bump and no new revision is unsafe without an accepted reason, 1 when it does not, 2 on a usage
-or input error. `changelog` prints (or inserts under `## [Unreleased]`) the Keep a Changelog
-section of the diff. `manifest` writes the canonical manifest, e.g. to refresh
-`orm-models/schema-baseline.json` from the published wheel after a release. The schema commands
-need griffe: `pip install 'orm-models[check]'`.
+Exit status:
+  0  done (for `check`: the version carries the required bump)
+  1  the command ran and failed: `check` found the version too small or a revision
+     unsafe, `revision` wrote a revision the migration lint flags, the database
+     cannot be reached or refused a statement
+     (`migrate --contract`: live clients still map what the contract removes)
+  2  usage or input error: a bad option, revision, URL or file; nothing was changed
 """
 
 import argparse
+import inspect
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from orm_models.__about__ import __version__
-from orm_models.migrate import current_revision, head_revision, migrate, pending_contract_drops
+from orm_models.cli_args import UsageError, database_url_argument
+from orm_models.cli_registry import add_registry_commands, migrate_with_gate
+from orm_models.migrate import (
+    alembic_config,
+    current_revision,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+_Handler = Callable[[argparse.Namespace], int]
 
-def _database_url(arguments: argparse.Namespace) -> str:
-    url: str | None = arguments.database_url or os.environ.get("DATABASE_URL")
-    if not url:
-        raise SystemExit("orm-models: set DATABASE_URL or pass --database-url")
+
+def _shipped_revision(revision: str) -> str:
+    """`revision` when this package ships it (an id, `head` or `base`), else a usage error."""
+    scripts = ScriptDirectory.from_config(alembic_config())
     try:
-        make_url(url)
-    except ArgumentError:
-        raise SystemExit("orm-models: DATABASE_URL is not a valid database URL") from None
-    return url
-
-
-def _safe(url: str) -> str:
-    """The URL as it may appear in output: never with its password."""
-    return make_url(url).render_as_string(hide_password=True)
+        if revision.strip():
+            scripts.get_revisions(revision)
+            return revision
+    except CommandError:
+        pass
+    shipped = ", ".join(reversed([script.revision for script in scripts.walk_revisions()]))
+    raise UsageError(f"unknown revision {revision!r}; this package ships {shipped} (or head, base)")
 
 
 def _migrate(arguments: argparse.Namespace) -> int:
-    url = _database_url(arguments)
-    held = migrate(url, arguments.revision, contract=arguments.contract)
-    if held is None:
-        print(f"migrated {_safe(url)} to {arguments.revision} ({head_revision()} is the newest shipped)")
-        return EXIT_OK
-    drops = ", ".join(pending_contract_drops(held)) or "see the revision"
-    print(
-        f"migrated {_safe(url)} up to the expand revisions; stopped before contract revision {held} "
-        f"(removes: {drops}).\nRun `orm-models migrate --contract` once no live client maps that."
-    )
-    return EXIT_OK
+    """Apply the pending migrations shipped in this package.
+
+    Expand revisions always run. The upgrade stops before the first contract revision
+    (it drops or tightens what older clients may still map) unless --contract is given;
+    a database that was never migrated gets every revision.
+
+    With --contract, each contract revision passes the gate first: no client registered
+    and seen within --live-window may still map what it drops or tightens, else nothing
+    changes and the blocking clients are listed (exit 1). --force --reason TEXT overrides
+    the gate and records who, when and why in the registry's audit table.
+    """
+    revision = _shipped_revision(arguments.revision)
+    return migrate_with_gate(database_url_argument(arguments), revision, arguments)
 
 
 def _current(arguments: argparse.Namespace) -> int:
-    engine = create_engine(_database_url(arguments))
+    """Print the revision the database is at ("empty (never migrated)" when none)."""
+    engine = create_engine(database_url_argument(arguments))
     try:
         with engine.connect() as connection:
             print(current_revision(connection) or "empty (never migrated)")
@@ -79,6 +84,14 @@ def _current(arguments: argparse.Namespace) -> int:
 
 
 def _check(arguments: argparse.Namespace) -> int:
+    """Diff the schema against the last release and gate the version.
+
+    PATH (--baseline, --current) is a manifest .json, a wheel or a src directory holding
+    orm_models; without --current the installed orm_models is checked, and without
+    --version its version. Exit 0 when the version carries at least the required bump and
+    no new revision is unsafe without an accepted reason, 1 when not. Needs griffe:
+    pip install 'orm-models[check]'.
+    """
     from orm_models.schema.check import run_check
     from orm_models.schema.report import to_json, to_table
 
@@ -88,6 +101,11 @@ def _check(arguments: argparse.Namespace) -> int:
 
 
 def _changelog(arguments: argparse.Namespace) -> int:
+    """Print the Keep a Changelog section generated from the schema diff.
+
+    With --write, insert it under "## [Unreleased]" of that file instead (a re-run for a
+    version already there changes nothing).
+    """
     from orm_models.schema.changelog import insert_section, render_section
     from orm_models.schema.check import load_pair
     from orm_models.schema.diff import diff_manifests
@@ -106,6 +124,12 @@ def _changelog(arguments: argparse.Namespace) -> int:
 
 
 def _manifest(arguments: argparse.Namespace) -> int:
+    """Print or write the canonical schema manifest.
+
+    E.g. to refresh orm-models/schema-baseline.json from the published wheel after a
+    release: orm-models manifest --from dist/orm_models-X.Y.Z-py3-none-any.whl
+    --output schema-baseline.json
+    """
     from orm_models.schema.manifest import dumps
     from orm_models.schema.sources import installed_manifest, read_manifest
 
@@ -118,64 +142,162 @@ def _manifest(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orm-models", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"orm-models {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _revision(arguments: argparse.Namespace) -> int:
+    """Write a new migration revision into the orm-models source tree.
 
-    migrate_parser = commands.add_parser("migrate", help="apply pending migrations")
-    migrate_parser.add_argument("--revision", default="head", help="target revision (default: head)")
-    migrate_parser.add_argument(
+    The file is migrations/versions/rev_<NNNN>_<message>.py, chained after the newest
+    revision, with its phase: expand (additive, safe for every client of the same major)
+    or contract (drops or tightens; `orm-models migrate` holds it back until asked, and
+    its `drops` names what it removes).
+
+    --autogenerate fills in the operations that take the tree's migrations to its models,
+    compared on --database-url / $DATABASE_URL (a database at the newest revision, or an
+    empty one: it is migrated in a transaction that is rolled back) or, when neither is
+    set, on an embedded PostgreSQL (pip install 'orm-models[testing]').
+
+    The tree is --versions-dir, else the first src/orm_models or orm-models/src/orm_models
+    from the working directory upwards, else the imported orm_models if it is a source
+    checkout (editable install); an installed wheel is never written to. The new revision
+    is linted, and what `orm-models check` says against the tree's schema-baseline.json is
+    printed. Exit 1 when the lint flags the new revision (the file stays, to be edited).
+    """
+    from orm_models.authoring.revision import RevisionWriteError, describe, new_revision
+
+    try:
+        written = new_revision(
+            arguments.message,
+            arguments.phase,
+            autogenerate=arguments.autogenerate,
+            versions_dir=arguments.versions_dir,
+            database_url=database_url_argument(arguments) if _url_given(arguments) else None,
+        )
+    except RevisionWriteError as error:
+        return _fail(str(error), EXIT_FAILED)
+    report, ok = describe(written, baseline=arguments.baseline)
+    print(report)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _url_given(arguments: argparse.Namespace) -> bool:
+    return bool(arguments.database_url or os.environ.get("DATABASE_URL"))
+
+
+def _add_command(
+    commands: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, handler: _Handler
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help is its handler's docstring, line breaks kept."""
+    doc = inspect.cleandoc(handler.__doc__ or name)
+    sub = commands.add_parser(
+        name,
+        help=doc.splitlines()[0].rstrip("."),
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def _database_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--database-url", metavar="URL", help="default: $DATABASE_URL")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orm-models", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"orm-models {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub = _add_command(commands, "migrate", _migrate)
+    sub.add_argument("--revision", default="head", help="target revision (default: head)")
+    sub.add_argument(
         "--contract", action="store_true", help="also apply contract revisions (they drop or tighten)"
     )
-    migrate_parser.set_defaults(handler=_migrate)
+    _database_option(sub)
+    # --live-window/--force/--reason on migrate, `status`, `clients forget` (cli_registry.py).
+    add_registry_commands(commands, sub, _add_command, _database_option)
 
-    current_parser = commands.add_parser("current", help="print the database's revision")
-    current_parser.set_defaults(handler=_current)
+    sub = _add_command(commands, "current", _current)
+    _database_option(sub)
 
-    for sub in (migrate_parser, current_parser):
-        sub.add_argument("--database-url", help="defaults to $DATABASE_URL")
+    sub = _add_command(commands, "revision", _revision)
+    sub.add_argument("-m", "--message", required=True, help="what the revision does; names the file")
+    sub.add_argument("--phase", required=True, choices=["expand", "contract"])
+    sub.add_argument("--autogenerate", action="store_true", help="fill in the operations from the models")
+    sub.add_argument(
+        "--versions-dir", type=Path, metavar="DIR", help="where to write it (default: found, see above)"
+    )
+    sub.add_argument("--baseline", type=Path, metavar="PATH", help="default: the tree's schema-baseline.json")
+    _database_option(sub)
 
-    check_parser = commands.add_parser("check", help="diff against the last release; gate the version")
-    check_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    check_parser.set_defaults(handler=_check)
+    sub = _add_command(commands, "check", _check)
+    sub.add_argument(
+        "--baseline", type=Path, required=True, metavar="PATH", help="manifest of the last release"
+    )
+    sub.add_argument("--current", type=Path, metavar="PATH", help="default: the installed orm_models")
+    sub.add_argument("--version", dest="project_version", help="default: the current version")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
 
-    changelog_parser = commands.add_parser("changelog", help="CHANGELOG section generated from the diff")
-    changelog_parser.add_argument("--date", default=date.today().isoformat(), help="default: today")
-    changelog_parser.add_argument("--write", type=Path, metavar="CHANGELOG", help="insert it into this file")
-    changelog_parser.set_defaults(handler=_changelog)
+    sub = _add_command(commands, "changelog", _changelog)
+    sub.add_argument(
+        "--baseline", type=Path, required=True, metavar="PATH", help="manifest of the last release"
+    )
+    sub.add_argument("--current", type=Path, metavar="PATH", help="default: the installed orm_models")
+    sub.add_argument("--version", dest="project_version", required=True)
+    sub.add_argument("--date", default=date.today().isoformat(), help="default: today")
+    sub.add_argument("--write", type=Path, metavar="CHANGELOG", help="insert it into this file")
 
-    for sub in (check_parser, changelog_parser):
-        sub.add_argument("--baseline", type=Path, required=True, help="manifest of the last release")
-        sub.add_argument("--current", type=Path, help="default: the installed orm_models")
-    check_parser.add_argument("--version", dest="project_version", help="default: the current version")
-    changelog_parser.add_argument("--version", dest="project_version", required=True)
-
-    manifest_parser = commands.add_parser("manifest", help="print or write the schema manifest")
-    manifest_parser.add_argument("--from", dest="source", type=Path, help="default: the installed orm_models")
-    manifest_parser.add_argument("--output", type=Path, help="default: standard output")
-    manifest_parser.set_defaults(handler=_manifest)
+    sub = _add_command(commands, "manifest", _manifest)
+    sub.add_argument(
+        "--from", dest="source", type=Path, metavar="PATH", help="default: the installed orm_models"
+    )
+    sub.add_argument("--output", type=Path, metavar="PATH", help="default: standard output")
     return parser
 
 
+def _fail(message: str, status: int) -> int:
+    print(f"orm-models: {message}", file=sys.stderr)
+    return status
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `orm-models` console script."""
-    arguments = _parser().parse_args(argv)
+    """Entry point of the `orm-models` console script; returns the exit status."""
+    arguments = _build_parser().parse_args(argv)  # a usage error exits 2 here
     try:
-        return int(arguments.handler(arguments))
-    except ValueError as error:
-        print(f"orm-models: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        status = int(arguments.handler(arguments))
+        sys.stdout.flush()  # a closed pipe raises here, inside the try, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (`orm-models check --json | head`): stop quietly. Python
+        # flushes stdout again at exit, so point it at devnull first (the Python docs' recipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except (UsageError, ValueError) as error:  # the schema tooling raises ValueError for bad input
+        return _fail(str(error), EXIT_USAGE)
+    except OSError as error:
+        if error.filename is None:
+            raise
+        return _fail(f"{error.filename}: {error.strerror}", EXIT_USAGE)
     except ModuleNotFoundError as error:
         if error.name != "griffe":
             raise
-        print("orm-models: the schema commands need griffe: pip install 'orm-models[check]'", file=sys.stderr)
-        return EXIT_USAGE
-    except OperationalError as error:
-        # The driver's message names host and reason but never the password.
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        print(f"orm-models: cannot reach the database: {reason}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("the schema commands need griffe: pip install 'orm-models[check]'", EXIT_USAGE)
+    except DBAPIError as error:
+        # The driver's message names host and reason but never the password; its SQL and
+        # parameters (the rest of str(error)) stay out of a one-line error.
+        reason = _first_line(error.orig) if error.orig is not None else _first_line(error)
+        if error.statement is None or error.connection_invalidated:
+            return _fail(f"cannot reach the database: {reason}", EXIT_FAILED)
+        return _fail(f"the database refused a statement: {reason}", EXIT_FAILED)
+    except (CommandError, RevisionError) as error:  # e.g. a database a newer release migrated
+        return _fail(f"alembic: {_first_line(error)}", EXIT_FAILED)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import orm_models
 from api_service.deps import SettingsDep
 from api_service.errors import RETRY_AFTER_HEADER
 from api_service.guard import expected_revision, schema_check
-from api_service.schemas.health import Health, Readiness, Version
+from api_service.schemas.health import ClientRegistration, Health, Readiness, Version
 
 router = APIRouter(tags=["operations"])
 logger = logging.getLogger(__name__)
@@ -73,4 +73,10 @@ def version_info(request: Request) -> Version:
         orm_models_version=orm_models.__version__,
         schema_revision=revision,
         expected_schema_revision=expected_revision(),
+        registration=_registration(request),
     )
+
+
+def _registration(request: Request) -> ClientRegistration | None:
+    heartbeat = getattr(request.app.state, "heartbeat", None)
+    return ClientRegistration(**heartbeat.state) if heartbeat is not None else None

@@ -18,6 +18,13 @@ class Readiness(Strict):
     detail: str
 
 
+class ClientRegistration(Strict):
+    status: Literal["pending", "registered", "failed", "unsupported"]
+    detail: str
+    instance: str | None = None
+    last_seen_at: str | None = Field(default=None, description="Last heartbeat the registry recorded (UTC).")
+
+
 class Version(Strict):
     service: str
     version: str = Field(description="Version of this service.")
@@ -26,3 +33,6 @@ class Version(Strict):
         description="Alembic revision of the database; null when it cannot be read right now."
     )
     expected_schema_revision: str = Field(description="Migration head shipped in orm-models.")
+    registration: ClientRegistration | None = Field(
+        default=None, description="This process in orm-models' client registry (null before start-up)."
+    )

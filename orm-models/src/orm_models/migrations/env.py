@@ -1,11 +1,27 @@
-"""Alembic environment: runs on the caller's connection, or on `sqlalchemy.url` if none."""
+"""Alembic environment: runs on the caller's connection or engine, else on a database URL.
+
+Where the database comes from, first match wins:
+
+1. `config.attributes["connection"]`: a Connection (migrations run inside the caller's
+   transaction, as `orm_models.migrate` does) or an Engine (one transaction of their own,
+   committed on success, as pytest-alembic and other tools pass it);
+2. the `sqlalchemy.url` option;
+3. `DATABASE_URL`, for the `alembic` command run from the `orm-models` checkout
+   (`[tool.alembic]` in its pyproject.toml).
+
+URLs go through `orm_models.urls.database_url`: `postgresql://` and `postgres://` use psycopg2.
+"""
+
+import os
 
 from alembic import context
-from sqlalchemy import Connection, create_engine
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine
 
 # Importing the models registers their tables on Base.metadata for autogenerate.
 from orm_models import people  # noqa: F401
 from orm_models.base import Base
+from orm_models.urls import database_url
 
 config = context.config
 
@@ -22,28 +38,43 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-def _run_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
-    url = config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise RuntimeError("no connection given and sqlalchemy.url is not set")
-    engine = create_engine(url)
+def _configured_url() -> str | None:
     try:
-        with engine.begin() as own_connection:
-            _run(own_connection)
-    finally:
-        engine.dispose()
+        return config.get_main_option("sqlalchemy.url")
+    except CommandError:  # no alembic.ini at all: the `alembic` command on pyproject.toml alone
+        return None
+
+
+def _url() -> str:
+    url = _configured_url() or os.environ.get("DATABASE_URL")
+    if not url:
+        raise RuntimeError("no connection given: set sqlalchemy.url or DATABASE_URL")
+    return database_url(url).render_as_string(hide_password=False)
+
+
+def _run_on_engine(engine: Engine) -> None:
+    with engine.begin() as connection:
+        _run(connection)
+
+
+def _run_online() -> None:
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        _run(given)
+    elif isinstance(given, Engine):
+        _run_on_engine(given)  # the caller owns the engine: it stays open
+    elif given is not None:
+        raise TypeError(f"config.attributes['connection'] must be a Connection or an Engine, not {given!r}")
+    else:
+        engine = create_engine(_url())
+        try:
+            _run_on_engine(engine)
+        finally:
+            engine.dispose()
 
 
 if context.is_offline_mode():
-    context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
-        target_metadata=Base.metadata,
-        literal_binds=True,
-    )
+    context.configure(url=_url(), target_metadata=Base.metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:

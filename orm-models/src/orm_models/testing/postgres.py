@@ -18,6 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy.engine import make_url
+
+from orm_models.urls import database_url
+
 DATABASE_URL_VARIABLE = "DATABASE_URL"
 
 
@@ -238,12 +242,20 @@ def embedded_postgres(data_dir: Path, prefer: str = "pgserver") -> EmbeddedPostg
 def running_postgres(data_dir: Path | None = None) -> Iterator[str]:
     """Yield a database URL: `DATABASE_URL` when set, else a started embedded server.
 
-    The embedded server is stopped on exit. Without `data_dir` it lives in a temporary
+    `DATABASE_URL` may use any form `orm_models.urls.database_url` accepts (`postgresql://`,
+    `postgres://`, `postgresql+psycopg2://`); the URL yielded names the installed driver. The
+    embedded server is stopped on exit. Without `data_dir` it lives in a temporary
     directory that is removed afterwards.
     """
     configured = os.environ.get(DATABASE_URL_VARIABLE)
     if configured:
-        yield configured
+        url = database_url(configured)
+        # Only a bare scheme is rewritten: any other URL is yielded exactly as configured.
+        yield (
+            configured
+            if url.drivername == make_url(configured).drivername
+            else url.render_as_string(hide_password=False)
+        )
         return
     with tempfile.TemporaryDirectory(prefix="orm-models-pg-") as scratch:
         server = embedded_postgres(data_dir or Path(scratch) / "data")

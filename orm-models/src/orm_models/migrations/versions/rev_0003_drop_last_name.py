@@ -1,8 +1,8 @@
 """orm-models 2.0.0 (contract): drop person.last_name, replaced by family_name in 1.1.0.
 
 Revision ID: 0003
-Revises: 0002b (2.2.0 inserted the expand bridge 0002a before it, 2.2.1 0002b; 2.0.0 and 2.1.0
-said 0002)
+Revises: 0002c (2.2.0 inserted the expand bridge 0002a before it, 2.2.1 0002b, 2.3.0 0002c; 2.0.0
+and 2.1.0 said 0002)
 Create Date: 2026-11-25
 """
 
@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from orm_models.migrations.name_bridge import CREATE_STATEMENTS, DROP_STATEMENTS, REPLACE_FUNCTION
+from orm_models.migrations.name_bridge import BRIDGE_FUNCTION_2_3, CREATE_STATEMENTS, DROP_STATEMENTS
 
 revision: str = "0003"
-down_revision: str | None = "0002b"
+down_revision: str | None = "0002c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -35,6 +35,6 @@ def downgrade() -> None:
     op.add_column("person", sa.Column("last_name", sa.String(100), nullable=True))
     op.execute("UPDATE person SET last_name = coalesce(family_name, '')")
     op.alter_column("person", "last_name", nullable=False)
-    for statement in CREATE_STATEMENTS:  # back to 0002b's state: the bridge as 0002a and 0002b left it
+    for statement in CREATE_STATEMENTS:  # back to 0002c's state: the bridge as 0002a..0002c left it
         op.execute(statement)
-    op.execute(REPLACE_FUNCTION)
+    op.execute(BRIDGE_FUNCTION_2_3)

@@ -1,0 +1,1 @@
+"""Writing migrations: `orm-models revision` (see `orm_models.authoring.revision`)."""

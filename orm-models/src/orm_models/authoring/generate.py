@@ -1,0 +1,102 @@
+"""Write one Alembic revision into a source tree: `python generate.py < request.json`.
+
+Run as a script, in its own interpreter, by `orm_models.authoring.revision`: it imports the
+*tree's* `orm_models` (models, env.py, the revisions' own imports), never the installed one,
+so `--autogenerate` compares the models being edited, not those of an installed wheel. The
+request comes on standard input (it may hold a database URL with a password); the reply, one
+JSON object, on standard output.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+FILE_TEMPLATE = "rev_%%(rev)s_%%(slug)s"  # %% escapes configparser interpolation
+PHASE_ATTRIBUTE = "orm_models.phase"
+DROPS_ATTRIBUTE = "orm_models.drops"
+
+
+def _drops(operations: Any) -> list[str]:
+    """`table.column` / `table` of every drop among autogenerate's operations (nested too)."""
+    from alembic.operations import ops
+
+    found: list[str] = []
+    for operation in operations.ops:
+        if isinstance(operation, ops.DropColumnOp):
+            found.append(f"{operation.table_name}.{operation.column_name}")
+        elif isinstance(operation, ops.DropTableOp):
+            found.append(operation.table_name)
+        elif isinstance(operation, ops.OpContainer):
+            found.extend(_drops(operation))
+    return found
+
+
+def generate(request: dict[str, Any]) -> dict[str, Any]:
+    """Write the revision `request` describes; return its path and whether it is empty."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    config = Config()
+    config.set_main_option("script_location", request["migrations_dir"])
+    config.set_main_option("version_locations", request["versions_dir"])
+    config.set_main_option("file_template", FILE_TEMPLATE)
+    config.attributes[PHASE_ATTRIBUTE] = request["phase"]
+    reply: dict[str, Any] = {"empty": False}
+
+    def directives(_context: Any, _revision: Any, scripts: list[Any]) -> None:
+        upgrade = scripts[0].upgrade_ops
+        reply["empty"] = upgrade.is_empty()
+        config.attributes[DROPS_ATTRIBUTE] = tuple(sorted(set(_drops(upgrade))))
+
+    arguments = {
+        "message": request["message"],
+        "rev_id": request["rev_id"],
+        "version_path": request["versions_dir"],
+        "process_revision_directives": directives,
+    }
+    if not request["autogenerate"]:
+        script = command.revision(config, **arguments)
+    else:
+        engine = create_engine(request["url"])
+        try:
+            with engine.connect() as connection:
+                transaction = connection.begin()
+                config.attributes["connection"] = connection
+                # A scratch or never-migrated database: bring it to the tree's head first (inside
+                # the transaction rolled back below). One in use is left alone: it must be at head.
+                if (
+                    request["migrate_first"]
+                    or MigrationContext.configure(connection).get_current_revision() is None
+                ):
+                    command.upgrade(config, "head")
+                script = command.revision(config, autogenerate=True, **arguments)
+                transaction.rollback()  # autogenerate only reads; leave the database as it was
+        finally:
+            engine.dispose()
+    reply["path"] = str(getattr(script, "path", ""))
+    return reply
+
+
+def main() -> int:
+    """Read the request, write the revision, print the reply; exit 1 with the error otherwise."""
+    request = json.load(sys.stdin)
+    # Replace this script's directory (sys.path[0]) by the tree: its orm_models must win.
+    if request["src_dir"]:
+        sys.path[0] = str(Path(request["src_dir"]).resolve())
+    else:
+        del sys.path[0]
+    try:
+        reply = generate(request)
+    except Exception as error:  # reported by the caller as one line; the type tells what failed
+        lines = str(error).strip().splitlines() or [""]
+        print(json.dumps({"error": f"{type(error).__name__}: {lines[0]}"}))
+        return 1
+    print(json.dumps(reply))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

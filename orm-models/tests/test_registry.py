@@ -1,0 +1,263 @@
+"""The client registry, the contract gate on it, `status`, and their races."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from orm_models import ContractBlockedError, RegistrationError, migrate, register_client
+from orm_models.contract_gate import lock_gate
+from orm_models.registry import forget_client, mapped_columns, registered_clients
+
+CLI = str(Path(sys.executable).with_name("orm-models"))
+V1_MAPS = ["organization.name", "person.family_name", "person.given_name", "person.last_name"]
+
+
+@pytest.fixture
+def expanded(create_database: Callable[[], str]) -> Iterator[tuple[str, sa.Engine]]:
+    """A database in the expand state: 1.1.0's schema migrated by this release, contract held back."""
+    url = create_database()
+    migrate(url, "0002")
+    assert migrate(url) == "0003"
+    engine = sa.create_engine(url)
+    yield url, engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared_database(create_database: Callable[[], str]) -> Iterator[tuple[str, sa.Engine]]:
+    url = create_database()
+    migrate(url, "0002")
+    assert migrate(url) == "0003"
+    engine = sa.create_engine(url)
+    yield url, engine
+    engine.dispose()
+
+
+@pytest.fixture
+def registry(shared_database: tuple[str, sa.Engine]) -> tuple[str, sa.Engine]:
+    """The expand-state database shared by the tests that never apply the contract; registry emptied."""
+    with shared_database[1].begin() as connection:
+        connection.execute(sa.text("TRUNCATE schema_client, schema_client_audit"))
+    return shared_database
+
+
+def _revision(engine: sa.Engine) -> str:
+    with engine.connect() as connection:
+        return str(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one())
+
+
+def _audit(engine: sa.Engine) -> list[sa.Row[tuple[str, str | None, str | None]]]:
+    with engine.connect() as connection:
+        query = "SELECT action, service, reason FROM schema_client_audit ORDER BY id"
+        return list(connection.execute(sa.text(query)).all())
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, env=os.environ.copy())
+
+
+def test_register_records_the_installed_models_and_refreshes(registry: tuple[str, sa.Engine]) -> None:
+    _, engine = registry
+    first = register_client(engine, service="api", instance="web-1")
+    again = register_client(engine, service="api", instance="web-1", written=["person.given_name"])
+    assert first.maps == mapped_columns()
+    assert "person.family_name" in first.maps
+    assert "schema_client.service" not in first.maps  # the registry is not a model
+    assert again.first_seen_at == first.first_seen_at
+    assert again.last_seen_at >= first.last_seen_at
+    assert again.writes == ("person.given_name",)
+    with engine.connect() as connection:
+        assert [(c.service, c.instance) for c in registered_clients(connection)] == [("api", "web-1")]
+
+
+def test_the_gate_refuses_while_a_live_client_maps_the_drop(expanded: tuple[str, sa.Engine]) -> None:
+    url, engine = expanded
+    register_client(engine, service="loader", instance="nightly", mapped=V1_MAPS, version="1.1.0")
+    register_client(engine, service="api", instance="web-1")  # 2.x: does not map last_name
+
+    with pytest.raises(ContractBlockedError) as refused:
+        migrate(url, contract=True)
+    assert refused.value.revision == "0003"
+    assert [(b.client.service, b.client.orm_models_version, b.columns) for b in refused.value.blockers] == [
+        ("loader", "1.1.0", ("person.last_name",))
+    ]
+    assert _revision(engine) == "0002c"  # nothing dropped
+    with engine.connect() as connection:
+        assert "last_name" in {c["name"] for c in sa.inspect(connection).get_columns("person")}
+
+    assert migrate(url, contract=True, live_window=timedelta(0)) is None  # the loader is not live now
+    assert _revision(engine) == "0004"
+    assert [row.action for row in _audit(engine)] == ["contract_applied"]
+
+
+def test_force_needs_a_reason_and_is_audited(expanded: tuple[str, sa.Engine]) -> None:
+    url, engine = expanded
+    register_client(engine, service="loader", instance="nightly", mapped=V1_MAPS, version="1.1.0")
+    with pytest.raises(ValueError, match="--reason"):
+        migrate(url, contract=True, force=True)
+    assert migrate(url, contract=True, force=True, reason="loader retired, host gone") is None
+    assert [(r.action, r.reason) for r in _audit(engine)] == [
+        ("contract_forced", "loader retired, host gone")
+    ]
+
+
+def test_forget_removes_and_audits(registry: tuple[str, sa.Engine]) -> None:
+    url, engine = registry
+    register_client(engine, service="loader", instance="a", mapped=V1_MAPS)
+    register_client(engine, service="loader", instance="b", mapped=V1_MAPS)
+    assert forget_client(engine, "loader", "a") == 1
+    assert forget_client(engine, "nobody") == 0
+    result = _cli("clients", "forget", "loader", "--database-url", url)
+    assert result.returncode == 0, result.stderr
+    assert "forgot loader" in result.stdout
+    assert [(r.action, r.service) for r in _audit(engine)] == [("forget", "loader"), ("forget", "loader")]
+    assert _cli("clients", "forget", "loader", "--database-url", url).returncode == 1
+
+
+def test_cli_refusal_names_client_version_and_column(expanded: tuple[str, sa.Engine]) -> None:
+    url, engine = expanded
+    register_client(engine, service="loader", instance="nightly", mapped=V1_MAPS, version="1.1.0")
+    refused = _cli("migrate", "--contract", "--database-url", url)
+    assert refused.returncode == 1
+    assert "contract revision 0003 refused" in refused.stderr
+    header, row = refused.stdout.splitlines()[:2]
+    assert header.split() == ["service", "instance", "orm-models", "last", "seen", "still", "maps"]
+    assert row.split()[:3] == ["loader", "nightly", "1.1.0"]
+    assert row.endswith("person.last_name")
+    assert _revision(engine) == "0002c"
+
+    status = json.loads(_cli("status", "--json", "--database-url", url).stdout)
+    assert status["database_revision"] == "0002c"
+    contract = next(p for p in status["pending"] if p["phase"] == "contract")
+    assert contract["removes"] == ["person.last_name"]
+    assert contract["gate_passes"] is False
+    assert [c["service"] for c in contract["blocked_by"]] == ["loader"]
+    assert "gate refuses now" in _cli("status", "--database-url", url).stdout
+
+    forced = _cli("migrate", "--contract", "--force", "--database-url", url)
+    assert forced.returncode == 2
+    assert "--reason" in forced.stderr
+    assert _cli("migrate", "--contract", "--live-window", "0s", "--database-url", url).returncode == 0
+    assert _cli("status", "--json", "--database-url", url).stdout.count('"pending": []') == 1
+    assert _cli("status", "--live-window", "soon", "--database-url", url).returncode == 2
+
+
+def test_registration_errors_are_one_line(create_database: Callable[[], str]) -> None:
+    url = create_database()
+    migrate(url, "0002b")  # 2.2.1's expand state: no registry yet
+    engine = sa.create_engine(url)
+    with pytest.raises(RegistrationError, match="no client registry") as missing:
+        register_client(engine, service="api")
+    assert not missing.value.read_only
+    migrate(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE ROLE reader_9 LOGIN"))
+        connection.execute(sa.text("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader_9"))
+    reader = sa.create_engine(sa.make_url(url).set(username="reader_9", password=None))
+    try:
+        with pytest.raises(RegistrationError) as read_only:
+            register_client(reader, service="api")
+        assert read_only.value.read_only
+        assert "\n" not in str(read_only.value)
+    finally:
+        reader.dispose()
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP OWNED BY reader_9"))
+            connection.execute(sa.text("DROP ROLE reader_9"))
+        engine.dispose()
+
+
+def _wait_until_blocked(engine: sa.Engine, thread: threading.Thread) -> None:
+    """Until some session waits on an advisory lock (or the thread ended: the test then fails)."""
+    while thread.is_alive():
+        with engine.connect() as connection:
+            waiting: int = connection.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.02)
+
+
+def test_a_registration_in_flight_is_seen_by_the_gate(registry: tuple[str, sa.Engine]) -> None:
+    """A 1.x client registering while the contract starts: the gate waits for it, then refuses."""
+    url, engine = registry
+    outcome: list[BaseException | None] = []
+
+    def contract() -> None:
+        try:
+            migrate(url, contract=True)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    with engine.connect() as registering:
+        transaction = registering.begin()
+        register_client(registering, service="loader", instance="nightly", mapped=V1_MAPS, version="1.1.0")
+        gate = threading.Thread(target=contract)
+        gate.start()
+        _wait_until_blocked(engine, gate)
+        transaction.commit()  # the registration lands while the gate waits for the lock
+    gate.join(timeout=60)
+    assert isinstance(outcome[0], ContractBlockedError)
+    assert _revision(engine) == "0002c"
+
+
+def test_a_registration_during_the_gate_waits_for_it(registry: tuple[str, sa.Engine]) -> None:
+    _url, engine = registry
+    registered: list[str] = []
+    with engine.connect() as gating:
+        transaction = gating.begin()
+        lock_gate(gating)
+        client = threading.Thread(
+            target=lambda: registered.append(register_client(engine, service="late", mapped=V1_MAPS).service)
+        )
+        client.start()
+        _wait_until_blocked(engine, client)
+        assert registered == []  # it cannot slip in beside a gate that has decided
+        transaction.commit()
+    client.join(timeout=60)
+    assert registered == ["late"]
+
+
+def test_two_contract_migrations_serialise(expanded: tuple[str, sa.Engine]) -> None:
+    url, engine = expanded
+    errors: list[BaseException] = []
+
+    def contract() -> None:
+        try:
+            migrate(url, contract=True)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=contract) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert _revision(engine) == "0004"
+    assert [row.action for row in _audit(engine)] == ["contract_applied"]  # applied once
+
+
+def test_a_database_ahead_of_this_release_is_named(create_database: Callable[[], str]) -> None:
+    url = create_database()
+    migrate(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    result = _cli("migrate", "--database-url", url)
+    assert result.returncode == 1
+    assert "the database is at revision 0099, which orm-models" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "newer than orm-models" in _cli("status", "--database-url", url).stdout
