@@ -116,7 +116,9 @@ def test_logfmt_lines_of_a_run_are_valid(database_url: str, tmp_path: Path) -> N
 
     assert done.returncode == 0, done.stderr
     parsed = [_parse(line) for line in done.stderr.splitlines()]
-    assert parsed[0]["source"] == str(source)
+    assert next(line for line in parsed if line["event"] == "start")["source"] == str(
+        source
+    )  # quoted: a space
     assert "merge_progress" in {line["event"] for line in parsed}
 
 
