@@ -4,7 +4,8 @@ Commands (the release session calls the last three; their interface is stable)::
 
     orm-models migrate [--revision REV] [--database-url URL]
     orm-models current [--database-url URL]
-    orm-models check --baseline PATH [--current PATH] [--version X.Y.Z] [--json]
+    orm-models check [--baseline PATH] [--current PATH] [--version X.Y.Z] [--json] [--no-database]
+                     [--database-url URL] [--explain RULE]
     orm-models changelog --baseline PATH --version X.Y.Z [--current PATH] [--date YYYY-MM-DD]
                          [--write CHANGELOG.md]
     orm-models manifest [--from PATH] [--output PATH]
@@ -79,11 +80,24 @@ def _current(arguments: argparse.Namespace) -> int:
 
 
 def _check(arguments: argparse.Namespace) -> int:
-    from orm_models.schema.check import run_check
+    from orm_models.schema.check import find_baseline, run_check
     from orm_models.schema.report import to_json, to_table
+    from orm_models.schema.rules import explain
 
-    result = run_check(arguments.baseline, arguments.current, arguments.project_version)
+    if arguments.explain:
+        print(explain(arguments.explain))
+        return EXIT_OK
+    baseline = arguments.baseline or find_baseline(Path.cwd())
+    result = run_check(
+        baseline,
+        arguments.current,
+        arguments.project_version,
+        database=not arguments.no_database,
+        database_url=arguments.database_url or os.environ.get("DATABASE_URL"),
+    )
     print(to_json(result) if arguments.json else to_table(result))
+    if result.drift:
+        return EXIT_USAGE  # the migrations build another schema than the models describe
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -138,6 +152,13 @@ def _parser() -> argparse.ArgumentParser:
 
     check_parser = commands.add_parser("check", help="diff against the last release; gate the version")
     check_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    check_parser.add_argument("--explain", metavar="RULE", help="print a rule: who breaks, why, safe route")
+    check_parser.add_argument(
+        "--no-database", action="store_true", help="skip migrating scratch databases (models only)"
+    )
+    check_parser.add_argument(
+        "--database-url", help="server for scratch databases (default: $DATABASE_URL, else embedded)"
+    )
     check_parser.set_defaults(handler=_check)
 
     changelog_parser = commands.add_parser("changelog", help="CHANGELOG section generated from the diff")
@@ -146,7 +167,10 @@ def _parser() -> argparse.ArgumentParser:
     changelog_parser.set_defaults(handler=_changelog)
 
     for sub in (check_parser, changelog_parser):
-        sub.add_argument("--baseline", type=Path, required=True, help="manifest of the last release")
+        # check finds orm-models/schema-baseline.json from the working directory by itself.
+        sub.add_argument(
+            "--baseline", type=Path, required=sub is changelog_parser, help="manifest of the last release"
+        )
         sub.add_argument("--current", type=Path, help="default: the installed orm_models")
     check_parser.add_argument("--version", dest="project_version", help="default: the current version")
     changelog_parser.add_argument("--version", dest="project_version", required=True)

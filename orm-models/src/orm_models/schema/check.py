@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from .dbcompare import compare_database, merge
 from .diff import diff_manifests
 from .lint import lint_revisions, unreleased
 from .manifest import Manifest
@@ -19,11 +20,36 @@ def load_pair(baseline: Path, current: Path | None) -> tuple[Manifest, Manifest]
     return read_manifest(baseline), (read_manifest(current) if current else installed_manifest())
 
 
-def run_check(baseline: Path, current: Path | None = None, version: str | None = None) -> CheckResult:
+BASELINE_NAME = "schema-baseline.json"
+
+
+def find_baseline(start: Path) -> Path:
+    """The committed baseline seen from `start`: `schema-baseline.json` or `orm-models/...` in it or above.
+
+    Raises:
+        ValueError: There is none.
+    """
+    for directory in (start, *start.parents):
+        for candidate in (directory / BASELINE_NAME, directory / "orm-models" / BASELINE_NAME):
+            if candidate.is_file():
+                return candidate
+    raise ValueError(f"no --baseline given and no {BASELINE_NAME} in {start} or above")
+
+
+def run_check(
+    baseline: Path,
+    current: Path | None = None,
+    version: str | None = None,
+    *,
+    database: bool = False,
+    database_url: str | None = None,
+) -> CheckResult:
     """Diff `baseline` -> `current`, judge `version` (default: the current manifest's) and lint.
 
     The revisions linted are those the baseline did not ship, read from the current wheel, tree
-    or installed package (a bare manifest file carries none).
+    or installed package (a bare manifest file carries none). With `database`, scratch databases
+    are migrated too (`dbcompare.py`): what only they show joins the changes, and a difference
+    between migrations and models is reported as drift.
 
     Raises:
         ValueError: A manifest cannot be read or a version is not `X.Y.Z`.
@@ -34,6 +60,10 @@ def run_check(baseline: Path, current: Path | None = None, version: str | None =
         raise ValueError("no version to check: pass --version")
     parse_version(version)
     changes = diff_manifests(old, new)
+    drift: list[str] | None = None
+    if database:
+        compared = compare_database(current, old.get("migration_head"), database_url)
+        changes, drift = merge(changes, compared.changes), compared.drift
     sources = revision_sources(current) if current else installed_revision_sources()
     revisions = unreleased(lint_revisions(sources), old.get("migrations"), old.get("migration_head"))
     return CheckResult(
@@ -44,4 +74,5 @@ def run_check(baseline: Path, current: Path | None = None, version: str | None =
         verdict=verdict(str(old["version"]), version, changes),
         revisions=revisions,
         attribution=attribute(changes, revisions),
+        drift=drift,
     )
