@@ -198,6 +198,9 @@ def _diff_column(table: str, name: str, old: dict[str, Any], new: dict[str, Any]
         changes.append(
             classify("drop_not_null", subject, "NOT NULL -> nullable (readers may get None)", **at)
         )
+    if old["primary_key"] != new["primary_key"]:
+        detail = f"primary key member {old['primary_key']} -> {new['primary_key']}"
+        changes.append(classify("change_primary_key", subject, detail, **at))
     changes += _diff_server_default(subject, old, new, at)
     for key, label in (("python_default", "default="), ("python_onupdate", "onupdate=")):
         before, after = old.get(key), new.get(key)
@@ -260,6 +263,8 @@ def _diff_type(subject: str, old: dict[str, Any], new: dict[str, Any], at: dict[
     before, after = old.get("enum"), new.get("enum")
     if before and after and before != after:
         changes += _diff_enum(subject, before, after, at)
+    elif (before is None) != (after is None):
+        changes.append(classify("enum_storage_changed", subject, f"enum {before} -> {after}", **at))
     return changes
 
 

@@ -22,6 +22,9 @@ def diff_classes(
         changes.append(classify("class_added", path, f"maps table {new[path]['table']}"))
     for path in sorted(old.keys() & new.keys()):
         before, after = old[path], new[path]
+        if before["table"] != after["table"]:
+            detail = f"maps table {after['table']} instead of {before['table']}"
+            changes.append(classify("attribute_remapped", path, detail))
         # The column rename is reported on the table; the attribute itself did not change.
         renamed = {o: n for (t, o), n in column_renames.items() if t == after["table"]}
         changes += _diff_attributes(path, before["attributes"], after["attributes"], renamed)

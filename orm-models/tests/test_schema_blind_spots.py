@@ -1,0 +1,461 @@
+"""No blind spots: every recorded fact moves the verdict, and each rule has a hand-written case."""
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fixture_models import Status, fixture_manifest
+from sqlalchemy import (
+    CheckConstraint,
+    Computed,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import mapped_column, relationship
+
+from orm_models.schema import Bump, api_snapshot, diff_api, diff_manifests
+from orm_models.schema.rules import RULES, explain
+
+# Top-level keys that describe the manifest, not the schema (the version is what is judged).
+_META = {"format", "version", "migration_head"}
+
+
+def _leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Paths to every leaf of a manifest; an empty dict or list is a leaf too (it can gain an item)."""
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            if not path and key in _META:
+                continue
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list) and node and not all(isinstance(v, str) for v in node):
+        for index, value in enumerate(node):
+            yield from _leaves(value, (*path, index))
+    else:
+        yield path
+
+
+_DEFERRAL = {"deferrable": False, "initially": "IMMEDIATE", "referenced_by_name": None}
+# What an absent fact (None) or an empty collection becomes: a well-formed one.
+_TEMPLATES: dict[str, Any] = {
+    "computed": {"sqltext": "1", "persisted": None},
+    "enum": {
+        "values": ["a"],
+        "native": True,
+        "check_constraint": False,
+        "python_class": None,
+        "validate_strings": False,
+    },
+    "identity": {
+        "always": False,
+        "start": None,
+        "increment": None,
+        "minvalue": None,
+        "maxvalue": None,
+        "cache": None,
+        "cycle": False,
+    },
+    "check_constraints": {"ck_new": {"sqltext": "id > 0", **_DEFERRAL}},
+    "unique_constraints": {"uq_new": {"columns": ["id"], "options": {}, **_DEFERRAL}},
+    "exclude_constraints": {"ex_new": {"definition": "USING gist (id WITH =)", **_DEFERRAL}},
+    "indexes": {
+        "ix_new": {
+            "columns": ["id"],
+            "unique": False,
+            "options": {},
+            "comment": None,
+            "referenced_by_name": None,
+        }
+    },
+    "foreign_keys": {
+        "fk_new": {
+            "columns": ["id"],
+            "referred_table": "product",
+            "referred_columns": ["id"],
+            "ondelete": None,
+            "onupdate": None,
+            "match": None,
+            "options": {},
+            **_DEFERRAL,
+        }
+    },
+}
+
+
+def _mutated(value: Any, key: Any = None) -> Any:
+    if key in _TEMPLATES and not value:
+        return copy.deepcopy(_TEMPLATES[key])
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + "_mutated"
+    if isinstance(value, list):
+        return [*value, "mutated"]
+    if isinstance(value, dict):
+        return {**value, "mutated": "1"}
+    return "mutated"  # None
+
+
+def _mutate(manifest: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
+    copied = copy.deepcopy(manifest)
+    node = copied
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = _mutated(node[path[-1]], path[-1])
+    return copied
+
+
+BASE = fixture_manifest()
+BASE["api"] = {
+    "pkg": {"kind": "module", "exports": {"run": "pkg.jobs.run"}},
+    "pkg.jobs.run": {
+        "kind": "function",
+        "labels": ["async"],
+        "parameters": [
+            {
+                "name": "n",
+                "kind": "positional or keyword",
+                "required": False,
+                "default": "1",
+                "annotation": "int",
+            }
+        ],
+        "returns": "int",
+    },
+    "pkg.Color": {"kind": "class", "bases": ["Enum"]},
+    "pkg.Color.RED": {"kind": "attribute", "annotation": None, "value": "'red'"},
+}
+PATHS = sorted(_leaves(BASE), key=str)
+
+
+def test_the_mutation_set_covers_every_section() -> None:
+    sections = {path[0] for path in PATHS}
+    assert sections == {"tables", "sequences", "classes", "api", "migrations"}
+    assert len(PATHS) > 200
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: ".".join(map(str, path)))
+def test_every_manifest_field_moves_the_verdict(path: tuple[Any, ...]) -> None:
+    changes = diff_manifests(BASE, _mutate(BASE, path))
+    assert max((c.bump for c in changes), default=Bump.NONE) > Bump.NONE, f"blind spot: {path}"
+
+
+def _kinds(**parts: Any) -> dict[str, Bump]:
+    return {c.kind: c.bump for c in diff_manifests(fixture_manifest(), fixture_manifest(**parts))}
+
+
+def _indexes(**replace: Any) -> Any:
+    indexes = {
+        "ix_product_price_active": Index(
+            "ix_product_price_active", "price", postgresql_where=text("status = 'ACTIVE'")
+        ),
+        "ix_product_lower_sku": Index(
+            "ix_product_lower_sku", func.lower(text("sku")), postgresql_using="btree"
+        ),
+        "ix_product_code": Index("ix_product_code", "code", postgresql_include=["price"]),
+    }
+    indexes.update(replace)
+    return lambda: tuple(index for index in indexes.values() if index is not None)
+
+
+def _column(**kw: Any) -> dict[str, Any]:
+    return {"product_extra": lambda: {"extra": mapped_column(**kw)}}
+
+
+def _second_vendor_fk(ondelete: str | None) -> dict[str, Any]:
+    """A new product column referencing vendor (the relationship keeps to the first one)."""
+    return {
+        "product_extra": lambda: {
+            "maker_id": mapped_column(Integer, ForeignKey("vendor.id", ondelete=ondelete), nullable=True)
+        },
+        "vendor": lambda: relationship("Vendor", back_populates="products", foreign_keys="Product.vendor_id"),
+        "products": lambda: relationship(
+            "Product", back_populates="vendor", foreign_keys="Product.vendor_id"
+        ),
+    }
+
+
+# (what changes, the parts that change it, expected kind, expected bump)
+CASES: dict[str, tuple[dict[str, Any], str, Bump]] = {
+    "server default value": (
+        {"status": lambda: mapped_column(Enum(Status, name="status_kind"), server_default="RETIRED")},
+        "change_server_default",
+        Bump.MAJOR,
+    ),
+    "python default value": (
+        {"notes": lambda: mapped_column(Text, nullable=True, default="-", comment="free text")},
+        "python_default_changed",
+        Bump.MAJOR,
+    ),
+    "python default removed": (
+        {"notes": lambda: mapped_column(Text, nullable=True, comment="free text")},
+        "python_default_removed",
+        Bump.MAJOR,
+    ),
+    "python default added": (
+        {"price": lambda: mapped_column(Numeric(10, 2), nullable=True, default=0)},
+        "python_default_added",
+        Bump.MINOR,
+    ),
+    "partial index WHERE (non-unique)": (
+        {
+            "product_indexes": _indexes(
+                ix_product_price_active=Index(
+                    "ix_product_price_active", "price", postgresql_where=text("status = 'RETIRED'")
+                )
+            )
+        },
+        "change_index",
+        Bump.PATCH,
+    ),
+    "index INCLUDE": (
+        {"product_indexes": _indexes(ix_product_code=Index("ix_product_code", "code"))},
+        "change_index",
+        Bump.PATCH,
+    ),
+    "unique index gains NULLS NOT DISTINCT": (
+        {
+            "product_indexes": _indexes(
+                ix_product_code=Index(
+                    "ix_product_code", "code", unique=True, postgresql_nulls_not_distinct=True
+                )
+            )
+        },
+        "add_unique",
+        Bump.MAJOR,
+    ),
+    "index renamed (naming convention)": (
+        {
+            "product_indexes": _indexes(
+                ix_product_code=None, ix_code=Index("ix_code", "code", postgresql_include=["price"])
+            )
+        },
+        "rename_constraint",
+        Bump.PATCH,
+    ),
+    "check constraint renamed": (
+        {"product_constraints": lambda: (CheckConstraint("price >= 0", name="price_not_negative"),)},
+        "rename_constraint",
+        Bump.PATCH,
+    ),
+    "renamed constraint a client names": (
+        {
+            "product_constraints": lambda: (
+                CheckConstraint(
+                    "price >= 0", name="price_not_negative", info={"referenced_by_name": "billing"}
+                ),
+            )
+        },
+        "rename_constraint",
+        Bump.PATCH,
+    ),
+    "enum value appended": (
+        {
+            "status": lambda: mapped_column(
+                Enum("ACTIVE", "RETIRED", "PAUSED", name="status_kind"), server_default="ACTIVE"
+            )
+        },
+        "enum_value_added",
+        Bump.MAJOR,
+    ),
+    "enum value removed": (
+        {"status": lambda: mapped_column(Enum("ACTIVE", name="status_kind"), server_default="ACTIVE")},
+        "enum_values_changed",
+        Bump.MAJOR,
+    ),
+    "identity becomes ALWAYS": (
+        {"id": lambda: mapped_column(Integer, Identity(always=True), primary_key=True)},
+        "change_identity",
+        Bump.MAJOR,
+    ),
+    "identity START": (
+        {"id": lambda: mapped_column(Integer, Identity(start=1000), primary_key=True)},
+        "tune_identity",
+        Bump.PATCH,
+    ),
+    "computed expression": (
+        {"doubled": lambda: mapped_column(Integer, Computed("code * 3"), nullable=True)},
+        "change_computed",
+        Bump.MAJOR,
+    ),
+    "sequence increment": (
+        {
+            "code": lambda: mapped_column(
+                Integer, Sequence("product_code_seq", start=100, increment=2), nullable=True
+            )
+        },
+        "change_sequence",
+        Bump.MAJOR,
+    ),
+    "relationship lazy='raise'": (
+        {"vendor": lambda: relationship("Vendor", back_populates="products", lazy="raise")},
+        "relationship_changed",
+        Bump.MAJOR,
+    ),
+    "relationship lazy select -> selectin": (
+        {"vendor": lambda: relationship("Vendor", back_populates="products", lazy="selectin")},
+        "relationship_loading",
+        Bump.PATCH,
+    ),
+    "back_populates removed": (
+        {
+            "vendor": lambda: relationship("Vendor"),
+            "products": lambda: relationship("Product", viewonly=True),
+        },
+        "relationship_changed",
+        Bump.MAJOR,
+    ),
+    "unique on a column added in the same release": (
+        _column(type_=String(10), nullable=True, unique=True),
+        "add_unique_on_new_column",
+        Bump.MINOR,
+    ),
+    "check on a column added in the same release": (
+        {
+            "product_extra": lambda: {"extra": mapped_column(Integer, nullable=True)},
+            "product_constraints": lambda: (
+                CheckConstraint("price >= 0", name="price_positive"),
+                CheckConstraint("extra > 0", name="extra_positive"),
+            ),
+        },
+        "add_check_on_new_column",
+        Bump.MINOR,
+    ),
+    "check on a new column that tests NULL": (
+        {
+            "product_extra": lambda: {"extra": mapped_column(Integer, nullable=True)},
+            "product_constraints": lambda: (
+                CheckConstraint("price >= 0", name="price_positive"),
+                CheckConstraint("extra IS NOT NULL", name="extra_set"),
+            ),
+        },
+        "add_check",
+        Bump.MAJOR,
+    ),
+    "FK on a new column, ON DELETE NO ACTION: blocks old deletes of vendor": (
+        _second_vendor_fk(None),
+        "add_foreign_key_restricts_referenced",
+        Bump.MAJOR,
+    ),
+    "FK on a new column, ON DELETE SET NULL": (
+        _second_vendor_fk("SET NULL"),
+        "add_foreign_key_on_new_column",
+        Bump.MINOR,
+    ),
+    "unique constraint of two old columns": (
+        {
+            "product_constraints": lambda: (
+                CheckConstraint("price >= 0", name="price_positive"),
+                UniqueConstraint("sku", "code", name="sku_code"),
+            )
+        },
+        "add_unique",
+        Bump.MAJOR,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_hand_written_case(name: str) -> None:
+    parts, kind, bump = CASES[name]
+    kinds = _kinds(**parts)
+    assert kinds.get(kind) == bump, kinds
+    assert max(kinds.values()) >= bump
+
+
+def test_a_new_table_whose_fk_restricts_an_existing_table_is_major() -> None:
+    old = fixture_manifest()
+    new = copy.deepcopy(old)
+    review = copy.deepcopy(old["tables"]["vendor"])
+    review["foreign_keys"] = {
+        "fk_review_product_id_product": {
+            **next(iter(old["tables"]["product"]["foreign_keys"].values())),
+            "columns": ["product_id"],
+            "referred_table": "product",
+            "ondelete": None,
+        }
+    }
+    review["columns"]["product_id"] = {**old["tables"]["product"]["columns"]["price"], "type": "INTEGER"}
+    new["tables"]["review"] = review
+    kinds = {c.kind: c.bump for c in diff_manifests(old, new)}
+    assert kinds == {"add_table": Bump.MINOR, "add_foreign_key_restricts_referenced": Bump.MAJOR}
+
+
+def test_a_constraint_some_client_names_is_major_to_rename() -> None:
+    old = fixture_manifest(
+        product_constraints=lambda: (
+            CheckConstraint("price >= 0", name="p", info={"referenced_by_name": "billing"}),
+        )
+    )
+    new = fixture_manifest(
+        product_constraints=lambda: (
+            CheckConstraint("price >= 0", name="q", info={"referenced_by_name": "billing"}),
+        )
+    )
+    [change] = [c for c in diff_manifests(old, new) if c.table]
+    assert (change.kind, change.bump) == ("rename_referenced", Bump.MAJOR)
+    assert "billing names it" in change.detail
+
+
+def test_every_rule_explains_itself() -> None:
+    for kind, rule in RULES.items():
+        assert rule.why, kind
+        assert explain(kind).startswith(f"{kind}: {rule.bump}")
+    with pytest.raises(ValueError, match="no rule"):
+        explain("nope")
+
+
+API_OLD = """
+from .jobs import run as run
+__all__ = ["run"]
+"""
+
+
+def _api(tmp_path: Any, init: str, jobs: str) -> dict[str, Any]:
+    package = tmp_path / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(init)
+    (package / "jobs.py").write_text(jobs)
+    return api_snapshot("pkg", [tmp_path])
+
+
+@pytest.mark.parametrize(
+    ("jobs_after", "init_after", "kind"),
+    [
+        ("def run(n: int = 2) -> int: ...", API_OLD, "api_changed"),  # default value
+        ("def run(*, n: int = 1) -> int: ...", API_OLD, "api_changed"),  # now keyword-only
+        ("def run(n: int = 1) -> str: ...", API_OLD, "api_changed"),  # return annotation
+        ("def run(n: int = 1, m: int = 0) -> int: ...", API_OLD, "api_extended"),
+        ("def run(n: int = 1) -> int: ...", "__all__ = []\n", "api_removed"),  # re-export gone
+    ],
+)
+def test_api_by_value(tmp_path: Any, jobs_after: str, init_after: str, kind: str) -> None:
+    old = _api(tmp_path / "old", API_OLD, "def run(n: int = 1) -> int: ...")
+    new = _api(tmp_path / "new", init_after, jobs_after)
+    assert kind in {c.kind for c in diff_api(old, new)}
+
+
+def test_a_reexport_shadowed_by_its_submodule_is_still_seen(tmp_path: Any) -> None:
+    # `from .run import run` in pkg/__init__ where pkg/run.py exists: griffe sees the module.
+    def snapshot(root: Any, init: str) -> dict[str, Any]:
+        package = root / "pkg"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(init)
+        (package / "run.py").write_text("def run() -> None: ...\n")
+        return api_snapshot("pkg", [root])
+
+    old = snapshot(tmp_path / "old", 'from pkg.run import run\n__all__ = ["run"]\n')
+    new = snapshot(tmp_path / "new", "__all__: list[str] = []\n")
+    assert ("api_removed", "pkg.run") in {(c.kind, c.subject) for c in diff_api(old, new)}
