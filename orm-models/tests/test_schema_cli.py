@@ -17,8 +17,8 @@ CLI = str(Path(sys.executable).parent / "orm-models")
 BASELINE = PROJECT / "schema-baseline.json"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, check=False)
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, check=False, cwd=cwd)
 
 
 def _pair(tmp_path: Path) -> tuple[Path, Path]:
@@ -59,13 +59,17 @@ def test_input_errors_exit_2(tmp_path: Path) -> None:
     bad = _cli("check", "--baseline", str(old), "--current", str(new), "--version", "two")
     assert bad.returncode == 2
     assert "not a semantic version" in bad.stderr
-    assert _cli("check").returncode == 2
+    nowhere = _cli("check", cwd=tmp_path)
+    assert nowhere.returncode == 2
+    assert "no --baseline given and no schema-baseline.json" in nowhere.stderr
 
 
-def test_check_of_the_installed_package_against_the_committed_baseline() -> None:
+def test_check_of_the_installed_package_against_the_committed_baseline(postgres_url: str) -> None:
     last_release = json.loads(BASELINE.read_text(encoding="utf-8"))["version"]
-    result = _cli("check", "--baseline", str(BASELINE))
+    # Run where a user runs it: in orm-models/, finding the baseline by itself.
+    result = _cli("check", "--database-url", postgres_url, cwd=PROJECT)
     assert f"baseline {last_release}" in result.stdout
+    assert "the migrations and the models agree" in result.stdout, result.stdout + result.stderr
     assert "Required bump:" in result.stdout
     # The exit status agrees with the printed verdict, whatever the tree holds since the release.
     verdict_ok = "Version " in result.stdout and ": OK" in result.stdout

@@ -61,7 +61,8 @@ def run_check(
     parse_version(version)
     changes = diff_manifests(old, new)
     drift: list[str] | None = None
-    if database:
+    # A bare manifest file ships no migrations: nothing to migrate.
+    if database and not (current is not None and current.suffix == ".json"):
         compared = compare_database(current, old.get("migration_head"), database_url)
         changes, drift = merge(changes, compared.changes), compared.drift
     sources = revision_sources(current) if current else installed_revision_sources()
