@@ -60,6 +60,9 @@ def _parts(**changes: Any) -> dict[str, Any]:
         "product_constraints": lambda: (CheckConstraint("price >= 0", name="price_positive"),),
         "product_extra": dict,
         "vendor_extra": dict,
+        "product_table": lambda: "product",
+        "product_table_kwargs": dict,
+        "more_models": lambda base: None,
     }
     parts.update(changes)
     return parts
@@ -74,8 +77,12 @@ def fixture_manifest(**changes: Any) -> Manifest:
 
     product: dict[str, Any] = {
         "__module__": "fixture",
-        "__tablename__": "product",
-        "__table_args__": (*parts["product_indexes"](), *parts["product_constraints"]()),
+        "__tablename__": parts["product_table"](),
+        "__table_args__": (
+            *parts["product_indexes"](),
+            *parts["product_constraints"](),
+            parts["product_table_kwargs"](),
+        ),
         **{name: parts[name]() for name in ("id", "status", "price", "notes", "sku", "code", "doubled")},
         "vendor_id": parts["vendor_id"](),
         "vendor": parts["vendor"](),
@@ -91,4 +98,5 @@ def fixture_manifest(**changes: Any) -> Manifest:
     }
     type("Vendor", (Base,), vendor)
     type("Product", (Base,), product)
+    parts["more_models"](Base)
     return build_manifest(Base.metadata, Base.registry.mappers, version="1.0.0", migrations=["0001"])

@@ -118,3 +118,16 @@ def test_too_small_names_each_subject_once() -> None:
     result = CheckResult("baseline.json", "0001", "0001", changes, verdict("1.0.0", "1.1.0", changes))
     [line] = [line for line in to_table(result).splitlines() if "TOO SMALL" in line]
     assert line.endswith("need at least 2.0.0: m.Person.nick")
+
+
+def test_explain_prints_the_rule_who_breaks_and_the_safe_route(tmp_path: Path) -> None:
+    # No baseline is needed (and none is found in tmp_path) to explain a rule.
+    result = _cli("check", "--explain", "enum_value_added", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("enum_value_added: major")
+    assert "breaks: breaks old readers" in result.stdout
+    assert "LookupError" in result.stdout
+    assert "safe route:" in result.stdout
+    unknown = _cli("check", "--explain", "no_such_rule", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "no rule 'no_such_rule'" in unknown.stderr

@@ -24,16 +24,17 @@ BASELINE_NAME = "schema-baseline.json"
 
 
 def find_baseline(start: Path) -> Path:
-    """The committed baseline seen from `start`: `schema-baseline.json` or `orm-models/...` in it or above.
+    """The committed baseline seen from `start`: `orm-models/` itself, or the repository root.
+
+    Only these two places: a baseline picked up from some directory above would be a guess.
 
     Raises:
         ValueError: There is none.
     """
-    for directory in (start, *start.parents):
-        for candidate in (directory / BASELINE_NAME, directory / "orm-models" / BASELINE_NAME):
-            if candidate.is_file():
-                return candidate
-    raise ValueError(f"no --baseline given and no {BASELINE_NAME} in {start} or above")
+    for candidate in (start / BASELINE_NAME, start / "orm-models" / BASELINE_NAME):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"no --baseline given and no {BASELINE_NAME} in {start} or {start / 'orm-models'}")
 
 
 def run_check(
