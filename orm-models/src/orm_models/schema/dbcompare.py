@@ -26,6 +26,8 @@ from .tables import PYTHON_ONLY
 
 _SCRIPT = Path(__file__).resolve().parent / "dbsnapshot.py"
 PACKAGE = "orm_models"
+URL_VARIABLE = "ORM_MODELS_CHECK_URL"
+"""How `dbsnapshot.py` gets the server URL."""
 
 
 @dataclass
@@ -111,11 +113,13 @@ def compare_database(
     with ExitStack() as stack:
         tree = stack.enter_context(_tree(current))
         server = stack.enter_context(_server(url))
+        # The URL travels in the environment, not argv: `ps` shows argv, password included.
         result = subprocess.run(
-            [sys.executable, str(_SCRIPT), str(tree), server, baseline_head or "-"],
+            [sys.executable, str(_SCRIPT), str(tree), baseline_head or "-"],
             capture_output=True,
             text=True,
             check=False,
+            env={**os.environ, URL_VARIABLE: server},
         )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]

@@ -1,8 +1,9 @@
-"""What a tree's migrations build: `python dbsnapshot.py SRC_DIR URL BASE_HEAD` prints JSON.
+"""What a tree's migrations build: `python dbsnapshot.py SRC_DIR BASE_HEAD` prints JSON.
 
 Run in its own interpreter by `dbcompare.py`, like `snapshot.py`: it imports the *tree's*
 `orm_models` (models and migrations) and loads this tooling under another name. On the server
-at URL it creates two scratch databases and drops them again:
+whose URL is in `ORM_MODELS_CHECK_URL` (not in argv, which `ps` shows) it creates two scratch
+databases and drops them again:
 
 - one migrated to BASE_HEAD (the last release's head), reflected, then upgraded to the tree's
   head, reflected again, and compared with the models by Alembic's `compare_metadata`;
@@ -12,6 +13,7 @@ at URL it creates two scratch databases and drops them again:
 
 import importlib.util
 import json
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -120,14 +122,15 @@ def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """Print the snapshot of `argv[1]`'s migrations on the server `argv[2]`; exit 2 on a usage error."""
-    if len(argv) != 4:
-        print("usage: python dbsnapshot.py SRC_DIR URL BASE_HEAD|-", file=sys.stderr)
+    """Print the snapshot of `argv[1]`'s migrations; exit 2 on a usage error."""
+    url = os.environ.get("ORM_MODELS_CHECK_URL")
+    if len(argv) != 3 or not url:
+        print("usage: ORM_MODELS_CHECK_URL=... python dbsnapshot.py SRC_DIR BASE_HEAD|-", file=sys.stderr)
         return 2
     # Replace this script's directory (sys.path[0]) by the tree: its orm_models must win.
     sys.path[0] = str(Path(argv[1]).resolve())
-    base_head = None if argv[3] == "-" else argv[3]
-    sys.stdout.write(json.dumps(snapshot(argv[2], base_head), sort_keys=True))
+    base_head = None if argv[2] == "-" else argv[2]
+    sys.stdout.write(json.dumps(snapshot(url, base_head), sort_keys=True))
     return 0
 
 
