@@ -78,6 +78,26 @@ def _reflect(tool: ModuleType, connection: Any) -> dict[str, Any]:
     return facts
 
 
+def _owned_metadata(models: Any) -> Any:
+    """The models' tables plus those of any other `MetaData` the package defines at module level.
+
+    Tooling tables (e.g. a client registry) are created by migrations but kept out of
+    `Base.metadata` on purpose; they are still what the migrations must build.
+    """
+    from sqlalchemy import MetaData
+
+    combined = MetaData(naming_convention=models.naming_convention)
+    sources = [models]
+    for name, module in sorted(sys.modules.items()):
+        if name.startswith("orm_models.") and not name.startswith("orm_models.schema"):
+            sources += [v for v in vars(module).values() if isinstance(v, MetaData) and v not in sources]
+    for source in sources:
+        for table in source.sorted_tables:
+            if table.key not in combined.tables:
+                table.to_metadata(combined)
+    return combined
+
+
 def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
     """Reflections at the base head, at the tree's head, of the models; Alembic's differences."""
     from alembic import command
@@ -89,7 +109,7 @@ def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
     import orm_models
     from orm_models.migrate import alembic_config
 
-    metadata = orm_models.Base.metadata
+    metadata = _owned_metadata(orm_models.Base.metadata)
     result: dict[str, Any] = {}
     with _scratch_database(url) as migrated:
         engine = create_engine(migrated)
