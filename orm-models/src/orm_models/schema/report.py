@@ -144,7 +144,7 @@ def to_table(result: CheckResult) -> str:
 
 def _database_lines(result: CheckResult) -> list[str]:
     if result.drift is None:
-        return ["Database: not compared (--no-database)"]
+        return ["Database: not compared (--no-database, or --current is a manifest file: no migrations)"]
     if not result.drift:
         return ["Database: migrated to both heads; the migrations and the models agree"]
     return ["Database: MIGRATIONS AND MODELS DISAGREE:", *(f"  {line}" for line in result.drift)]
