@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,17 +152,7 @@ def merge(model_changes: list[Change], database_changes: list[Change]) -> list[C
     """The model changes plus what only the migrated database shows (e.g. a raw-SQL CHECK)."""
     seen = {(c.kind, c.subject) for c in model_changes}
     extra = [
-        Change(
-            kind=c.kind,
-            subject=c.subject,
-            detail=f"{c.detail} [in the migrated database only]",
-            bump=c.bump,
-            impacts=c.impacts,
-            section=c.section,
-            route=c.route,
-            table=c.table,
-            column=c.column,
-        )
+        replace(c, detail=f"{c.detail} [in the migrated database only]")
         for c in database_changes
         if (c.kind, c.subject) not in seen
     ]

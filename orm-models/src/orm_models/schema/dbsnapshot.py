@@ -22,7 +22,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-_TOOL = "_orm_models_schema_tool"
 _FREE_SEQUENCES = """
 SELECT c.relname, s.data_type::text, s.start_value, s.increment_by, s.min_value, s.max_value,
        s.cache_size, s.cycle
@@ -33,15 +32,15 @@ WHERE c.relkind = 'S'
 
 
 def _load_tool() -> ModuleType:
-    here = Path(__file__).resolve().parent
+    """This tooling under another name, loaded the way `snapshot.py` does it (one implementation)."""
     spec = importlib.util.spec_from_file_location(
-        _TOOL, here / "__init__.py", submodule_search_locations=[str(here)]
+        "_orm_models_snapshot", Path(__file__).resolve().parent / "snapshot.py"
     )
     if spec is None or spec.loader is None:  # pragma: no cover - the file is right here
-        raise ImportError(f"cannot load {here}")
-    tool = importlib.util.module_from_spec(spec)
-    sys.modules[_TOOL] = tool
-    spec.loader.exec_module(tool)
+        raise ImportError("cannot load snapshot.py")
+    snapshot_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(snapshot_script)
+    tool: ModuleType = snapshot_script._load_tool()
     return tool
 
 
