@@ -1,5 +1,6 @@
 """`orm-models check`: baseline -> current diff, version gate and migration lint in one result."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .dbcompare import compare_database, merge
@@ -55,17 +56,28 @@ def run_check(
     Raises:
         ValueError: A manifest cannot be read or a version is not `X.Y.Z`.
     """
-    old, new = load_pair(baseline, current)
-    version = version or new.get("version")
-    if not version or not old.get("version"):
-        raise ValueError("no version to check: pass --version")
-    parse_version(version)
-    changes = diff_manifests(old, new)
-    drift: list[str] | None = None
+    if version is not None:
+        parse_version(version)  # a bad --version is refused before anything slow runs
+    old = read_manifest(baseline)
     # A bare manifest file ships no migrations: nothing to migrate.
-    if database and not (current is not None and current.suffix == ".json"):
-        compared = compare_database(current, old.get("migration_head"), database_url)
-        changes, drift = merge(changes, compared.changes), compared.drift
+    migrate = database and not (current is not None and current.suffix == ".json")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Both halves mostly wait on a child process: migrate while the manifest is built.
+        pending = (
+            pool.submit(compare_database, current, old.get("migration_head"), database_url)
+            if migrate
+            else None
+        )
+        new = read_manifest(current) if current else installed_manifest()
+        version = version or new.get("version")
+        if not version or not old.get("version"):
+            raise ValueError("no version to check: pass --version")
+        parse_version(version)
+        changes = diff_manifests(old, new)
+        drift: list[str] | None = None
+        if pending is not None:
+            compared = pending.result()
+            changes, drift = merge(changes, compared.changes), compared.drift
     sources = revision_sources(current) if current else installed_revision_sources()
     revisions = unreleased(lint_revisions(sources), old.get("migrations"), old.get("migration_head"))
     return CheckResult(
