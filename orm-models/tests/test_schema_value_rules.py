@@ -459,3 +459,29 @@ def test_every_rule_explains_itself() -> None:
         assert explain(kind).startswith(f"{kind}: {rule.bump}")
     with pytest.raises(ValueError, match="no rule"):
         explain("nope")
+
+
+def test_a_default_factory_whose_body_changed_is_seen_and_a_comment_is_not(tmp_path: Any) -> None:
+    import importlib.util
+
+    def manifest_with(source: str) -> Any:
+        # Same module name, a file of its own: the source is read back when the manifest is built.
+        path = tmp_path / str(len(list(tmp_path.iterdir()))) / "fixture_defaults.py"
+        path.parent.mkdir()
+        path.write_text(source, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location("fixture_defaults", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return fixture_manifest(
+            price=lambda: mapped_column(Numeric(10, 2), nullable=True, default=module.price)
+        )
+
+    old = manifest_with("def price():\n    return 1\n")
+    commented = manifest_with("def price():\n    # the list price\n    return 1\n")
+    changed = manifest_with("def price():\n    return 2\n")
+    assert diff_manifests(old, commented) == []
+    [change] = diff_manifests(old, changed)
+    assert (change.kind, change.bump) == ("python_default_changed", Bump.MAJOR)
+    assert "callable fixture_defaults.price" in change.detail

@@ -6,7 +6,11 @@ attribute of these objects is either recorded here or listed as irrelevant, with
 docs/schema-versioning.md ("What the manifest records").
 """
 
+import ast
 import enum
+import hashlib
+import inspect
+import textwrap
 from typing import Any
 
 from sqlalchemy import (
@@ -111,12 +115,30 @@ def _python_default(default: Any) -> str | None:
         return f"sequence {default.name}"
     arg = getattr(default, "arg", default)
     if getattr(default, "is_callable", False):
-        return f"callable {getattr(arg, '__module__', '?')}.{getattr(arg, '__qualname__', repr(arg))}"
+        return _callable(inspect.unwrap(arg))  # SQLAlchemy wraps a callable that takes no context
     if isinstance(arg, ClauseElement):
         return f"sql {sql(arg)}"
     if isinstance(arg, enum.Enum):
         return f"{type(arg).__qualname__}.{arg.name}"
     return repr(arg)
+
+
+def _callable(function: Any) -> str:
+    """A callable default by import path and the shape of its code (comments and layout aside).
+
+    The name alone would miss a changed body; the source's syntax tree is the same on every
+    machine, unlike bytecode.
+    """
+    name = f"callable {getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', '?')}"
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        return name  # built-in or defined without a file: the name is all there is
+    try:
+        shape = ast.dump(ast.parse(source))
+    except SyntaxError:  # a lambda inside a larger expression: its lines, whitespace-normalised
+        shape = " ".join(source.split())
+    return f"{name} {hashlib.sha256(shape.encode()).hexdigest()[:12]}"
 
 
 def _identity(identity: Identity | None) -> dict[str, Any] | None:
