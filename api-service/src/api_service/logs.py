@@ -79,6 +79,9 @@ def configure(settings: Settings) -> None:
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
         uvicorn_logger.setLevel(logging.NOTSET)
+    # Alembic announces its context ("Context impl PostgresqlImpl.") on every revision read,
+    # which /readyz and /version do: noise at INFO.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     access = logging.getLogger(_UVICORN_ACCESS)
     access.handlers.clear()
     access.propagate = False
