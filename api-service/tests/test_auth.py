@@ -2,7 +2,7 @@
 
 import base64
 import json
-import logging
+import time
 from collections.abc import Iterator
 
 import jwt
@@ -220,11 +220,30 @@ def test_issuer_unreachable_before_any_key_is_503(seeded_url: str) -> None:
     assert response.json() == {"detail": "token issuer unavailable"}
 
 
-def test_anonymous_only_when_asked_and_said_loudly(seeded_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING), TestClient(create_app(make_settings(seeded_url))) as client:
+def test_anonymous_only_when_asked_and_said_loudly(
+    seeded_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with TestClient(create_app(make_settings(seeded_url))) as client:
         response = client.get("/people")
         document = client.get("/openapi.json").json()
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
 
     assert response.status_code == 200
     assert "securitySchemes" not in document.get("components", {})
-    assert any("AUTHENTICATION DISABLED" in record.getMessage() for record in caplog.records)
+    (warning,) = [r for r in records if "AUTHENTICATION DISABLED" in str(r["event"])]
+    assert warning["level"] == "warning"
+
+
+def test_a_remembered_token_still_expires(seeded_url: str) -> None:
+    """Verified tokens are remembered for speed; their expiry is checked on every use all the same."""
+    with DevIssuer() as short:
+        settings = make_settings(seeded_url, **auth_settings(short), auth_leeway_seconds=0)
+        with TestClient(create_app(settings)) as client:
+            token = short.issue(expires_in=1)
+            assert _get(client, token)[0] == 200
+            assert _get(client, token)[0] == 200  # from memory
+            time.sleep(1.1)
+            status, _, body = _get(client, token)
+
+    assert status == 401
+    assert body == {"detail": "invalid token: token expired"}
