@@ -8,8 +8,8 @@ and answers a JSON 500 carrying `X-Request-ID`, so a client's report can be matc
 """
 
 import re
+import secrets
 import time
-import uuid
 
 import structlog
 from sqlalchemy import Engine
@@ -36,7 +36,7 @@ def _request_id(scope: Scope) -> str:
         if name == HEADER and _ACCEPTABLE_ID.fullmatch(value):
             accepted: str = value.decode()
             return accepted
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # 128 random bits, as a uuid4's hex but cheaper to make
 
 
 class Observe:
