@@ -1,19 +1,21 @@
 """One line per event, through structlog: JSON for machines, a readable line on a terminal.
 
-Everything goes through the root logger's one handler: this service's structlog loggers, the
-stdlib loggers of the libraries (uvicorn's included, whose own handlers are removed) and
-`logging.getLogger(__name__)` in the modules here. Each line carries `timestamp` (UTC, ISO 8601),
-`level`, `logger`, `event`, and during a request the `request_id` bound by the middleware.
+Two paths, one format. This service's own events go from structlog straight to stderr (the
+per-request line is on every request's path). The stdlib records of the libraries, uvicorn's
+included (whose own handlers are removed), go through the root logger's one handler and
+structlog's ProcessorFormatter. Each line carries `timestamp` (UTC, ISO 8601), `level`, `logger`,
+`event`, and during a request the `request_id` set by the middleware.
 """
 
 import logging
 import sys
 import threading
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 import orjson
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor
 
 from api_service.config import Settings
 
@@ -21,6 +23,18 @@ from api_service.config import Settings
 # the middleware's line with duration and request id replaces).
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error")
 _UVICORN_ACCESS = "uvicorn.access"
+
+
+# The request being served (set by observe.Observe). One ContextVar read per line, where
+# structlog's merge_contextvars scans every variable of the context (anyio's, asyncio's, ...).
+REQUEST_ID: ContextVar[str | None] = ContextVar("api_service.request_id", default=None)
+
+
+def _add_request_id(logger: Any, method: str, event: EventDict) -> EventDict:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
 
 
 # One lock for both ways a line reaches stderr, so lines from threads never interleave.
@@ -97,7 +111,7 @@ def configure(settings: Settings) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[
-                structlog.contextvars.merge_contextvars,
+                _add_request_id,
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 timestamper,
@@ -126,7 +140,7 @@ def configure(settings: Settings) -> None:
     # configure (another level, another format: tests) applies to loggers made before it.
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            _add_request_id,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             timestamper,

@@ -11,12 +11,11 @@ import re
 import secrets
 import time
 
-import structlog
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_service import metrics
-from api_service.logs import get_logger
+from api_service.logs import REQUEST_ID, get_logger
 
 HEADER = b"x-request-id"
 # A caller's id is kept when it is a plausible id: short, and nothing a log line could be forged with.
@@ -45,6 +44,8 @@ class Observe:
         self.engine = engine
         self.access = access
         self.record_metrics = record_metrics
+        # Bound once, with the configuration of the app being built, rather than on every line.
+        self.access_log = access_log.bind()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +64,7 @@ class Observe:
                 message["headers"] = [*message.get("headers", ()), (HEADER, request_id.encode())]
             await send(message)
 
-        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        bound = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -81,7 +82,7 @@ class Observe:
                 metrics.observe(scope["method"], template, status, seconds)
                 metrics.observe_pool(self.engine)
             if self.access:
-                access_log.info(
+                self.access_log.info(
                     "request",
                     method=scope["method"],
                     path=scope["path"],
@@ -89,4 +90,4 @@ class Observe:
                     duration_ms=round(seconds * 1000, 2),
                     client=scope["client"][0] if scope.get("client") else None,
                 )
-            structlog.contextvars.reset_contextvars(**bound)
+            REQUEST_ID.reset(bound)
