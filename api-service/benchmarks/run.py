@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import io
 import os
 import re
@@ -298,11 +299,13 @@ def main() -> None:
                 ),
             ]
             # Read while the scratch directory still exists: evidence the API logged every request.
-            access_lines = api_log.read_text().count('"logger":"api_service.access"')
+            access = api_log.read_text()
+            access_lines = access.count('"logger":"api_service.access"')
+            statuses = collections.Counter(re.findall(r'"status":(\d+)', access))
     report(args, loadgen, rounds, depth, deep_page)
     print(
         f"api as deployed: RS256 bearer token checked on every request, /metrics on (multiprocess), "
-        f"{access_lines} JSON access-log lines written"
+        f"{access_lines} JSON access-log lines written; statuses {dict(sorted(statuses.items()))}"
     )
 
 
