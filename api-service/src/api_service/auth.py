@@ -30,7 +30,6 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api_service.config import Settings
-from api_service.errors import RETRY_AFTER_HEADER
 from api_service.schemas.common import ErrorMessage
 
 log = logging.getLogger(__name__)
@@ -252,6 +251,7 @@ class BearerAuth(HTTPBearer):
 _CHALLENGE_HEADER = {
     "WWW-Authenticate": {"description": "RFC 6750 bearer challenge.", "schema": {"type": "string"}}
 }
+# The 503 (issuer unreachable) is the data routes' own, declared with Retry-After in errors.py.
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {
         "model": ErrorMessage,
@@ -262,10 +262,5 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ErrorMessage,
         "description": "The token lacks the required scope.",
         "headers": _CHALLENGE_HEADER,
-    },
-    503: {
-        "model": ErrorMessage,
-        "description": "Database or token issuer unreachable, or database not migrated yet: retry later.",
-        "headers": RETRY_AFTER_HEADER,
     },
 }

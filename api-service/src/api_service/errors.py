@@ -82,7 +82,7 @@ RETRY_AFTER_HEADER: dict[str, Any] = {
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorMessage,
-        "description": "Database unreachable, or not migrated yet: retry later.",
+        "description": "Database (or token issuer) unreachable, or database not migrated yet: retry later.",
         "headers": RETRY_AFTER_HEADER,
     }
 }
