@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from api_service.dev_issuer import DevIssuer
 from orm_models.testing.postgres import running_postgres
 
 BIN = Path(sys.executable).parent
@@ -33,9 +34,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _get(url: str) -> tuple[int, Any]:
+def _get(url: str, token: str | None = None, data: bytes | None = None) -> tuple[int, Any]:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - loopback URL we built
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback URL we built
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
@@ -55,6 +58,19 @@ def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
 
 
 def _serve_and_read(env: dict[str, str]) -> None:
+    # The local OIDC issuer stands in for the company's (Keycloak, Entra ID, Auth0, ...).
+    with DevIssuer() as issuer:
+        _step(f"token issuer (local OIDC, demo only): {issuer.url}/.well-known/openid-configuration")
+        env = {
+            **env,
+            "API_AUTH_ISSUER": issuer.url,
+            "API_AUTH_AUDIENCE": issuer.audience,
+            "API_LOG_LEVEL": "warning",  # the demo's own output stays readable
+        }
+        _serve_and_read_with(env, issuer)
+
+
+def _serve_and_read_with(env: dict[str, str], issuer: DevIssuer) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -65,10 +81,20 @@ def _serve_and_read(env: dict[str, str]) -> None:
     try:
         _wait_until_up(base, server)
         _wait_registered(base)
+        # What the web page does: POST /token, then send the token with every call.
+        status, grant = _get(f"{issuer.url}/token", data=b"scope=people:read&expires_in=900")
+        token = grant["access_token"]
+        print(f"POST {issuer.url}/token -> {status}; a token for 15 min (scope people:read):\n{token}")
+        print(
+            f"  try: curl -H 'Authorization: Bearer <token>' '{base}/people?limit=2'  (while the demo runs)"
+        )
+        print(f"GET /people without a token -> {_get(f'{base}/people')[0]}")
+        status = _get(f"{base}/people", issuer.issue(scope="profile"))[0]
+        print(f"GET /people, token without people:read -> {status}")
         for path in ("/readyz", "/version"):
             status, body = _get(base + path)
             print(f"GET {path} -> {status} {json.dumps(body)}")
-        status, page = _get(f"{base}/people?limit=5")
+        status, page = _get(f"{base}/people?limit=5", token)
         print(f"GET /people?limit=5 -> {status}; next cursor: {page.get('next_cursor') or page.get('next')}")
         print(f"\n{'id':>3}  {'external_id':<8} {'name':<22} {'email':<34} organization")
         for person in page["items"]:
