@@ -56,6 +56,9 @@ DEMO_DATA_DIR = ROOT / ".devdb"
 # Cross-package scenarios (real index, real builds and installs) run after every package's own suite.
 E2E = "e2e"
 TESTED_PACKAGES += [E2E]
+# The web page in headless Chromium against the real API, last (`nox -s browser` alone).
+BROWSER = "browser"
+TESTED_PACKAGES += [BROWSER]
 # Release tooling: `python -m tools.release` runs inside the sessions below (see tools/release/).
 SERVICES = ["loader-service", "api-service"]
 TWINE = "twine>=6.1,<8"
@@ -94,6 +97,9 @@ def _run_tests(session: nox.Session, package: str) -> None:
     if package == E2E:
         _run_e2e(session)
         return
+    if package == BROWSER:
+        _run_browser(session)
+        return
     project = ROOT / package
     _install_built(session, package, "test")
     with session.chdir(project):
@@ -105,6 +111,24 @@ def _run_tests(session: nox.Session, package: str) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Run every package's test suite against real PostgreSQL (embedded unless DATABASE_URL is set)."""
     _run_tests(session, package)
+
+
+def _run_browser(session: nox.Session) -> None:
+    """tests/browser: web/ served on its own origin, api-service under uvicorn, Debian's Chromium."""
+    session.install(
+        f"{_build_wheel(session, ORM_MODELS)}[testing]",
+        str(_build_wheel(session, ROOT / "api-service")),
+        "-r",
+        str(ROOT / "tests" / "browser" / "pyproject.toml"),
+    )
+    with session.chdir(ROOT / "tests" / "browser"):
+        session.run("pytest", *session.posargs, env={"PYTHONDONTWRITEBYTECODE": "1"})
+
+
+@nox.session(python=PYTHON)
+def browser(session: nox.Session) -> None:
+    """The web page (web/) in headless Chromium against the real API; screenshot in .artifacts/browser/."""
+    _run_browser(session)
 
 
 @nox.session(python=PYTHON)
@@ -123,11 +147,13 @@ def lint(session: nox.Session) -> None:
     session.install(
         "ruff>=0.8,<1", "mypy>=1.13,<2", NOX_REQUIREMENT, *(arg for e in editable for arg in ("-e", e))
     )
+    session.install("-r", str(ROOT / "tests" / "browser" / "pyproject.toml"))  # playwright's types
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     # One mypy run per package: each has its own tests/conftest.py, which one run would see twice.
     session.run("mypy", "noxfile.py", "tools")
     session.run("mypy", "tests/e2e")
+    session.run("mypy", "tests/browser")
     for package in ["orm-models", *BENCHMARKED_SERVICES]:
         typed = [
             str(ROOT / package / d)

@@ -54,9 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(organizations.build_router(settings))
     errors.install_handlers(app, settings.retry_after_seconds)
     if settings.cors_origins:
-        # Read-only API for a browser app: GET only, no cookies.
+        # Read-only API for a browser app: GET only, no cookies. A bearer token is a header the
+        # preflight must allow; the web app reads Retry-After to count down a 503.
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"], max_age=600
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+            expose_headers=["Retry-After"],
+            max_age=600,
         )
     return app
 
