@@ -147,7 +147,10 @@ def lint(session: nox.Session) -> None:
     session.install(
         "ruff>=0.8,<1", "mypy>=1.13,<2", NOX_REQUIREMENT, *(arg for e in editable for arg in ("-e", e))
     )
-    session.install("-r", str(ROOT / "tests" / "browser" / "pyproject.toml"))  # playwright's types
+    # Types for the test suites: playwright's (browser), PyYAML's and dockerfile-parse (e2e).
+    session.install(
+        "-r", str(ROOT / "tests" / "browser" / "pyproject.toml"), "types-pyyaml>=6", "dockerfile-parse>=2,<3"
+    )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     # One mypy run per package: each has its own tests/conftest.py, which one run would see twice.
