@@ -200,8 +200,12 @@ def _release_tool(session: nox.Session, *args: str, silent: bool = False) -> str
 def _run_e2e(session: nox.Session) -> None:
     """tests/e2e: real pypiserver, twine uploads, hatchling builds, pip/uv installs, all on loopback."""
     session.install("-r", str(ROOT / "tests" / "e2e" / "pyproject.toml"))
+    # The Lambda package test runs the handler against an embedded PostgreSQL (orm-models' fixtures).
+    session.install(f"{_build_wheel(session, ORM_MODELS)}[testing]")
+    # Release builds refuse scratch space inside the repository (where the wheel build put TMPDIR).
+    env = {"PYTHONDONTWRITEBYTECODE": "1", "UV": UV, "TMPDIR": tempfile.gettempdir()}
     with session.chdir(ROOT / "tests" / "e2e"):
-        session.run("pytest", *session.posargs, env={"PYTHONDONTWRITEBYTECODE": "1", "UV": UV})
+        session.run("pytest", *session.posargs, env=env)
 
 
 def _index_env(session: nox.Session) -> dict[str, str]:
@@ -283,6 +287,18 @@ def lock(session: nox.Session) -> None:
         secrets = [v for v in (*env.values(), os.environ.get("UV_INDEX_PRIVATE_PASSWORD")) if v]
         if re.search(r"://[^/\s\"]*@", lock_text) or any(s in lock_text for s in secrets):
             session.error(f"{service}/uv.lock contains a credential; do not commit it")
+
+
+@nox.session(venv_backend="none")
+def package(session: nox.Session) -> None:
+    """The loader's AWS Lambda zip from its uv.lock (manylinux wheels, Python 3.11) into dist/lambda/."""
+    env = {**_index_env(session), "PYTHONPATH": str(ROOT), "UV": UV}
+    session.run(
+        sys.executable, "-m", "tools.lambda_package", str(ROOT / "loader-service"),
+        "--out-dir", str(ROOT / "dist" / "lambda"), "--index-url", _private_index_url("loader-service"),
+        *session.posargs,  # e.g. `-- --index-url URL` for an index on another port
+        env=env, external=True,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON)

@@ -26,6 +26,9 @@ from tools.release.index import IndexServer
 from tools.release.publish import publish
 from tools.release.version import parse as parse_version
 
+# `create_database` and friends for the tests that need PostgreSQL (the Lambda package's run).
+pytest_plugins = ["orm_models.testing.fixtures"]
+
 # 1.0.0 is left out only to save a build: nothing here installs it.
 PUBLISHED = (*(v for v in RECORDED if parse_version(v) >= (1, 1, 0)), "3.0.0")
 HOSTILE_VERSION = "2.99.0"
