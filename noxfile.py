@@ -174,7 +174,8 @@ def demo(session: nox.Session) -> None:
     """
     session.install(TWINE, PYPISERVER)
     env = {"PYTHONPATH": str(ROOT), "UV": UV, "TMPDIR": tempfile.gettempdir()}
-    session.run("python", str(ROOT / "tools" / "demo.py"), "--data-dir", str(DEMO_DATA_DIR), env=env)
+    demo = [str(ROOT / "tools" / "demo.py"), "--data-dir", str(DEMO_DATA_DIR), *session.posargs]
+    session.run("python", *demo, env=env)  # `-- --serve`: keep the API and the web page up
 
 
 @nox.session(python=PYTHON)

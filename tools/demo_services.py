@@ -4,14 +4,19 @@ a load of the shipped sample, and the API serving the result, read back over HTT
 from __future__ import annotations
 
 import argparse
+import functools
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,7 @@ from sqlalchemy.engine import make_url
 from orm_models.testing.postgres import running_postgres
 
 BIN = Path(sys.executable).parent
+WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
 
 
 def _step(message: str) -> None:
@@ -54,7 +60,31 @@ def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
     sys.exit("demo: the API did not answer within 30 s")
 
 
-def _serve_and_read(env: dict[str, str]) -> None:
+@contextmanager
+def _web_page() -> Iterator[str]:
+    """web/ on its own loopback port: another origin than the API's, so the browser uses CORS."""
+    handler = functools.partial(_QuietFiles, directory=str(WEB_ROOT))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _serve_and_read(env: dict[str, str], serve: bool) -> None:
+    with _web_page() as web:
+        _serve_api_and_read({**env, "API_CORS_ORIGINS": web}, web, serve)
+
+
+def _serve_api_and_read(env: dict[str, str], web: str, serve: bool) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -75,6 +105,16 @@ def _serve_and_read(env: dict[str, str]) -> None:
             organization = (person.get("organization") or {}).get("name", "-")
             email = person["email"] or "-"
             print(f"{person['id']:>3}  {person['external_id']:<8} {name:<22} {email:<34} {organization}")
+        page = f"{web}/index.html?apiBase={base}"
+        if not serve:
+            print(f"\nweb page: {page}  (up while the demo runs; `nox -s demo -- --serve` keeps it up)")
+            return
+        _step("serving until Ctrl-C")
+        print(f"web page: {page}\nAPI:      {base}/people  (docs: {base}/docs)", flush=True)
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            print("\nstopping")
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -83,6 +123,7 @@ def _serve_and_read(env: dict[str, str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--serve", action="store_true", help="keep the API and the web page up until Ctrl-C")
     arguments = parser.parse_args()
     print(f"services' environment: orm-models {version('orm-models')} (from the private index), "
           f"loader-service {version('loader-service')}, api-service {version('api-service')}")  # fmt: skip
@@ -101,7 +142,7 @@ def main() -> None:
         subprocess.run([str(BIN / "loader-service"), "run", "--source", sample], env=env, check=True)
 
         _step("api-service: uvicorn --factory api_service.main:create_app, read back over HTTP")
-        _serve_and_read(env)
+        _serve_and_read(env, arguments.serve)
 
 
 if __name__ == "__main__":
