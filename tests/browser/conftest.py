@@ -132,7 +132,9 @@ def api(
     postgres: EmbeddedPostgres, seeded: Seeded, site: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     log = tmp_path_factory.mktemp("api") / "uvicorn.log"
-    with api_server(postgres.url, [site], log, retry_after_seconds=str(RETRY_AFTER_SECONDS)) as base:
+    # Anonymous reads: these tests are about the page, not tokens (test_token_page.py is).
+    settings = {"retry_after_seconds": str(RETRY_AFTER_SECONDS), "auth_anonymous": "true"}
+    with api_server(postgres.url, [site], log, **settings) as base:
         yield base
 
 
