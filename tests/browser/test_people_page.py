@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import PAGE_SIZE, SCREENSHOTS, Seeded, open_page
+from tests.browser.servers import free_port
 
 PAGES = 5
 
@@ -122,3 +123,12 @@ def test_a_page_from_a_disallowed_origin_gets_no_data_and_says_why(foreign_page:
     expect(status).to_contain_text("does not allow this page's origin")
     expect(status).to_contain_text("CORS refused")
     assert shown_ids(foreign_page) == []
+
+
+def test_an_api_that_does_not_answer_is_not_mistaken_for_a_cors_refusal(browser: Browser, site: str) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    for page in open_page(browser, site, apiBase=closed):
+        status = page.locator("#status")
+        expect(status).to_have_attribute("data-state", "unreachable")
+        expect(status).to_have_text(f"No data: cannot reach the API at {closed}.")
+        assert shown_ids(page) == []
