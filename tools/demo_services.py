@@ -4,19 +4,14 @@ a load of the shipped sample, and the API serving the result, read back over HTT
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -24,9 +19,9 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from orm_models.testing.postgres import running_postgres
+from tools.static_site import static_site
 
 BIN = Path(sys.executable).parent
-WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
 
 
 def _step(message: str) -> None:
@@ -60,27 +55,8 @@ def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
     sys.exit("demo: the API did not answer within 30 s")
 
 
-@contextmanager
-def _web_page() -> Iterator[str]:
-    """web/ on its own loopback port: another origin than the API's, so the browser uses CORS."""
-    handler = functools.partial(_QuietFiles, directory=str(WEB_ROOT))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietFiles(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 def _serve_and_read(env: dict[str, str], serve: bool) -> None:
-    with _web_page() as web:
+    with static_site() as web:
         _serve_api_and_read({**env, "API_CORS_ORIGINS": web}, web, serve)
 
 

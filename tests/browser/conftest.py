@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from orm_models import Organization, Person, migrate
 from orm_models.testing.postgres import EmbeddedPostgres, embedded_postgres
-from tests.browser.servers import api_server, static_site
+from tests.browser.servers import api_server
+from tools.static_site import static_site
 
 ROOT = Path(__file__).resolve().parents[2]
 # Git-ignored; the README points here.
