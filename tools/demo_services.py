@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from api_service.dev_issuer import DevIssuer
 from orm_models.testing.postgres import running_postgres
+from tools.static_site import static_site
 
 BIN = Path(sys.executable).parent
 
@@ -57,20 +58,22 @@ def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
     sys.exit("demo: the API did not answer within 30 s")
 
 
-def _serve_and_read(env: dict[str, str]) -> None:
-    # The local OIDC issuer stands in for the company's (Keycloak, Entra ID, Auth0, ...).
-    with DevIssuer() as issuer:
+def _serve_and_read(env: dict[str, str], serve: bool) -> None:
+    # The local OIDC issuer stands in for the company's (Keycloak, Entra ID, Auth0, ...); the web
+    # page is served from its own origin, so CORS is exercised for real.
+    with DevIssuer() as issuer, static_site() as web:
         _step(f"token issuer (local OIDC, demo only): {issuer.url}/.well-known/openid-configuration")
         env = {
             **env,
             "API_AUTH_ISSUER": issuer.url,
             "API_AUTH_AUDIENCE": issuer.audience,
+            "API_CORS_ORIGINS": web,
             "API_LOG_LEVEL": "warning",  # the demo's own output stays readable
         }
-        _serve_and_read_with(env, issuer)
+        _serve_api_and_read(env, issuer, web, serve)
 
 
-def _serve_and_read_with(env: dict[str, str], issuer: DevIssuer) -> None:
+def _serve_api_and_read(env: dict[str, str], issuer: DevIssuer, web: str, serve: bool) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -102,6 +105,16 @@ def _serve_and_read_with(env: dict[str, str], issuer: DevIssuer) -> None:
             organization = (person.get("organization") or {}).get("name", "-")
             email = person["email"] or "-"
             print(f"{person['id']:>3}  {person['external_id']:<8} {name:<22} {email:<34} {organization}")
+        page = f"{web}/index.html?apiBase={base}&tokenUrl={issuer.url}/token"
+        if not serve:
+            print(f"\nweb page: {page}  (up while the demo runs; `nox -s demo -- --serve` keeps it up)")
+            return
+        _step("serving until Ctrl-C")
+        print(f"web page: {page}\nAPI:      {base}/people  (docs: {base}/docs)", flush=True)
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            print("\nstopping")
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -120,6 +133,7 @@ def _wait_registered(base: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--serve", action="store_true", help="keep the API and the web page up until Ctrl-C")
     arguments = parser.parse_args()
     print(f"services' environment: orm-models {version('orm-models')} (from the private index), "
           f"loader-service {version('loader-service')}, api-service {version('api-service')}")  # fmt: skip
@@ -139,7 +153,7 @@ def main() -> None:
         subprocess.run([str(BIN / "loader-service"), "run", "--source", sample], env=env, check=True)
 
         _step("api-service: uvicorn --factory api_service.main:create_app, read back over HTTP")
-        _serve_and_read(env)
+        _serve_and_read(env, arguments.serve)
 
         _step("orm-models status: revision, pending revisions, the clients registered above")
         subprocess.run([str(BIN / "orm-models"), "status"], env=env, check=True)

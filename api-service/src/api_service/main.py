@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     errors.install_handlers(app, settings.retry_after_seconds)
     if settings.cors_origins:
-        # Read-only API for a browser app: GET only, no cookies; the token in Authorization.
+        # Read-only API for a browser app: GET only, no cookies. A bearer token is a header the
+        # preflight must allow; the web app reads Retry-After to count down a 503.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,

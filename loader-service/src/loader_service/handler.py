@@ -9,6 +9,7 @@ alerts as configured); a successful one returns the summary.
 from pathlib import Path
 from typing import Any
 
+from loader_service import __version__
 from loader_service.config import Settings, get_settings
 from loader_service.report import LogProgress, configure_logging
 from loader_service.run import RunOptions, default_rejects_path, run_load
@@ -34,4 +35,5 @@ def handler(event: dict[str, Any], context: object, settings: Settings | None = 
         lock_timeout=event.get("lock_timeout"),
     )
     summary = run_load(settings, options, LogProgress(settings.progress_interval))
-    return summary.as_dict()
+    # Which release ran: the loader is deployed on its own schedule, apart from the api and orm-models.
+    return {**summary.as_dict(), "service": "loader-service", "service_version": __version__}
