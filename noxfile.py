@@ -56,6 +56,9 @@ DEMO_DATA_DIR = ROOT / ".devdb"
 # Cross-package scenarios (real index, real builds and installs) run after every package's own suite.
 E2E = "e2e"
 TESTED_PACKAGES += [E2E]
+# The web page in headless Chromium against the real API, last (`nox -s browser` alone).
+BROWSER = "browser"
+TESTED_PACKAGES += [BROWSER]
 # Release tooling: `python -m tools.release` runs inside the sessions below (see tools/release/).
 SERVICES = ["loader-service", "api-service"]
 TWINE = "twine>=6.1,<8"
@@ -94,6 +97,9 @@ def _run_tests(session: nox.Session, package: str) -> None:
     if package == E2E:
         _run_e2e(session)
         return
+    if package == BROWSER:
+        _run_browser(session)
+        return
     project = ROOT / package
     _install_built(session, package, "test")
     with session.chdir(project):
@@ -105,6 +111,24 @@ def _run_tests(session: nox.Session, package: str) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Run every package's test suite against real PostgreSQL (embedded unless DATABASE_URL is set)."""
     _run_tests(session, package)
+
+
+def _run_browser(session: nox.Session) -> None:
+    """tests/browser: web/ served on its own origin, api-service under uvicorn, Debian's Chromium."""
+    session.install(
+        f"{_build_wheel(session, ORM_MODELS)}[testing]",
+        str(_build_wheel(session, ROOT / "api-service")),
+        "-r",
+        str(ROOT / "tests" / "browser" / "pyproject.toml"),
+    )
+    with session.chdir(ROOT / "tests" / "browser"):
+        session.run("pytest", *session.posargs, env={"PYTHONDONTWRITEBYTECODE": "1"})
+
+
+@nox.session(python=PYTHON)
+def browser(session: nox.Session) -> None:
+    """The web page (web/) in headless Chromium against the real API; screenshot in .artifacts/browser/."""
+    _run_browser(session)
 
 
 @nox.session(python=PYTHON)
@@ -123,11 +147,16 @@ def lint(session: nox.Session) -> None:
     session.install(
         "ruff>=0.8,<1", "mypy>=1.13,<2", NOX_REQUIREMENT, *(arg for e in editable for arg in ("-e", e))
     )
+    # Types for the test suites: playwright's (browser), PyYAML's and dockerfile-parse (e2e).
+    session.install(
+        "-r", str(ROOT / "tests" / "browser" / "pyproject.toml"), "types-pyyaml>=6", "dockerfile-parse>=2,<3"
+    )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     # One mypy run per package: each has its own tests/conftest.py, which one run would see twice.
     session.run("mypy", "noxfile.py", "tools")
     session.run("mypy", "tests/e2e")
+    session.run("mypy", "tests/browser")
     for package in ["orm-models", *BENCHMARKED_SERVICES]:
         typed = [
             str(ROOT / package / d)
@@ -145,7 +174,8 @@ def demo(session: nox.Session) -> None:
     """
     session.install(TWINE, PYPISERVER)
     env = {"PYTHONPATH": str(ROOT), "UV": UV, "TMPDIR": tempfile.gettempdir()}
-    session.run("python", str(ROOT / "tools" / "demo.py"), "--data-dir", str(DEMO_DATA_DIR), env=env)
+    demo = [str(ROOT / "tools" / "demo.py"), "--data-dir", str(DEMO_DATA_DIR), *session.posargs]
+    session.run("python", *demo, env=env)  # `-- --serve`: keep the API and the web page up
 
 
 @nox.session(python=PYTHON)
@@ -171,12 +201,11 @@ def _release_tool(session: nox.Session, *args: str, silent: bool = False) -> str
 def _run_e2e(session: nox.Session) -> None:
     """tests/e2e: real pypiserver, twine uploads, hatchling builds, pip/uv installs, all on loopback."""
     session.install("-r", str(ROOT / "tests" / "e2e" / "pyproject.toml"))
-    # The expand/contract story needs a PostgreSQL: orm_models.testing's embedded one (issue 9).
+    # The expand/contract story and the Lambda package test need PostgreSQL (orm-models' embedded one).
     session.install(f"{_build_wheel(session, ORM_MODELS)}[testing]")
+    # Release builds refuse scratch space inside the repository (where the wheel build put TMPDIR).
+    env = {"PYTHONDONTWRITEBYTECODE": "1", "UV": UV, "TMPDIR": tempfile.gettempdir()}
     with session.chdir(ROOT / "tests" / "e2e"):
-        # TMPDIR: the wheel build above pointed it into .nox/, inside the repository, where the
-        # release tooling refuses to build.
-        env = {"PYTHONDONTWRITEBYTECODE": "1", "UV": UV, "TMPDIR": tempfile.gettempdir()}
         session.run("pytest", *session.posargs, env=env)
 
 
@@ -259,6 +288,18 @@ def lock(session: nox.Session) -> None:
         secrets = [v for v in (*env.values(), os.environ.get("UV_INDEX_PRIVATE_PASSWORD")) if v]
         if re.search(r"://[^/\s\"]*@", lock_text) or any(s in lock_text for s in secrets):
             session.error(f"{service}/uv.lock contains a credential; do not commit it")
+
+
+@nox.session(venv_backend="none")
+def package(session: nox.Session) -> None:
+    """The loader's AWS Lambda zip from its uv.lock (manylinux wheels, Python 3.11) into dist/lambda/."""
+    env = {**_index_env(session), "PYTHONPATH": str(ROOT), "UV": UV}
+    session.run(
+        sys.executable, "-m", "tools.lambda_package", str(ROOT / "loader-service"),
+        "--out-dir", str(ROOT / "dist" / "lambda"), "--index-url", _private_index_url("loader-service"),
+        *session.posargs,  # e.g. `-- --index-url URL` for an index on another port
+        env=env, external=True,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON)

@@ -72,6 +72,7 @@ def _install_services(index: IndexServer, uv: str, work: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, required=True, help="embedded PostgreSQL data directory")
+    parser.add_argument("--serve", action="store_true", help="keep the API and the web page up until Ctrl-C")
     arguments = parser.parse_args()
     uv = os.environ["UV"]
 
@@ -92,7 +93,8 @@ def main() -> None:
             venv = _install_services(index, uv, work)
 
         stage_two = [str(venv / "bin" / "python"), str(ROOT / "tools" / "demo_services.py")]
-        result = subprocess.run([*stage_two, "--data-dir", str(arguments.data_dir)], check=False)
+        serve = ["--serve"] if arguments.serve else []
+        result = subprocess.run([*stage_two, "--data-dir", str(arguments.data_dir), *serve], check=False)
         sys.exit(result.returncode)
 
 

@@ -3,7 +3,9 @@
     python benchmarks/run.py [--rows 100000] [--duration 10] [--rounds 3]
 
 Seeds a fresh database (DATABASE_URL's server, else an embedded PostgreSQL), serves both apps
-with uvicorn (2 workers each) on free 127.0.0.1 ports, loads each in turn with wrk (2 threads,
+with uvicorn (2 workers each) on free 127.0.0.1 ports, the API as deployed: bearer tokens checked
+against a local OIDC issuer (every request carries one), /metrics on (multiprocess), one JSON log
+line per request (to a file), loads each in turn with wrk (2 threads,
 32 connections) or, without wrk, a plain asyncio HTTP/1.1 load generator, and prints req/s
 and latency side by side, then page 1 vs page 2 000 by keyset and by OFFSET. Not a test: the
 numbers depend on the machine and on whatever else runs on it.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import io
 import os
 import re
@@ -21,6 +24,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -33,6 +37,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from api_service.dev_issuer import DevIssuer
 from api_service.pagination import encode_cursor
 from orm_models import migrate
 from orm_models.testing.postgres import running_postgres
@@ -103,12 +108,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(args: list[str], env: dict[str, str], ready_path: str, workers: int) -> Iterator[str]:
+def serve(
+    args: list[str], env: dict[str, str], ready_path: str, workers: int, log: Path | None = None
+) -> Iterator[str]:
     """Run uvicorn with `args` on a free port until the block ends; yield its base URL."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(command, env={**os.environ, **env})
+    stderr = log.open("ab") if log is not None else None
+    process = subprocess.Popen(command, env={**os.environ, **env}, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -130,6 +138,8 @@ def serve(args: list[str], env: dict[str, str], ready_path: str, workers: int) -
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if stderr is not None:
+            stderr.close()
 
 
 # --- load generators ------------------------------------------------------------------------
@@ -144,8 +154,10 @@ def _wrk_ms(value: str) -> float:
     return float(match[1]) * _UNITS_MS[match[2]]
 
 
-def load_wrk(url: str, duration: float, connections: int, threads: int) -> Result:
+def load_wrk(url: str, duration: float, connections: int, threads: int, headers: dict[str, str]) -> Result:
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", url]
+    for name, value in headers.items():
+        command[1:1] = ["-H", f"{name}: {value}"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)
@@ -178,10 +190,11 @@ async def _client(host: str, port: int, request: bytes, stop_at: float, latencie
     return errors
 
 
-async def _load_asyncio(url: str, duration: float, connections: int) -> Result:
+async def _load_asyncio(url: str, duration: float, connections: int, headers: dict[str, str]) -> Result:
     parsed = urllib.parse.urlsplit(url)
     target = parsed.path + (f"?{parsed.query}" if parsed.query else "")
-    request = f"GET {target} HTTP/1.1\r\nHost: {parsed.netloc}\r\n\r\n".encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = f"GET {target} HTTP/1.1\r\nHost: {parsed.netloc}\r\n{extra}\r\n".encode()
     latencies: list[float] = []
     started = time.perf_counter()
     stop_at = started + duration
@@ -194,9 +207,9 @@ async def _load_asyncio(url: str, duration: float, connections: int) -> Result:
     return Result(len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, sum(errors))
 
 
-def load_python(url: str, duration: float, connections: int, threads: int) -> Result:
+def load_python(url: str, duration: float, connections: int, threads: int, headers: dict[str, str]) -> Result:
     del threads  # one event loop: the generator, not the server, may be the limit here
-    return asyncio.run(_load_asyncio(url, duration, connections))
+    return asyncio.run(_load_asyncio(url, duration, connections, headers))
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -222,7 +235,12 @@ def main() -> None:
         loadgen += " (no wrk found; it shares the 2 cores, so compare ratios only)"
     deep_page = min(DEEP_PAGE, args.rows // PAGE)
 
-    with running_postgres() as server_url, bench_database(server_url) as url:
+    with (
+        running_postgres() as server_url,
+        bench_database(server_url) as url,
+        DevIssuer() as issuer,
+        tempfile.TemporaryDirectory(prefix="api-bench-") as scratch,
+    ):
         print(f"seeding {args.rows} people ...", flush=True)
         engine = create_engine(url)
         migrate(engine)
@@ -236,15 +254,27 @@ def main() -> None:
 
         libpq_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         api_args = ["--factory", "api_service.main:create_app"]
+        metrics_dir = Path(scratch) / "metrics"
+        metrics_dir.mkdir()
+        api_env = {
+            "DATABASE_URL": url,
+            "API_AUTH_ISSUER": issuer.url,
+            "API_AUTH_AUDIENCE": issuer.audience,
+            "API_LOG_FORMAT": "json",
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        }
+        api_log = Path(scratch) / "api.log"
+        # Both get the header, so both parse the same request; only the API checks it.
+        headers = {"Authorization": f"Bearer {issuer.issue(expires_in=3600)}"}
         bare_args = ["bare_app:app", "--app-dir", str(HERE)]
         with (
-            serve(api_args, {"DATABASE_URL": url}, "/readyz", args.workers) as api,
+            serve(api_args, api_env, "/readyz", args.workers, api_log) as api,
             serve(bare_args, {"BENCH_DATABASE_URL": libpq_url}, "/people?limit=1", args.workers) as bare,
         ):
             api_list, bare_list = f"{api}/people?limit={PAGE}", f"{bare}/people?limit={PAGE}"
 
             def measure(url: str, duration: float) -> Result:
-                return load(url, duration, args.connections, args.threads)
+                return load(url, duration, args.connections, args.threads, headers)
 
             print(f"warming up; then {args.rounds} x {args.duration:g} s per app with {loadgen}", flush=True)
             measure(api_list, 2)
@@ -268,7 +298,15 @@ def main() -> None:
                     measure(f"{bare_list}&offset={(deep_page - 1) * PAGE}", depth_duration),
                 ),
             ]
+            # Read while the scratch directory still exists: evidence the API logged every request.
+            access = api_log.read_text()
+            access_lines = access.count('"logger":"api_service.access"')
+            statuses = collections.Counter(re.findall(r'"status":(\d+)', access))
     report(args, loadgen, rounds, depth, deep_page)
+    print(
+        f"api as deployed: RS256 bearer token checked on every request, /metrics on (multiprocess), "
+        f"{access_lines} JSON access-log lines written; statuses {dict(sorted(statuses.items()))}"
+    )
 
 
 def report(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from api_service.config import Settings
 from api_service.deps import get_session
+from api_service.dev_issuer import DevIssuer
 from api_service.main import create_app
 from orm_models import migrate
 
@@ -22,26 +23,48 @@ SEEDED_PEOPLE = 23
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
+    """Test settings; anonymous unless `auth_settings(issuer)` is passed in the overrides."""
     values: dict[str, object] = {
         "database_url": database_url,
         "default_page_size": DEFAULT_PAGE,
         "max_page_size": MAX_PAGE,
         "retry_after_seconds": 7,
         "connect_timeout_seconds": 2,
+        "auth_anonymous": True,
+        "log_format": "json",
     }
     return Settings(**{**values, **overrides})  # type: ignore[arg-type]
 
 
+def auth_settings(issuer: DevIssuer) -> dict[str, object]:
+    return {"auth_anonymous": False, "auth_issuer": issuer.url, "auth_audience": issuer.audience}
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[DevIssuer]:
+    """The local OIDC issuer, on a free loopback port."""
+    with DevIssuer() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def bearer(issuer: DevIssuer) -> dict[str, str]:
+    """Headers with a valid token (people:read) for the apps of the fixtures below."""
+    return {"Authorization": f"Bearer {issuer.issue()}"}
+
+
 @pytest.fixture
-def client(migrated_url: str, db_session: Session) -> Iterator[TestClient]:
-    """The app on the migrated database, its sessions replaced by the test's rolled-back one."""
-    app = create_app(make_settings(migrated_url))
+def client(
+    migrated_url: str, db_session: Session, issuer: DevIssuer, bearer: dict[str, str]
+) -> Iterator[TestClient]:
+    """The app (tokens required) on the migrated database, its sessions the test's rolled-back one."""
+    app = create_app(make_settings(migrated_url, **auth_settings(issuer)))
 
     def test_session() -> Iterator[Session]:
         yield db_session
 
     app.dependency_overrides[get_session] = test_session
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=bearer) as test_client:
         yield test_client
 
 
@@ -65,7 +88,8 @@ def seeded_url(create_database: Callable[[], str]) -> str:
 
 
 @pytest.fixture(scope="session")
-def seeded_client(seeded_url: str) -> Iterator[TestClient]:
-    """The app, unmodified, on the seeded database: read-only tests share it."""
-    with TestClient(create_app(make_settings(seeded_url))) as test_client:
+def seeded_client(seeded_url: str, issuer: DevIssuer, bearer: dict[str, str]) -> Iterator[TestClient]:
+    """The app, unmodified (tokens required), on the seeded database: read-only tests share it."""
+    app = create_app(make_settings(seeded_url, **auth_settings(issuer)))
+    with TestClient(app, headers=bearer) as test_client:
         yield test_client

@@ -39,3 +39,22 @@ def test_nothing_is_allowed_by_default(seeded_client: TestClient) -> None:
 
     assert response.status_code == 200
     assert "access-control-allow-origin" not in response.headers
+
+
+def test_a_browser_may_send_a_token_and_read_retry_after(seeded_url: str) -> None:
+    with TestClient(create_app(make_settings(seeded_url, cors_origins=[WEB_APP]))) as client:
+        preflight = client.options(
+            "/people",
+            headers={
+                "Origin": WEB_APP,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        simple = client.get("/people", headers={"Origin": WEB_APP})
+
+    assert preflight.status_code == 200
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    # Without it a cross-origin script cannot read how long to wait after a 503.
+    exposed = simple.headers["access-control-expose-headers"].lower().replace(" ", "").split(",")
+    assert "retry-after" in exposed

@@ -1,5 +1,6 @@
 """The Lambda entry point runs a load from its event, settings from the environment."""
 
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ def test_handler_loads_from_an_event(settings: Settings, migrated_engine: Engine
 
     assert (result["read"], result["inserted"], result["mode"]) == (6, 6, "append")
     assert len(people(migrated_engine)) == 6
+    assert (result["service"], result["service_version"]) == ("loader-service", version("loader-service"))
 
 
 def test_handler_reads_settings_and_source_from_the_environment(

@@ -1,6 +1,7 @@
 """`orm-models revision`, run as an author runs it: in a scratch copy of the orm-models tree."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,16 @@ def _versions(tree: Path) -> Path:
     return tree / "src" / "orm_models" / "migrations" / "versions"
 
 
+def _numbered(tree: Path) -> tuple[str, str]:
+    """The tree's newest numbered revision, and the id `orm-models revision` gives the next one."""
+    numbers = [
+        int(match.group(1))
+        for path in _versions(tree).glob("rev_*.py")
+        if (match := re.match(r"rev_(\d{4})_", path.name))
+    ]
+    return f"{max(numbers):04d}", f"{max(numbers) + 1:04d}"
+
+
 def _check(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return _cli("check", "--baseline", "schema-baseline.json", "--current", "src", "--json", *args, cwd=tree)
 
@@ -54,24 +65,23 @@ def _release_version(tree: Path) -> str:
 
 def test_a_new_revision_is_numbered_phased_linted_and_accepted_by_check(tree: Path) -> None:
     inside = tree / "src" / "orm_models"  # anywhere in the checkout: the tree is found upwards
+    head, new = _numbered(tree)
     result = _cli("revision", "-m", "Backfill person e-mail domains", "--phase", "expand", cwd=inside)
     assert result.returncode == 0, result.stdout + result.stderr
 
-    [written] = _versions(tree).glob("rev_0004_*.py")
-    assert written.name == "rev_0004_backfill_person_e_mail_domains.py"
+    [written] = _versions(tree).glob(f"rev_{new}_*.py")
+    assert written.name == f"rev_{new}_backfill_person_e_mail_domains.py"
     lint = lint_revision(written.read_text(), written.name)
-    assert (lint.revision, lint.down_revision, lint.phase, lint.findings) == ("0004", "0003", "expand", [])
-    assert "Migration lint of 0004: ok" in result.stdout
+    assert (lint.revision, lint.down_revision, lint.phase, lint.findings) == (new, head, "expand", [])
+    assert f"Migration lint of {new}: ok" in result.stdout
     assert "Required bump:" in result.stdout  # what `orm-models check` says, printed on the spot
     assert "The next release needs at least" in result.stdout
 
     checked = _check(tree, "--version", _release_version(tree))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     report = json.loads(checked.stdout)
-    assert [(r["revision"], r["phase"], r["findings"]) for r in report["revisions"]] == [
-        ("0004", "expand", [])
-    ]
-    assert "revision 0004" in {change["subject"] for change in report["changes"]}
+    assert [(r["revision"], r["phase"], r["findings"]) for r in report["revisions"]] == [(new, "expand", [])]
+    assert f"revision {new}" in {change["subject"] for change in report["changes"]}
 
 
 def test_autogenerate_contract_lists_its_drops_and_leaves_the_database_alone(
@@ -85,13 +95,14 @@ def test_autogenerate_contract_lists_its_drops_and_leaves_the_database_alone(
         people.read_text().replace(email, "    nickname: Mapped[str | None] = mapped_column(String(50))\n")
     )
     url = create_database()  # never migrated: migrated inside a transaction that is rolled back
+    new = _numbered(tree)[1]
 
     result = _cli(
         *("revision", "-m", "nickname replaces email", "--phase", "contract", "--autogenerate"),
         *("--database-url", url, "--versions-dir", str(_versions(tree))),
         cwd=tree.parent,
     )
-    [written] = _versions(tree).glob("rev_0004_*.py")
+    [written] = _versions(tree).glob(f"rev_{new}_*.py")
     text = written.read_text()
     assert 'drops = ("person.email",)' in text
     assert "op.drop_column('person', 'email')" in text or 'op.drop_column("person", "email")' in text
@@ -111,6 +122,7 @@ def test_autogenerate_on_a_database_behind_the_tree_is_one_line(
     tree: Path, create_database: Callable[[], str]
 ) -> None:
     url = create_database()
+    new = _numbered(tree)[1]
     migrate(url, "0001")  # in use by someone (not empty): left alone, so it must be at head
     args = ["revision", "-m", "x", "--phase", "expand", "--autogenerate", "--database-url", url]
     result = _cli(*args, cwd=tree)
@@ -118,7 +130,7 @@ def test_autogenerate_on_a_database_behind_the_tree_is_one_line(
     assert result.stderr.startswith("orm-models: could not write the revision: ")
     assert "not up to date" in result.stderr
     assert "Traceback" not in result.stderr
-    assert list(_versions(tree).glob("rev_0004_*.py")) == []
+    assert list(_versions(tree).glob(f"rev_{new}_*.py")) == []
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ CLI = str(Path(sys.executable).parent / "orm-models")
 BASELINE = PROJECT / "schema-baseline.json"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, check=False)
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, check=False, cwd=cwd)
 
 
 def _pair(tmp_path: Path) -> tuple[Path, Path]:
@@ -69,13 +69,17 @@ def test_input_errors_exit_2(tmp_path: Path) -> None:
     bad = _cli("check", "--baseline", str(old), "--current", str(new), "--version", "two")
     assert bad.returncode == 2
     assert "not a semantic version" in bad.stderr
-    assert _cli("check").returncode == 2
+    nowhere = _cli("check", cwd=tmp_path)
+    assert nowhere.returncode == 2
+    assert "no --baseline given and no schema-baseline.json" in nowhere.stderr
 
 
-def test_check_of_the_installed_package_against_the_committed_baseline() -> None:
+def test_check_of_the_installed_package_against_the_committed_baseline(postgres_url: str) -> None:
     last_release = json.loads(BASELINE.read_text(encoding="utf-8"))["version"]
-    result = _cli("check", "--baseline", str(BASELINE))
+    # Run where a user runs it: in orm-models/, finding the baseline by itself.
+    result = _cli("check", "--database-url", postgres_url, cwd=PROJECT)
     assert f"baseline {last_release}" in result.stdout
+    assert "the migrations and the models agree" in result.stdout, result.stdout + result.stderr
     assert "Required bump:" in result.stdout
     # The exit status agrees with the printed verdict, whatever the tree holds since the release.
     verdict_ok = "Version " in result.stdout and ": OK" in result.stdout
@@ -124,3 +128,16 @@ def test_too_small_names_each_subject_once() -> None:
     result = CheckResult("baseline.json", "0001", "0001", changes, verdict("1.0.0", "1.1.0", changes))
     [line] = [line for line in to_table(result).splitlines() if "TOO SMALL" in line]
     assert line.endswith("need at least 2.0.0: m.Person.nick")
+
+
+def test_explain_prints_the_rule_who_breaks_and_the_safe_route(tmp_path: Path) -> None:
+    # No baseline is needed (and none is found in tmp_path) to explain a rule.
+    result = _cli("check", "--explain", "enum_value_added", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("enum_value_added: major")
+    assert "breaks: breaks old readers" in result.stdout
+    assert "LookupError" in result.stdout
+    assert "safe route:" in result.stdout
+    unknown = _cli("check", "--explain", "no_such_rule", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "no rule 'no_such_rule'" in unknown.stderr

@@ -48,19 +48,42 @@ def test_manifest_describes_tables_classes_and_api() -> None:
     email = manifest["tables"]["person"]["columns"]["email"]
     assert email == {
         "autoincrement": False,
-        "identity": False,
+        "collation": None,
+        "comment": None,
+        "computed": None,
+        "enum": None,
+        "identity": None,
         "nullable": True,
+        "options": {},
         "primary_key": False,
-        "python_default": False,
-        "server_default": False,
+        "python_default": None,
+        "python_onupdate": None,
+        "server_default": None,
+        "server_onupdate": False,
         "type": "VARCHAR(320)",
     }
     person = manifest["tables"]["person"]
-    assert person["indexes"]["ix_person_email"] == {"columns": ["email"], "unique": False}
+    assert person["indexes"]["ix_person_email"] == {
+        "columns": ["email"],
+        "comment": None,
+        "options": {},
+        "referenced_by_name": None,
+        "unique": False,
+    }
+    assert person["columns"]["created_at"]["server_default"] == "now()"
+    assert person["columns"]["updated_at"]["python_onupdate"] == "sql now()"
     assert person["foreign_keys"]["fk_person_organization_id_organization"]["ondelete"] == "SET NULL"
-    assert manifest["tables"]["organization"]["columns"]["id"]["identity"] is True
+    assert manifest["tables"]["organization"]["columns"]["id"]["identity"]["always"] is False
+    relationship = manifest["classes"]["orm_models.people.Person"]["relationships"]["organization"]
+    assert (relationship["target"], relationship["uselist"], relationship["back_populates"]) == (
+        "orm_models.people.Organization",
+        False,
+        "people",
+    )
     assert manifest["classes"]["orm_models.people.Person"]["attributes"]["family_name"] == "family_name"
-    assert manifest["api"]["orm_models.people.Person"] == {"kind": "class"}
+    assert manifest["api"]["orm_models.people.Person"] == {"kind": "class", "bases": ["Base"]}
+    # `from orm_models import migrate` is the function, though a submodule has the same name.
+    assert manifest["api"]["orm_models"]["exports"]["migrate"] == "orm_models.migrate.migrate"
     assert manifest["version"] == orm_models.__version__
 
 

@@ -25,6 +25,9 @@ from tools.release.credentials import Credentials, Target
 from tools.release.index import IndexServer
 from tools.release.publish import publish
 
+# `create_database` and friends for the tests that need PostgreSQL (the Lambda package's run).
+pytest_plugins = ["orm_models.testing.fixtures"]
+
 # Every recorded release (the concurrent-writers scenario installs 1.0.0 too), and a 3.0.0.
 PUBLISHED = (*RECORDED, "3.0.0")
 HOSTILE_VERSION = "2.99.0"

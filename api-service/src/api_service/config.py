@@ -1,10 +1,12 @@
 """Service settings, from the environment (or `.env`) only."""
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from api_service.urls import normalize_database_url
 
 # PostgreSQL `integer` columns (every id here): larger values would fail in the database.
 MAX_ID = 2**31 - 1
@@ -53,10 +55,44 @@ class Settings(BaseSettings):
     instance: str | None = Field(default=None, max_length=200)
 
     # Used by the `api-service` console script only; `uvicorn --factory` takes its own flags.
+    # The defaults are the README's uvicorn line.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1)
-    log_level: str = "info"
+    workers: int = Field(default=2, ge=1)
+
+    # Logs: one line per event. `auto` is JSON unless stderr is a terminal (then console).
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    # One line per request (method, path, status, duration, request id), replacing uvicorn's.
+    access_log: bool = True
+
+    # Prometheus at /metrics; several workers share counts through PROMETHEUS_MULTIPROC_DIR.
+    metrics: bool = True
+
+    # Bearer tokens (OIDC access tokens as JWT). Required unless auth_anonymous is set, which
+    # is logged loudly at start-up: the data routes serve names and e-mail addresses.
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    # Default: the issuer's discovery document's `jwks_uri`.
+    auth_jwks_url: str | None = None
+    auth_scope: str = Field(default="people:read", pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+    auth_anonymous: bool = False
+    # The issuer's keys are kept this long; an unknown `kid` fetches them again, at most once
+    # per auth_jwks_min_refresh_seconds (junk tokens must not turn into a flood at the issuer).
+    auth_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    auth_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
+    auth_leeway_seconds: int = Field(default=30, ge=0)
+    auth_http_timeout_seconds: float = Field(default=3.0, gt=0)
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _known_driver(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(normalize_database_url(value.get_secret_value()))
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -71,8 +107,49 @@ class Settings(BaseSettings):
             raise ValueError("default_page_size must not exceed max_page_size")
         return self
 
+    @model_validator(mode="after")
+    def _auth_configured(self) -> "Settings":
+        if not self.auth_anonymous:
+            for name in ("auth_issuer", "auth_audience"):
+                if not getattr(self, name):
+                    raise ValueError(
+                        f"API_{name.upper()} is required (or API_AUTH_ANONYMOUS=true to serve without tokens)"
+                    )
+        return self
+
 
 @lru_cache
 def get_settings() -> Settings:
     """The settings of this process, read once; tests pass their own `Settings` to `create_app`."""
-    return Settings()  # type: ignore[call-arg]  # database_url comes from the environment
+    return load_settings()
+
+
+class SettingsError(Exception):
+    """Settings the environment cannot satisfy; the message is one line naming the variable."""
+
+
+def load_settings() -> Settings:
+    """`Settings()` from the environment, or a SettingsError naming the first bad variable.
+
+    pydantic's own message spans lines and repeats the input (a database URL holds a password).
+    """
+    try:
+        return Settings()  # type: ignore[call-arg]  # database_url comes from the environment
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    # The location is the field's name, or for DATABASE_URL the alias the value was sought under.
+    field = str(error["loc"][0]).lower().removeprefix("api_") if error["loc"] else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if field == "database_url":
+        variable = "DATABASE_URL (or API_DATABASE_URL)"
+        if error["type"] == "missing":
+            return f"{variable} is not set"
+    elif field:
+        variable = f"API_{field.upper()}"
+    else:  # a check across fields names its variables itself
+        return message
+    return f"{variable}: {message}"

@@ -1,6 +1,5 @@
 """Errors as JSON: 503 with Retry-After when the database is unreachable, never a traceback."""
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -8,9 +7,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from api_service.logs import get_logger
 from api_service.schemas.common import ErrorMessage
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DATABASE_UNAVAILABLE = "database unavailable"
 SCHEMA_NOT_READY = "database schema not ready"
@@ -46,24 +46,34 @@ def unavailable_response(retry_after_seconds: int, detail: str = DATABASE_UNAVAI
     )
 
 
+def database_error_fields(exc: BaseException) -> dict[str, object]:
+    """The log fields of a database error: its SQLSTATE and the first line of its message.
+
+    The driver's message goes on for lines (`LINE 3: FROM person ...`, a caret under it); the first
+    line and the code say what happened, in one log line.
+    """
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip() or type(original).__name__
+    return {"sqlstate": getattr(original, "pgcode", None), "error": text.splitlines()[0]}
+
+
 def install_handlers(app: FastAPI, retry_after_seconds: int) -> None:
     async def database_error(request: Request, exc: Exception) -> Response:
+        fields = database_error_fields(exc)
+        # The traceback only at DEBUG: while the database is down every request would log one.
+        log.debug("database error traceback", exc_info=exc)
         if is_database_unavailable(exc):
-            # One line, no traceback: while the database is down every request would log one.
-            log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc.args[0])
+            log.warning("database unavailable", **fields)
             return unavailable_response(retry_after_seconds)
         if is_schema_missing(exc):
-            log.error("%s %s: %s: %s", request.method, request.url.path, SCHEMA_NOT_READY, exc.args[0])
+            log.error(SCHEMA_NOT_READY, **fields)
             return unavailable_response(retry_after_seconds, SCHEMA_NOT_READY)
-        return await unexpected_error(request, exc)
-
-    async def unexpected_error(request: Request, exc: Exception) -> Response:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        log.error("database error", exc_info=exc, **fields)
         return JSONResponse({"detail": "internal server error"}, status_code=500)
 
     app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(PoolTimeoutError, database_error)
-    app.add_exception_handler(Exception, unexpected_error)
+    # Any other exception: `observe.Observe` logs it with the request id and answers a JSON 500.
 
 
 RETRY_AFTER_HEADER: dict[str, Any] = {
@@ -72,7 +82,7 @@ RETRY_AFTER_HEADER: dict[str, Any] = {
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorMessage,
-        "description": "Database unreachable, or not migrated yet: retry later.",
+        "description": "Database (or token issuer) unreachable, or database not migrated yet: retry later.",
         "headers": RETRY_AFTER_HEADER,
     }
 }

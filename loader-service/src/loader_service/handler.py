@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from loader_service import __version__
 from loader_service.config import Settings, get_settings
 from loader_service.errors import SourceError
 from loader_service.event import parse_event
@@ -58,7 +59,8 @@ def handler(event: dict[str, Any], context: object, settings: Settings | None = 
                 _keep(local, upload_to)
     if summary.rejects_file and upload_to:
         summary = dataclasses.replace(summary, rejects_file=redact(upload_to))
-    return summary.as_dict()
+    # Which release ran: the loader is deployed on its own schedule, apart from the api and orm-models.
+    return {**summary.as_dict(), "service": "loader-service", "service_version": __version__}
 
 
 def _keep(local: Path, destination: str) -> None:

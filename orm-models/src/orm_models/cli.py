@@ -87,16 +87,34 @@ def _check(arguments: argparse.Namespace) -> int:
     """Diff the schema against the last release and gate the version.
 
     PATH (--baseline, --current) is a manifest .json, a wheel or a src directory holding
-    orm_models; without --current the installed orm_models is checked, and without
-    --version its version. Exit 0 when the version carries at least the required bump and
-    no new revision is unsafe without an accepted reason, 1 when not. Needs griffe:
-    pip install 'orm-models[check]'.
+    orm_models; without --baseline, schema-baseline.json is looked for in the working
+    directory and its orm-models/; without --current the installed orm_models is checked,
+    and without --version its version. Unless --no-database, scratch databases are migrated
+    to the baseline's and the current head (on --database-url / $DATABASE_URL, else an
+    embedded PostgreSQL) and compared with the same rules and with the models.
+    Exit 0 when the version carries at least the required bump and no new revision is
+    unsafe without an accepted reason, 1 when not, 2 when the migrations build another
+    schema than the models describe. --explain RULE prints a rule: who breaks, the safe
+    route. Needs griffe: pip install 'orm-models[check]'.
     """
-    from orm_models.schema.check import run_check
+    from orm_models.schema.check import find_baseline, run_check
     from orm_models.schema.report import to_json, to_table
+    from orm_models.schema.rules import explain
 
-    result = run_check(arguments.baseline, arguments.current, arguments.project_version)
+    if arguments.explain:
+        print(explain(arguments.explain))
+        return EXIT_OK
+    baseline = arguments.baseline or find_baseline(Path.cwd())
+    result = run_check(
+        baseline,
+        arguments.current,
+        arguments.project_version,
+        database=not arguments.no_database,
+        database_url=arguments.database_url or os.environ.get("DATABASE_URL"),
+    )
     print(to_json(result) if arguments.json else to_table(result))
+    if result.drift:
+        return EXIT_USAGE  # the migrations build another schema than the models describe
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -232,11 +250,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub = _add_command(commands, "check", _check)
     sub.add_argument(
-        "--baseline", type=Path, required=True, metavar="PATH", help="manifest of the last release"
+        "--baseline", type=Path, metavar="PATH", help="manifest of the last release (default: found)"
     )
     sub.add_argument("--current", type=Path, metavar="PATH", help="default: the installed orm_models")
     sub.add_argument("--version", dest="project_version", help="default: the current version")
     sub.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_argument("--explain", metavar="RULE", help="print a rule: who breaks, why, safe route")
+    sub.add_argument(
+        "--no-database", action="store_true", help="skip migrating scratch databases (models only)"
+    )
+    sub.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="server for scratch databases (default: $DATABASE_URL, else embedded)",
+    )
 
     sub = _add_command(commands, "changelog", _changelog)
     sub.add_argument(

@@ -114,17 +114,34 @@ _AddCommand = Callable[
 ]
 
 
+def _plain_command(
+    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=(handler.__doc__ or name).splitlines()[0].rstrip("."))
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def _plain_database_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--database-url", help="defaults to $DATABASE_URL")
+
+
 def add_registry_commands(
     commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
     migrate_parser: argparse.ArgumentParser,
-    add_command: _AddCommand,
-    database_option: Callable[[argparse.ArgumentParser], None],
+    add_command: _AddCommand | None = None,
+    database_option: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> None:
     """Give `migrate` the gate's options and add `status` and `clients forget`.
 
-    `add_command` and `database_option` are cli.py's, so these commands read and document
-    themselves like the others.
+    `cli.py` passes its own `add_command` and `database_option`, so these commands read and
+    document themselves like the others; without them plain argparse parsers are added (the
+    2.3.0 signature, kept for callers of this public function).
     """
+    add_command = add_command or _plain_command
+    database_option = database_option or _plain_database_option
     hours = int(DEFAULT_LIVE_WINDOW.total_seconds() // 3600)
     window = f"a client seen this recently counts as live (default {hours}h)"
     migrate_parser.add_argument("--live-window", type=_window, default=DEFAULT_LIVE_WINDOW, help=window)

@@ -1,6 +1,5 @@
 """Operational endpoints: liveness, readiness, versions."""
 
-import logging
 from importlib.metadata import version
 
 from fastapi import APIRouter, Request
@@ -10,16 +9,18 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 import orm_models
+from api_service import metrics
 from api_service.deps import SettingsDep
-from api_service.errors import RETRY_AFTER_HEADER
+from api_service.errors import RETRY_AFTER_HEADER, database_error_fields
 from api_service.guard import expected_revision, schema_check
+from api_service.logs import get_logger
 from api_service.schemas.health import ClientRegistration, Health, Readiness, Version
 
 router = APIRouter(tags=["operations"])
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
-@router.get("/healthz", response_model=Health, summary="The process is alive")
+@router.get("/healthz", operation_id="getHealth", response_model=Health, summary="The process is alive")
 async def healthz() -> Health:
     # No database call: a database outage must not get healthy processes restarted.
     return Health(status="ok")
@@ -27,6 +28,7 @@ async def healthz() -> Health:
 
 @router.get(
     "/readyz",
+    operation_id="getReadiness",
     response_model=Readiness,
     summary="The database is reachable and its schema is the expected one",
     responses={
@@ -40,7 +42,7 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
             status = schema_check(connection)
     except (DBAPIError, PoolTimeoutError) as exc:
         # The driver's text names hosts, sockets and users: for the log, not for anonymous clients.
-        logger.warning("readiness: database unreachable: %s", str(exc.args[0]).strip())
+        logger.warning("readiness: database unreachable", **database_error_fields(exc))
         body = Readiness(
             status="unavailable", database="unreachable", schema_ok=False, detail="database unreachable"
         )
@@ -51,6 +53,7 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
             schema_ok=status.ok,
             detail=status.detail,
         )
+    metrics.schema_guard(body.schema_ok)
     if body.status == "ready":
         return JSONResponse(body.model_dump())
     return JSONResponse(
@@ -58,7 +61,12 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     )
 
 
-@router.get("/version", response_model=Version, summary="Versions of the service, its models and the schema")
+@router.get(
+    "/version",
+    operation_id="getVersion",
+    response_model=Version,
+    summary="Versions of the service, its models and the schema",
+)
 def version_info(request: Request) -> Version:
     engine: Engine = request.app.state.engine
     try:

@@ -30,7 +30,11 @@ def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/organizations", tags=["organizations"])
 
     @router.get(
-        "", response_model=OrganizationPage, responses=UNAVAILABLE, summary="List organizations, by id"
+        "",
+        operation_id="listOrganizations",
+        response_model=OrganizationPage,
+        responses=UNAVAILABLE,
+        summary="List organizations, by id",
     )
     def list_organizations(
         request: Request,
@@ -47,7 +51,12 @@ def build_router(settings: Settings) -> APIRouter:
         )
         return page_response(request, RESOURCE, records, limit)
 
-    @router.get("/{organization_id}", response_model=Organization, responses={**NOT_FOUND, **UNAVAILABLE})
+    @router.get(
+        "/{organization_id}",
+        operation_id="getOrganization",
+        response_model=Organization,
+        responses={**NOT_FOUND, **UNAVAILABLE},
+    )
     def get_organization(
         session: SessionDep, organization_id: Annotated[int, id_path("Organization id.")]
     ) -> Response:

@@ -29,7 +29,13 @@ def build_router(settings: Settings) -> APIRouter:
 
     # Sync on purpose: psycopg2 blocks, so FastAPI runs these in its threadpool and the event loop
     # keeps serving /healthz and other requests while a query waits.
-    @router.get("", response_model=PersonPage, responses=UNAVAILABLE, summary="List people, by id")
+    @router.get(
+        "",
+        operation_id="listPeople",
+        response_model=PersonPage,
+        responses=UNAVAILABLE,
+        summary="List people, by id",
+    )
     def list_people(
         request: Request,
         session: SessionDep,
@@ -49,7 +55,12 @@ def build_router(settings: Settings) -> APIRouter:
         )
         return page_response(request, RESOURCE, records, limit)
 
-    @router.get("/{person_id}", response_model=Person, responses={**NOT_FOUND, **UNAVAILABLE})
+    @router.get(
+        "/{person_id}",
+        operation_id="getPerson",
+        response_model=Person,
+        responses={**NOT_FOUND, **UNAVAILABLE},
+    )
     def get_person(session: SessionDep, person_id: Annotated[int, id_path("Person id.")]) -> Response:
         record = queries.get_person(session, person_id)
         if record is None:

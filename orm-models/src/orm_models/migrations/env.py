@@ -21,15 +21,20 @@ from sqlalchemy import Connection, Engine, create_engine
 # Importing the models registers their tables on Base.metadata for autogenerate.
 from orm_models import people  # noqa: F401
 from orm_models.base import Base
+from orm_models.registry import metadata as registry_metadata
 from orm_models.urls import database_url
 
 config = context.config
+
+# What the migrations build: the models, and the client registry the migrations own outside
+# Base.metadata (no service maps it). Without the latter, autogenerate would propose dropping it.
+TARGET_METADATA = [Base.metadata, registry_metadata]
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=TARGET_METADATA,
         compare_type=True,
         compare_server_default=True,
         transaction_per_migration=False,
@@ -74,7 +79,7 @@ def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_url(), target_metadata=Base.metadata, literal_binds=True)
+    context.configure(url=_url(), target_metadata=TARGET_METADATA, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -47,39 +47,69 @@ def _public(name: str) -> bool:
 
 
 def _walk_module(module: Any, snapshot: ApiSnapshot) -> None:
-    snapshot[module.path] = {"kind": "module"}
+    entry: dict[str, Any] = {"kind": "module"}
+    snapshot[module.path] = entry
     exports = None if module.exports is None else {str(name) for name in module.exports}
+    if exports is not None:
+        # Re-exported names, by what they import. Recorded apart from the members because a
+        # submodule of the same name (`orm_models.migrate`) would otherwise hide the function
+        # `from orm_models import migrate` gives.
+        entry["exports"] = {
+            name: str(module.imports[name]) for name in sorted(exports & module.imports.keys())
+        }
     for name, member in module.members.items():
         if not member.is_alias and member.is_module:
             # A submodule is recorded through its contents, so removing it removes them.
             if _public(name) and name not in EXCLUDED_MODULES:
                 _walk_module(member, snapshot)
             continue
-        if exports is not None:
-            if name not in exports:
-                continue
-        elif member.is_alias or not _public(name):
+        if member.is_alias:
+            continue  # an import: recorded in `exports` when the module exports it
+        if (exports is not None and name not in exports) or (exports is None and not _public(name)):
             continue
         _describe(f"{module.path}.{name}", member, snapshot)
 
 
-def _describe(path: str, member: Any, snapshot: ApiSnapshot) -> None:
-    if member.is_alias:
-        # Re-exported name: record that it exists; its definition is described where it lives.
-        snapshot[path] = {"kind": "alias", "target": member.target_path}
-        return
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _describe(path: str, member: Any, snapshot: ApiSnapshot, *, enum_member: bool = False) -> None:
     kind = str(member.kind.value)
     entry: dict[str, Any] = {"kind": kind}
+    labels = sorted(str(label) for label in member.labels)
+    if labels:
+        entry["labels"] = labels
     if kind == "function":
         entry["parameters"] = [
-            {"name": p.name, "kind": str(p.kind.value), "required": p.default is None and _plain(p)}
+            {
+                "name": p.name,
+                "kind": str(p.kind.value),
+                "required": p.default is None and _plain(p),
+                "default": _text(p.default),
+                "annotation": _text(p.annotation),
+            }
             for p in member.parameters
         ]
+        entry["returns"] = _text(member.returns)
+    elif kind == "attribute":
+        entry["annotation"] = _text(member.annotation)
+        if enum_member:
+            # An enum member's value is what is stored and compared; other values are
+            # implementation (a mapped_column(...) call is compared as schema, not as text).
+            entry["value"] = _text(member.value)
+    elif kind == "class":
+        entry["bases"] = [str(base) for base in member.bases]
     snapshot[path] = entry
     if kind == "class":
+        is_enum = any(str(base).split(".")[-1] in _ENUM_BASES for base in member.bases)
         for name, child in member.members.items():
             if _public(name) and not child.is_alias:
-                _describe(f"{path}.{name}", child, snapshot)
+                _describe(f"{path}.{name}", child, snapshot, enum_member=is_enum)
+
+
+# Base classes whose class attributes are enum members (their values are API).
+_ENUM_BASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"})
 
 
 def _plain(parameter: Any) -> bool:
@@ -90,8 +120,9 @@ def _plain(parameter: Any) -> bool:
 def diff_api(old: ApiSnapshot, new: ApiSnapshot) -> list[Change]:
     """Classify the differences between two API snapshots.
 
-    A removed name, a changed kind, or a call signature that rejects a call the old one accepted
-    needs a major release; a new name or a new optional parameter a minor one.
+    A removed name, a changed kind, a changed default, annotation, return annotation or enum
+    value, or a call signature that rejects a call the old one accepted needs a major release;
+    a new name, a new optional parameter or a parameter that became optional a minor one.
     """
     changes: list[Change] = []
     for path in sorted(old.keys() - new.keys()):
@@ -101,13 +132,47 @@ def diff_api(old: ApiSnapshot, new: ApiSnapshot) -> list[Change]:
         if not _under_removed(path, new, old):
             changes.append(classify("api_added", path, f"new {new[path]['kind']}"))
     for path in sorted(old.keys() & new.keys()):
-        before, after = old[path], new[path]
-        if before["kind"] != after["kind"]:
-            changes.append(classify("api_changed", path, f"{before['kind']} -> {after['kind']}"))
-        elif before.get("parameters") != after.get("parameters"):
-            kind = "api_extended" if _compatible(before["parameters"], after["parameters"]) else "api_changed"
-            detail = f"({_signature(before['parameters'])}) -> ({_signature(after['parameters'])})"
-            changes.append(classify(kind, path, detail))
+        changes += _diff_entry(path, old[path], new[path])
+    return changes
+
+
+def _diff_entry(path: str, before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+    if before["kind"] != after["kind"]:
+        return [classify("api_changed", path, f"{before['kind']} -> {after['kind']}")]
+    changes = []
+    if before.get("exports") != after.get("exports"):
+        changes += _diff_exports(path, before.get("exports") or {}, after.get("exports") or {})
+    for key in ("labels", "returns", "annotation", "value"):
+        if before.get(key) != after.get(key):
+            detail = f"{key}: {before.get(key)} -> {after.get(key)}"
+            # A function that returned None had no result for callers to rely on, and a return
+            # type that lost members of its union gives callers nothing they did not handle.
+            safe = key == "returns" and (
+                before.get(key) == "None" or _widens(after.get(key), before.get(key))
+            )
+            changes.append(classify("api_extended" if safe else "api_changed", path, detail))
+    if before.get("bases") != after.get("bases"):
+        kept = all(base in after.get("bases", []) for base in before.get("bases", []))
+        detail = f"bases ({', '.join(before.get('bases', []))}) -> ({', '.join(after.get('bases', []))})"
+        changes.append(classify("api_extended" if kept else "api_changed", path, detail))
+    if before.get("parameters") != after.get("parameters"):
+        old_parameters, new_parameters = before["parameters"], after["parameters"]
+        kind = "api_extended" if _compatible(old_parameters, new_parameters) else "api_changed"
+        detail = f"({_signature(old_parameters)}) -> ({_signature(new_parameters)})"
+        changes.append(classify(kind, path, detail))
+    return changes
+
+
+def _diff_exports(path: str, old: dict[str, str], new: dict[str, str]) -> list[Change]:
+    changes = []
+    for name in sorted(old.keys() | new.keys()):
+        subject = f"{path}.{name}"
+        if name not in new:
+            changes.append(classify("api_removed", subject, f"no longer re-exported (was {old[name]})"))
+        elif name not in old:
+            changes.append(classify("api_added", subject, f"re-exports {new[name]}"))
+        elif old[name] != new[name]:
+            changes.append(classify("api_changed", subject, f"re-exports {new[name]} instead of {old[name]}"))
     return changes
 
 
@@ -120,9 +185,60 @@ def _under_removed(path: str, snapshot: ApiSnapshot, other: ApiSnapshot) -> bool
 
 
 def _compatible(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
-    """Every call the old signature accepted still works: same leading parameters, extras optional."""
-    return new[: len(old)] == old and not any(parameter["required"] for parameter in new[len(old) :])
+    """Every call the old signature accepted still works and means the same.
+
+    Same leading parameters (name, kind, default; an annotation that admits at least what it
+    admitted); a required one may become optional, never the reverse; parameters after them
+    must be optional.
+    """
+    if len(new) < len(old):
+        return False
+    for before, after in zip(old, new, strict=False):
+        same = all(before[key] == after[key] for key in ("name", "kind"))
+        # A parameter may accept more (`Connection` -> `Connection | Engine`), never less.
+        if (
+            not same
+            or not _widens(before["annotation"], after["annotation"])
+            or (after["required"] and not before["required"])
+        ):
+            return False
+        if not before["required"] and before["default"] != after["default"]:
+            return False  # an old call that omitted it now gets another value
+    return not any(parameter["required"] for parameter in new[len(old) :])
+
+
+def _widens(old: str | None, new: str | None) -> bool:
+    """True when the annotation `new` admits every type `old` admitted (same, or a wider union)."""
+    if old == new:
+        return True
+    if not old or not new:
+        return False  # an annotation appeared or vanished: no basis to call it compatible
+    return _union_members(old) <= _union_members(new)
+
+
+def _union_members(annotation: str) -> set[str]:
+    """`A | B[C | D] | None` -> {"A", "B[C | D]", "None"}: the top-level members of a union."""
+    members: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in annotation:
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        if char == "|" and depth == 0:
+            members.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    members.append("".join(current).strip())
+    return set(members)
 
 
 def _signature(parameters: list[dict[str, Any]]) -> str:
-    return ", ".join(p["name"] + ("" if p["required"] else "=…") for p in parameters)
+    return ", ".join(
+        p["name"]
+        + (f": {p['annotation']}" if p.get("annotation") else "")
+        + ("" if p["required"] else f"={p.get('default')}")
+        for p in parameters
+    )

@@ -1,7 +1,9 @@
 """`orm-models check`: baseline -> current diff, version gate and migration lint in one result."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .dbcompare import compare_database, merge
 from .diff import diff_manifests
 from .lint import lint_revisions, unreleased
 from .manifest import Manifest
@@ -19,21 +21,63 @@ def load_pair(baseline: Path, current: Path | None) -> tuple[Manifest, Manifest]
     return read_manifest(baseline), (read_manifest(current) if current else installed_manifest())
 
 
-def run_check(baseline: Path, current: Path | None = None, version: str | None = None) -> CheckResult:
+BASELINE_NAME = "schema-baseline.json"
+
+
+def find_baseline(start: Path) -> Path:
+    """The committed baseline seen from `start`: `orm-models/` itself, or the repository root.
+
+    Only these two places: a baseline picked up from some directory above would be a guess.
+
+    Raises:
+        ValueError: There is none.
+    """
+    for candidate in (start / BASELINE_NAME, start / "orm-models" / BASELINE_NAME):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"no --baseline given and no {BASELINE_NAME} in {start} or {start / 'orm-models'}")
+
+
+def run_check(
+    baseline: Path,
+    current: Path | None = None,
+    version: str | None = None,
+    *,
+    database: bool = False,
+    database_url: str | None = None,
+) -> CheckResult:
     """Diff `baseline` -> `current`, judge `version` (default: the current manifest's) and lint.
 
     The revisions linted are those the baseline did not ship, read from the current wheel, tree
-    or installed package (a bare manifest file carries none).
+    or installed package (a bare manifest file carries none). With `database`, scratch databases
+    are migrated too (`dbcompare.py`): what only they show joins the changes, and a difference
+    between migrations and models is reported as drift.
 
     Raises:
         ValueError: A manifest cannot be read or a version is not `X.Y.Z`.
     """
-    old, new = load_pair(baseline, current)
-    version = version or new.get("version")
-    if not version or not old.get("version"):
-        raise ValueError("no version to check: pass --version")
-    parse_version(version)
-    changes = diff_manifests(old, new)
+    if version is not None:
+        parse_version(version)  # a bad --version is refused before anything slow runs
+    old = read_manifest(baseline)
+    # A bare manifest file ships no migrations: nothing to migrate.
+    migrate = database and not (current is not None and current.suffix == ".json")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Both halves mostly wait on a child process: migrate while the manifest is built.
+        pending = (
+            pool.submit(compare_database, current, old.get("migration_head"), database_url)
+            if migrate
+            else None
+        )
+        new = read_manifest(current) if current else installed_manifest()
+        version = version or new.get("version")
+        if not version or not old.get("version"):
+            raise ValueError("no version to check: pass --version")
+        parse_version(version)
+        changes = diff_manifests(old, new)
+        drift: list[str] | None = None
+        if pending is not None:
+            compared = pending.result()
+            changes, drift = merge(changes, compared.changes), compared.drift
     sources = revision_sources(current) if current else installed_revision_sources()
     revisions = unreleased(lint_revisions(sources), old.get("migrations"), old.get("migration_head"))
     return CheckResult(
@@ -44,4 +88,5 @@ def run_check(baseline: Path, current: Path | None = None, version: str | None =
         verdict=verdict(str(old["version"]), version, changes),
         revisions=revisions,
         attribution=attribute(changes, revisions),
+        drift=drift,
     )

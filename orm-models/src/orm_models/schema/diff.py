@@ -4,6 +4,8 @@ from typing import Any
 
 from .api_surface import diff_api
 from .changes import Change, Impact
+from .diff_classes import diff_classes
+from .diff_constraints import diff_constraints, new_table_foreign_keys
 from .manifest import Manifest
 from .rules import classify
 from .type_changes import TypeChange, compare_types
@@ -17,8 +19,23 @@ def diff_manifests(old: Manifest, new: Manifest) -> list[Change]:
     """
     table_renames = _table_renames(old, new)
     column_renames = _column_renames(old, new)
+    changes = diff_tables(old["tables"], new["tables"], table_renames, column_renames)
+    changes += diff_sequences(old.get("sequences", {}), new.get("sequences", {}))
+    changes += diff_classes(old["classes"], new["classes"], column_renames)
+    changes += diff_api(old.get("api", {}), new.get("api", {}))
+    changes += _diff_revisions(old.get("migrations"), new.get("migrations"))
+    return changes
+
+
+def diff_tables(
+    old_tables: dict[str, Any],
+    new_tables: dict[str, Any],
+    table_renames: dict[str, str] | None = None,
+    column_renames: dict[tuple[str, str], str] | None = None,
+) -> list[Change]:
+    """The classified changes between two `tables` sections (models or reflected databases)."""
+    table_renames, column_renames = table_renames or {}, column_renames or {}
     changes: list[Change] = []
-    old_tables, new_tables = old["tables"], new["tables"]
     for name in sorted(old_tables.keys() - new_tables.keys()):
         if name not in table_renames:
             changes.append(classify("drop_table", name, "table dropped", table=name))
@@ -26,16 +43,48 @@ def diff_manifests(old: Manifest, new: Manifest) -> list[Change]:
         renamed_from = next((o for o, n in table_renames.items() if n == name), None)
         if renamed_from is not None:
             changes.append(classify("rename_table", name, f"renamed from {renamed_from}", table=name))
-            changes += _diff_table(name, old_tables[renamed_from], new_tables[name], column_renames)
+            changes += _diff_table(
+                name, old_tables[renamed_from], new_tables[name], column_renames, old_tables
+            )
         else:
             columns = ", ".join(new_tables[name]["columns"])
             changes.append(classify("add_table", name, f"new table ({columns})", table=name))
+            # Its foreign keys still act on the tables they reference.
+            changes += new_table_foreign_keys(name, new_tables[name], old_tables)
     for name in sorted(old_tables.keys() & new_tables.keys()):
-        changes += _diff_table(name, old_tables[name], new_tables[name], column_renames)
-    changes += _diff_classes(old["classes"], new["classes"], column_renames)
-    changes += diff_api(old.get("api", {}), new.get("api", {}))
-    changes += _diff_revisions(old.get("migrations"), new.get("migrations"))
+        changes += _diff_table(name, old_tables[name], new_tables[name], column_renames, old_tables)
     return changes
+
+
+def diff_sequences(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """Sequences added, dropped, or with other options (bounds and steps vs START/CACHE)."""
+    changes = []
+    for name in sorted(old.keys() | new.keys()):
+        subject = f"sequence {name}"
+        if name not in new:
+            changes.append(classify("drop_sequence", subject, "sequence dropped"))
+        elif name not in old:
+            changes.append(classify("add_sequence", subject, "new sequence"))
+        else:
+            changes += _diff_options(subject, old[name], new[name], "change_sequence", "tune_sequence")
+    return changes
+
+
+# Options of an identity or sequence that only shape future values' spacing or speed.
+_TUNING = frozenset({"start", "cache", "start_value", "cache_size"})
+
+
+def _diff_options(
+    subject: str, old: dict[str, Any], new: dict[str, Any], major: str, patch: str
+) -> list[Change]:
+    changed = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+    if not changed:
+        return []
+    detail = "; ".join(f"{key} {old.get(key)} -> {new.get(key)}" for key in changed)
+    # GENERATED ALWAYS -> BY DEFAULT only accepts more.
+    relaxed = {"always"} if old.get("always") and not new.get("always") else set()
+    breaking = [key for key in changed if key not in _TUNING and key not in relaxed]
+    return [classify(major if breaking else patch, subject, detail)]
 
 
 def _diff_revisions(old: list[str] | None, new: list[str] | None) -> list[Change]:
@@ -77,7 +126,11 @@ def _column_renames(old: Manifest, new: Manifest) -> dict[tuple[str, str], str]:
 
 
 def _diff_table(
-    table: str, old: dict[str, Any], new: dict[str, Any], renames: dict[tuple[str, str], str]
+    table: str,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    renames: dict[tuple[str, str], str],
+    old_tables: dict[str, Any],
 ) -> list[Change]:
     changes: list[Change] = []
     old_columns, new_columns = old["columns"], new["columns"]
@@ -88,7 +141,7 @@ def _diff_table(
         if old_columns[gone] == new_columns[came]:
             # Same definition, one out and one in: most likely a rename, which is what breaks.
             renamed_to = {gone: came}
-    for name in sorted(old_columns.keys() - new_columns.keys()):
+    for name in sorted(dropped):
         if name in renamed_to:
             target = renamed_to[name]
             detail = f"renamed from {table}.{name}"
@@ -96,20 +149,18 @@ def _diff_table(
             changes += _diff_column(table, target, old_columns[name], new_columns[target])
         else:
             changes.append(classify("drop_column", f"{table}.{name}", "column dropped", **_at(table, name)))
-    for name in sorted(new_columns.keys() - old_columns.keys()):
-        if name not in renamed_to.values():
-            changes.append(_added_column(table, name, new_columns[name]))
+    new_names = {name for name in added if name not in renamed_to.values()}
+    for name in sorted(new_names):
+        changes.append(_added_column(table, name, new_columns[name]))
     for name in sorted(old_columns.keys() & new_columns.keys()):
         changes += _diff_column(table, name, old_columns[name], new_columns[name])
-    if old["primary_key"]["columns"] != new["primary_key"]["columns"]:
-        detail = (
-            f"({', '.join(old['primary_key']['columns'])}) -> ({', '.join(new['primary_key']['columns'])})"
-        )
-        changes.append(classify("change_primary_key", table, detail, table=table))
-    changes += _diff_named(table, "unique", old["unique_constraints"], new["unique_constraints"])
-    changes += _diff_named(table, "foreign_key", old["foreign_keys"], new["foreign_keys"])
-    changes += _diff_named(table, "check", old["check_constraints"], new["check_constraints"])
-    changes += _diff_indexes(table, old["indexes"], new["indexes"])
+    changes += diff_constraints(table, old, new, new_names, old_tables)
+    for key, kind in (("comment", "change_comment"), ("options", "change_table_options")):
+        if old.get(key) != new.get(key):
+            changes.append(classify(kind, table, f"{key}: {old.get(key)} -> {new.get(key)}", table=table))
+    if old.get("prefixes") != new.get("prefixes"):
+        detail = f"prefixes: {old.get('prefixes')} -> {new.get('prefixes')}"
+        changes.append(classify("change_table_options", table, detail, table=table))
     return changes
 
 
@@ -122,157 +173,144 @@ def _added_column(table: str, name: str, column: dict[str, Any]) -> Change:
     kind = column["type"]
     if column["nullable"]:
         return classify("add_column_nullable", subject, f"{kind}, nullable", **_at(table, name))
-    if column["server_default"] or column["identity"]:
+    if column["server_default"] or column["identity"] or column.get("computed"):
         return classify(
             "add_column_server_default",
             subject,
-            f"{kind}, NOT NULL with a server default",
+            f"{kind}, NOT NULL, filled by the database",
             **_at(table, name),
         )
     # A Python-side default= is applied by the new models only; old writers never send it.
-    why = "Python-side default= only, invisible to old writers" if column["python_default"] else "no default"
+    why = (
+        "Python-side default= only, invisible to old writers"
+        if column.get("python_default")
+        else "no default"
+    )
     return classify("add_column_not_null", subject, f"{kind}, NOT NULL, {why}", **_at(table, name))
 
 
 def _diff_column(table: str, name: str, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
-    subject = f"{table}.{name}"
+    subject, at = f"{table}.{name}", _at(table, name)
+    changes = _diff_type(subject, old, new, at)
+    if old["nullable"] and not new["nullable"]:
+        changes.append(classify("set_not_null", subject, "nullable -> NOT NULL", **at))
+    elif new["nullable"] and not old["nullable"]:
+        changes.append(
+            classify("drop_not_null", subject, "NOT NULL -> nullable (readers may get None)", **at)
+        )
+    if old["primary_key"] != new["primary_key"]:
+        detail = f"primary key member {old['primary_key']} -> {new['primary_key']}"
+        changes.append(classify("change_primary_key", subject, detail, **at))
+    changes += _diff_server_default(subject, old, new, at)
+    for key, label in (("python_default", "default="), ("python_onupdate", "onupdate=")):
+        before, after = old.get(key), new.get(key)
+        if before != after:
+            kind = (
+                "python_default_added"
+                if before is None
+                else "python_default_removed"
+                if after is None
+                else "python_default_changed"
+            )
+            changes.append(classify(kind, subject, f"Python {label} {before} -> {after}", **at))
+    if (old["identity"] is None) != (new["identity"] is None):
+        kind = "add_identity" if new["identity"] else "drop_identity"
+        changes.append(classify(kind, subject, kind.replace("_", " "), **at))
+    elif old["identity"] != new["identity"]:
+        changes += [
+            classify(c.kind, subject, f"identity {c.detail}", **at)
+            for c in _diff_options(
+                subject, old["identity"], new["identity"], "change_identity", "tune_identity"
+            )
+        ]
+    changes += _diff_computed(subject, old.get("computed"), new.get("computed"), at)
+    if old.get("comment") != new.get("comment"):
+        changes.append(
+            classify(
+                "change_comment", subject, f"comment {old.get('comment')!r} -> {new.get('comment')!r}", **at
+            )
+        )
+    if old.get("options") != new.get("options"):
+        changes.append(
+            classify("change_column_options", subject, f"{old.get('options')} -> {new.get('options')}", **at)
+        )
+    if old.get("server_onupdate") != new.get("server_onupdate") or old.get("autoincrement") != new.get(
+        "autoincrement"
+    ):
+        detail = f"server_onupdate/autoincrement {old.get('server_onupdate')}/{old.get('autoincrement')} -> "
+        detail += f"{new.get('server_onupdate')}/{new.get('autoincrement')}"
+        changes.append(classify("attribute_tuning_changed", subject, detail, **at))
+    return changes
+
+
+def _diff_type(subject: str, old: dict[str, Any], new: dict[str, Any], at: dict[str, Any]) -> list[Change]:
     changes = []
     if old["type"] != new["type"]:
         relation = compare_types(old["type"], new["type"])
         detail = f"{old['type']} -> {new['type']}"
         if relation is TypeChange.WIDEN:
-            changes.append(classify("widen_type", subject, detail, **_at(table, name)))
+            changes.append(classify("widen_type", subject, detail, **at))
         elif relation is TypeChange.WIDEN_REWRITE:
             also = frozenset({Impact.LOCKS})
-            changes.append(
-                classify(
-                    "widen_type", subject, f"{detail} (rewrites the table)", also=also, **_at(table, name)
-                )
-            )
+            changes.append(classify("widen_type", subject, f"{detail} (rewrites the table)", also=also, **at))
         elif relation is TypeChange.NARROW:
-            changes.append(classify("narrow_type", subject, detail, **_at(table, name)))
+            changes.append(classify("narrow_type", subject, detail, **at))
         else:
-            changes.append(classify("change_type", subject, detail, **_at(table, name)))
-    if old["nullable"] and not new["nullable"]:
-        changes.append(classify("set_not_null", subject, "nullable -> NOT NULL", **_at(table, name)))
-    elif new["nullable"] and not old["nullable"]:
-        changes.append(
-            classify(
-                "drop_not_null", subject, "NOT NULL -> nullable (readers may get None)", **_at(table, name)
-            )
-        )
-    if old["server_default"] != new["server_default"]:
-        if new["server_default"]:
-            changes.append(
-                classify("add_server_default", subject, "server default added", **_at(table, name))
-            )
-        elif new["nullable"]:
-            changes.append(
-                classify(
-                    "drop_server_default_nullable", subject, "server default dropped", **_at(table, name)
-                )
-            )
-        else:
-            detail = "server default dropped from a NOT NULL column"
-            changes.append(classify("drop_server_default", subject, detail, **_at(table, name)))
-    if old["identity"] != new["identity"]:
-        kind = "add_identity" if new["identity"] else "drop_identity"
-        changes.append(classify(kind, subject, kind.replace("_", " "), **_at(table, name)))
+            changes.append(classify("change_type", subject, detail, **at))
+    if old.get("collation") != new.get("collation"):
+        detail = f"collation {old.get('collation')} -> {new.get('collation')}"
+        changes.append(classify("change_collation", subject, detail, **at))
+    before, after = old.get("enum"), new.get("enum")
+    if before and after and before != after:
+        changes += _diff_enum(subject, before, after, at)
+    elif (before is None) != (after is None):
+        changes.append(classify("enum_storage_changed", subject, f"enum {before} -> {after}", **at))
     return changes
 
 
-def _describe(kind: str, definition: dict[str, Any]) -> str:
-    if kind == "foreign_key":
-        referred = f"{definition['referred_table']}({', '.join(definition['referred_columns'])})"
-        return f"({', '.join(definition['columns'])}) -> {referred}"
-    if kind == "check":
-        return str(definition["sqltext"])
-    return f"({', '.join(definition['columns'])})"
-
-
-def _diff_named(table: str, kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+def _diff_enum(subject: str, old: dict[str, Any], new: dict[str, Any], at: dict[str, Any]) -> list[Change]:
     changes = []
-    for name in sorted(old.keys() | new.keys()):
-        subject = f"{table}:{name}"
-        column = _single_column(new.get(name) or old[name])
-        if name not in new:
-            detail = _describe(kind, old[name])
-            changes.append(classify(f"drop_{kind}", subject, detail, table=table, column=column))
-        elif name not in old:
-            detail = _describe(kind, new[name])
-            changes.append(classify(f"add_{kind}", subject, detail, table=table, column=column))
-        elif old[name] != new[name]:
-            detail = f"{_describe(kind, old[name])} -> {_describe(kind, new[name])}"
-            changes.append(classify("change_constraint", subject, detail, table=table, column=column))
+    old_values, new_values = old["values"], new["values"]
+    if old_values != new_values:
+        appended = new_values[: len(old_values)] == old_values
+        kind = "enum_value_added" if appended else "enum_values_changed"
+        changes.append(classify(kind, subject, f"enum values {old_values} -> {new_values}", **at))
+    for keys, kind in (
+        (("native", "check_constraint"), "enum_storage_changed"),
+        (("python_class", "validate_strings"), "enum_python_changed"),
+    ):
+        moved = [key for key in keys if old.get(key) != new.get(key)]
+        if moved:
+            detail = "; ".join(f"{key} {old.get(key)} -> {new.get(key)}" for key in moved)
+            changes.append(classify(kind, subject, detail, **at))
     return changes
 
 
-def _single_column(definition: dict[str, Any]) -> str | None:
-    columns = definition.get("columns", [])
-    return str(columns[0]) if len(columns) == 1 else None
-
-
-def _diff_indexes(table: str, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
-    changes = []
-    for name in sorted(old.keys() | new.keys()):
-        subject, column = f"{table}:{name}", _single_column(new.get(name) or old[name])
-        if name in new and new[name]["unique"] and (name not in old or not old[name]["unique"]):
-            # A unique index rejects rows like a unique constraint does.
-            detail = f"unique index ({', '.join(new[name]['columns'])})"
-            changes.append(classify("add_unique", subject, detail, table=table, column=column))
-        elif name in old and old[name]["unique"] and (name not in new or not new[name]["unique"]):
-            detail = f"unique index ({', '.join(old[name]['columns'])})"
-            changes.append(classify("drop_unique", subject, detail, table=table, column=column))
-        elif name not in new:
-            changes.append(
-                classify("drop_index", subject, _describe("index", old[name]), table=table, column=column)
-            )
-        elif name not in old:
-            changes.append(
-                classify("add_index", subject, _describe("index", new[name]), table=table, column=column)
-            )
-        elif old[name] != new[name]:
-            detail = f"{_describe('index', old[name])} -> {_describe('index', new[name])}"
-            # A unique index over other columns rejects rows the old one accepted: a constraint change.
-            kind = "change_constraint" if new[name]["unique"] else "change_index"
-            changes.append(classify(kind, subject, detail, table=table, column=column))
-    return changes
-
-
-def _diff_classes(
-    old: dict[str, Any], new: dict[str, Any], column_renames: dict[tuple[str, str], str]
+def _diff_server_default(
+    subject: str, old: dict[str, Any], new: dict[str, Any], at: dict[str, Any]
 ) -> list[Change]:
-    changes = []
-    for path in sorted(old.keys() - new.keys()):
-        changes.append(classify("class_removed", path, f"mapped class of table {old[path]['table']} removed"))
-    for path in sorted(new.keys() - old.keys()):
-        changes.append(classify("class_added", path, f"maps table {new[path]['table']}"))
-    for path in sorted(old.keys() & new.keys()):
-        # The column rename is reported on the table; the attribute itself did not change.
-        renamed = {o: n for (t, o), n in column_renames.items() if t == new[path]["table"]}
-        changes += _diff_attributes(path, old[path]["attributes"], new[path]["attributes"], renamed)
-    return changes
+    before, after = old["server_default"], new["server_default"]
+    if before == after:
+        return []
+    if before is None:
+        return [classify("add_server_default", subject, f"server default {after} added", **at)]
+    if after is not None:
+        return [classify("change_server_default", subject, f"server default {before} -> {after}", **at)]
+    if new["nullable"]:
+        return [classify("drop_server_default_nullable", subject, f"server default {before} dropped", **at)]
+    detail = f"server default {before} dropped from a NOT NULL column"
+    return [classify("drop_server_default", subject, detail, **at)]
 
 
-def _diff_attributes(
-    path: str, old: dict[str, str], new: dict[str, str], renamed_columns: dict[str, str]
+def _diff_computed(
+    subject: str, old: dict[str, Any] | None, new: dict[str, Any] | None, at: dict[str, Any]
 ) -> list[Change]:
-    changes = []
-    gone, added = old.keys() - new.keys(), new.keys() - old.keys()
-    by_column = {column: attribute for attribute, column in new.items() if attribute in added}
-    for attribute in sorted(gone):
-        successor = by_column.pop(old[attribute], None)
-        if successor is not None:
-            detail = f"attribute {attribute} -> {successor} (column {old[attribute]} unchanged)"
-            changes.append(classify("attribute_renamed", f"{path}.{successor}", detail))
-            added = added - {successor}
-        else:
-            detail = f"no longer maps column {old[attribute]}"
-            changes.append(classify("attribute_removed", f"{path}.{attribute}", detail))
-    for attribute in sorted(added):
-        changes.append(classify("attribute_added", f"{path}.{attribute}", f"maps column {new[attribute]}"))
-    for attribute in sorted(old.keys() & new.keys()):
-        if old[attribute] != new[attribute] and renamed_columns.get(old[attribute]) != new[attribute]:
-            detail = f"maps column {new[attribute]} instead of {old[attribute]}"
-            changes.append(classify("attribute_remapped", f"{path}.{attribute}", detail))
-    return changes
+    if old == new:
+        return []
+    if old is None:
+        return [
+            classify("add_computed", subject, f"now GENERATED ALWAYS AS ({new and new['sqltext']})", **at)
+        ]
+    if new is None:
+        return [classify("drop_computed", subject, f"no longer GENERATED AS ({old['sqltext']})", **at)]
+    return [classify("change_computed", subject, f"{old} -> {new}", **at)]

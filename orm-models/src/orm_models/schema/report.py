@@ -28,6 +28,8 @@ class CheckResult:
     verdict: Verdict
     revisions: list[RevisionLint] = field(default_factory=list)
     attribution: dict[str, list[str]] = field(default_factory=dict)
+    drift: list[str] | None = None
+    """Where migrations and models disagree; None when no database was compared."""
 
     @property
     def unsafe(self) -> list[tuple[str, str]]:
@@ -36,8 +38,9 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        """The version satisfies the required bump and no revision is unsafe without a reason."""
-        return self.verdict.ok and not self.unsafe
+        """The version satisfies the required bump, no revision is unsafe without a reason, and
+        the migrations agree with the models."""
+        return self.verdict.ok and not self.unsafe and not self.drift
 
 
 def attribute(changes: list[Change], revisions: list[RevisionLint]) -> dict[str, list[str]]:
@@ -82,6 +85,8 @@ def to_json(result: CheckResult) -> str:
             }
             for c in result.changes
         ],
+        "database_compared": result.drift is not None,
+        "drift": result.drift or [],
         "revisions": [
             {
                 "revision": r.revision,
@@ -118,7 +123,7 @@ def to_table(result: CheckResult) -> str:
             lines += ["", "Safe routes:"] + [f"  {subject}: {route}" for subject, route in routes]
     else:
         lines.append("  no changes")
-    lines += ["", *_lint_lines(result), ""]
+    lines += ["", *_lint_lines(result), "", *_database_lines(result), ""]
     lines.append(
         f"Required bump: {verdict.required} "
         f"(from {verdict.baseline_version}: at least {verdict.minimum_version})"
@@ -135,6 +140,14 @@ def to_table(result: CheckResult) -> str:
     if result.unsafe:
         lines.append("Migrations: UNSAFE - " + "; ".join(f"{rev}: {key}" for rev, key in result.unsafe))
     return "\n".join(lines)
+
+
+def _database_lines(result: CheckResult) -> list[str]:
+    if result.drift is None:
+        return ["Database: not compared (--no-database, or --current is a manifest file: no migrations)"]
+    if not result.drift:
+        return ["Database: migrated to both heads; the migrations and the models agree"]
+    return ["Database: MIGRATIONS AND MODELS DISAGREE:", *(f"  {line}" for line in result.drift)]
 
 
 def _lint_lines(result: CheckResult) -> list[str]:

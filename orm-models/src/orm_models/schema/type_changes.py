@@ -1,6 +1,7 @@
 """Is a column type change a widening (every old value still fits) or not?
 
-Types are compared in their canonical PostgreSQL spelling (see `manifest.canonical_type`).
+Types are compared in their canonical PostgreSQL spelling (see `manifest.canonical_type`). Enum
+values are not part of it: `diff.py` classifies them apart (an appended value is not a widening).
 """
 
 import enum
@@ -24,7 +25,6 @@ class TypeChange(enum.Enum):
 _INTEGERS = ["SMALLINT", "INTEGER", "BIGINT"]
 _VARCHAR = re.compile(r"^VARCHAR(?:\((\d+)\))?$")
 _NUMERIC = re.compile(r"^NUMERIC(?:\((\d+)(?:, (\d+))?\))?$")
-_ENUM = re.compile(r"^ENUM (\S+)\((.*)\)$")
 
 
 def _text_length(spelling: str) -> int | None:
@@ -52,11 +52,6 @@ def compare_types(old: str, new: str) -> TypeChange:
     old_numeric, new_numeric = _NUMERIC.match(old), _NUMERIC.match(new)
     if old_numeric and new_numeric:
         return _compare_numeric(old_numeric, new_numeric)
-    old_enum, new_enum = _ENUM.match(old), _ENUM.match(new)
-    if old_enum and new_enum and old_enum.group(1) == new_enum.group(1):
-        old_values, new_values = old_enum.group(2).split(", "), new_enum.group(2).split(", ")
-        # ALTER TYPE ... ADD VALUE appends; old writers never send the new values.
-        return TypeChange.WIDEN if new_values[: len(old_values)] == old_values else TypeChange.CHANGE
     return TypeChange.CHANGE
 
 
