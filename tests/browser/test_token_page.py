@@ -41,7 +41,11 @@ def secured_api(
 def test_an_expired_token_is_reported_and_signing_in_again_reads_on(
     browser: Browser, site: str, secured_api: str, issuer: DevIssuer, seeded: Seeded
 ) -> None:
-    config = {"apiBase": secured_api, "tokenUrl": f"{issuer.url}/token", "tokenExpiresIn": TOKEN_SECONDS}
+    config: dict[str, str | int] = {
+        "apiBase": secured_api,
+        "tokenUrl": f"{issuer.url}/token",
+        "tokenExpiresIn": TOKEN_SECONDS,
+    }
     for page in open_page(browser, site, **config):
         status = page.locator("#status")
         rows = page.locator("#people tbody tr")
