@@ -16,19 +16,32 @@ import os
 
 from alembic import context
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, MetaData, create_engine
 
 # Importing the models registers their tables on Base.metadata for autogenerate.
 from orm_models import people  # noqa: F401
-from orm_models.base import Base
+from orm_models.base import NAMING_CONVENTION, Base
 from orm_models.registry import metadata as registry_metadata
 from orm_models.urls import database_url
 
 config = context.config
 
-# What the migrations build: the models, and the client registry the migrations own outside
-# Base.metadata (no service maps it). Without the latter, autogenerate would propose dropping it.
-TARGET_METADATA = [Base.metadata, registry_metadata]
+
+def _target_metadata() -> MetaData:
+    """What the migrations build: the models, and the client registry they own outside
+    Base.metadata (no service maps it; without it autogenerate would propose dropping it).
+
+    One MetaData, not a list: Alembic's operations take the naming convention from the
+    target, so a list would leave `op.create_table` constraints with PostgreSQL's names.
+    """
+    target = MetaData(naming_convention=NAMING_CONVENTION)
+    for metadata in (Base.metadata, registry_metadata):
+        for table in metadata.sorted_tables:
+            table.to_metadata(target)
+    return target
+
+
+TARGET_METADATA = _target_metadata()
 
 
 def _run(connection: Connection) -> None:
