@@ -7,12 +7,16 @@ bootstraps nox (with uv) into `.nox/_bootstrap` on first use. With nox installed
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -59,6 +63,7 @@ TESTED_PACKAGES += [E2E]
 # Release tooling: `python -m tools.release` runs inside the sessions below (see tools/release/).
 SERVICES = ["loader-service", "api-service"]
 TWINE = "twine>=6.1,<8"
+PYPI_SIMPLE = "pypi-simple>=1.6,<2"
 PYPISERVER = "pypiserver[passlib]>=2.3,<3"
 INDEX_STATE = ROOT / ".index"
 
@@ -77,16 +82,83 @@ def _build_wheel(session: nox.Session, project: Path) -> Path:
 
 
 def _install_built(session: nox.Session, package: str, extras: str) -> None:
-    """Install `package` as a built wheel (never editable) with `extras`, beside the local orm-models.
+    """Install `package` as a built wheel (never editable) with `extras`, beside the orm-models it admits.
 
-    Inner-loop tests use the orm-models of this tree; what is *deployed* (the index) is tested by
-    the compat and e2e sessions.
+    Inner-loop tests use the orm-models of this tree when the package's own range admits it;
+    otherwise (the tree is on a major the service has not moved to) the highest release its
+    range admits on the private index. The session says which.
     """
     orm_models_wheel = _build_wheel(session, ORM_MODELS)
     if package == "orm-models":
         session.install(f"{orm_models_wheel}[testing]")
+        return
+    service_wheel = _build_wheel(session, ROOT / package)
+    choice = _orm_models_choice(package, extras)
+    if choice.local:
+        session.install(f"{orm_models_wheel}[testing]", f"{service_wheel}[{extras}]")
     else:
-        session.install(f"{orm_models_wheel}[testing]", f"{_build_wheel(session, ROOT / package)}[{extras}]")
+        session.install(*_index_args(package), f"{service_wheel}[{extras}]", env=_index_env(session))
+    installed = session.run(
+        "python", "-c", "import importlib.metadata as m; print(m.version('orm-models'))", silent=True
+    )
+    session.log(f"{package}: orm-models {str(installed).strip()} ({choice.reason})")
+
+
+class _Choice:
+    """Which orm-models a service is tested against, and why (printed by every session)."""
+
+    def __init__(self, local: bool, reason: str) -> None:
+        self.local = local
+        self.reason = reason
+
+
+def _local_orm_models_version() -> str:
+    """The tree's orm-models version, read from __about__.py without importing anything."""
+    for node in ast.parse((ORM_MODELS / "src" / "orm_models" / "__about__.py").read_text()).body:
+        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Constant):
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets):
+            return str(node.value.value)
+    raise RuntimeError("orm-models/src/orm_models/__about__.py has no __version__")
+
+
+def _orm_models_ranges(service: str, extras: str = "test") -> list[str]:
+    """Every orm-models specifier `service` declares: runtime dependency and the named extras."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / service / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"])
+    for extra in filter(None, extras.split(",")):
+        declared += project.get("optional-dependencies", {}).get(extra, [])
+    return [str(r.specifier) for r in map(Requirement, declared) if r.name == "orm-models"]
+
+
+def _orm_models_choice(service: str, extras: str = "test") -> _Choice:
+    """The local wheel when `service`'s range admits the tree's version, else the index."""
+    from packaging.specifiers import SpecifierSet
+
+    local = _local_orm_models_version()
+    ranges = _orm_models_ranges(service, extras)
+    wanted = ",".join(r for r in ranges if r) or "any"
+    if all(local in SpecifierSet(spec) for spec in ranges):
+        return _Choice(True, f"the local wheel: {service} admits {wanted}")
+    return _Choice(False, f"from the index: {service} admits {wanted}, the tree is {local}")
+
+
+def _index_url() -> str:
+    """The private index's base URL: ORM_INDEX_URL, else the local default (ORM_INDEX_PORT moves it)."""
+    url = os.environ.get("ORM_INDEX_URL") or f"http://127.0.0.1:{os.environ.get('ORM_INDEX_PORT') or 8080}/"
+    return url.rstrip("/") + "/"
+
+
+def _index_simple_url() -> str:
+    return os.environ.get("ORM_INDEX_SIMPLE_URL") or _index_url() + "simple/"
+
+
+def _index_args(service: str) -> list[str]:
+    """uv options that take orm-models from the private index only (the services' own rule)."""
+    del service  # every service names the same index "private"; ORM_INDEX_URL moves it for all
+    return ["--index", f"private={_index_simple_url()}", "--index-strategy", "first-index"]
 
 
 def _run_tests(session: nox.Session, package: str) -> None:
@@ -118,10 +190,20 @@ def bench(session: nox.Session, service: str) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, and mypy (strict) over the whole repository."""
-    editable = [f"{ORM_MODELS}[testing]", *(f"{ROOT / name}[test,bench]" for name in BENCHMARKED_SERVICES)]
+    """ruff check, ruff format --check, and mypy (strict) over the whole repository.
+
+    A service whose orm-models range does not admit the tree's version is type-checked against
+    the release it admits, in a venv of its own (mypy --python-executable).
+    """
+    off_range = [s for s in BENCHMARKED_SERVICES if not _orm_models_choice(s, "test,bench").local]
+    in_range = [s for s in BENCHMARKED_SERVICES if s not in off_range]
+    editable = [f"{ORM_MODELS}[testing]", *(f"{ROOT / name}[test,bench]" for name in in_range)]
     session.install(
-        "ruff>=0.8,<1", "mypy>=1.13,<2", NOX_REQUIREMENT, *(arg for e in editable for arg in ("-e", e))
+        "ruff>=0.8,<1",
+        "mypy>=1.13,<2",
+        NOX_REQUIREMENT,
+        PYPI_SIMPLE,
+        *(arg for e in editable for arg in ("-e", e)),
     )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -134,7 +216,27 @@ def lint(session: nox.Session) -> None:
             for d in ("src", "tests", "benchmarks")
             if any((ROOT / package / d).rglob("*.py"))
         ]
-        session.run("mypy", *typed)
+        python: list[str] = []
+        if package in off_range:
+            venv = _service_venv(session, package, "test,bench", _index_env(session), editable=True)
+            python = ["--python-executable", str(venv / "bin" / "python")]
+            session.log(f"{package}: mypy against {_orm_models_choice(package, 'test,bench').reason}")
+        session.run("mypy", *python, *typed)
+
+
+def _service_venv(
+    session: nox.Session, service: str, extras: str, env: dict[str, str], *, editable: bool = False
+) -> Path:
+    """A venv of `service` with orm-models from the private index (reused: `uv pip install` syncs)."""
+    venv = Path(session.create_tmp()).resolve() / f"{service}-from-index"
+    if not (venv / "bin" / "python").exists():
+        session.run(UV, "venv", "--quiet", "--python", PYTHON, str(venv), external=True)
+    target = ["-e", f"{ROOT / service}[{extras}]"] if editable else [f"{ROOT / service}[{extras}]"]
+    session.run(
+        UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+        *_index_args(service), *target, env=env, external=True,
+    )  # fmt: skip
+    return venv
 
 
 @nox.session(python=PYTHON)
@@ -228,28 +330,71 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def publish(session: nox.Session) -> None:
-    """Upload every recorded release (rebuilt from its commit), or `-- FILES`, idempotently with twine."""
-    session.install(TWINE)
+    """Upload every recorded release the index lacks (built from its commit), or `-- FILES`, with twine.
+
+    Pre-flight first (index reachable, upload credential accepted), so a wrong password or a dead
+    index is reported before anything is built."""
+    session.install(TWINE, PYPI_SIMPLE)
     _release_tool(session, "publish", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def release(session: nox.Session) -> None:
-    """`-- major|minor|patch`: bump, CHANGELOG, commit, build, check, publish, record. Clean tree only."""
-    if len(session.posargs) != 1 or session.posargs[0] not in ("major", "minor", "patch"):
-        session.error("usage: nox -s release -- major|minor|patch")
-    part = session.posargs[0]
-    session.install(TWINE)
+    """`-- major|minor|patch [--allow-empty-major]`: bump, CHANGELOG, commit, build, check, publish, record.
+
+    Before anything changes: git identity, clean tree, index reachable and the upload credential
+    accepted, the schema gate (a major needs a breaking change), orm-models' tests and the
+    migrations-match-models check. ORM_RELEASE_PYTEST_ARGS narrows the suite (the release
+    tooling's own tests use it; a real release runs it whole)."""
+    options = [arg for arg in session.posargs if arg.startswith("--")]
+    parts = [arg for arg in session.posargs if not arg.startswith("--")]
+    if (
+        len(parts) != 1
+        or parts[0] not in ("major", "minor", "patch")
+        or set(options) - {"--allow-empty-major"}
+    ):
+        session.error("usage: nox -s release -- major|minor|patch [--allow-empty-major]")
+    part = parts[0]
+    session.install(TWINE, PYPI_SIMPLE)
     new_version = _release_tool(session, "release", part, "--plan", silent=True).split()[-1]
-    _release_tool(session, "release", part, "--changelog", str(_schema_gate(session, new_version)))
+    changelog = _schema_gate(session, new_version)
+    verdict = json.loads(
+        str(session.run("orm-models", "check", "--baseline", str(ORM_MODELS / "schema-baseline.json"),
+                        "--version", new_version, "--json", silent=True, success_codes=[0, 1]))
+    )  # fmt: skip
+    gate = [*options, "--required-bump", str(verdict["required_bump"])]
+    _release_tool(session, "release", part, "--plan", *gate)
+    session.install(f"{_build_wheel(session, ORM_MODELS)}[testing,check]")
+    with session.chdir(ORM_MODELS):
+        env = {"PYTHONDONTWRITEBYTECODE": "1"}
+        # Never publish a model change without its migration: this one runs whatever the narrowing.
+        session.run("pytest", "-q", "tests/test_migrations.py::test_models_equal_migrated_schema", env=env)
+        session.run("pytest", "-q", *shlex.split(os.environ.get("ORM_RELEASE_PYTEST_ARGS", "")), env=env)
+    _release_tool(session, "release", part, *gate, "--changelog", str(changelog))
 
 
 @nox.session(venv_backend="none")
 def lock(session: nox.Session) -> None:
     """Re-lock each service against the running private index; fail if a lock holds a credential."""
     env = _index_env(session)
+    # ORM_INDEX_URL moves the index named "private" (the lock then records that URL).
+    moved = _index_args("") if os.environ.get("ORM_INDEX_URL") else []
     for service in SERVICES:
-        session.run(UV, "lock", "--directory", str(ROOT / service), *session.posargs, env=env, external=True)
+        admitted = ",".join(_orm_models_ranges(service, ""))
+        session.log(
+            f"{service}: locking orm-models{admitted} from "
+            + (_index_simple_url() if moved else "the private index its pyproject names")
+        )
+        session.run(
+            UV,
+            "lock",
+            "--directory",
+            str(ROOT / service),
+            *moved[:2],
+            *session.posargs,
+            env=env,
+            external=True,
+        )
         lock_text = (ROOT / service / "uv.lock").read_text()
         secrets = [v for v in (*env.values(), os.environ.get("UV_INDEX_PRIVATE_PASSWORD")) if v]
         if re.search(r"://[^/\s\"]*@", lock_text) or any(s in lock_text for s in secrets):
@@ -259,55 +404,129 @@ def lock(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def compat(session: nox.Session) -> None:
     """Each service's tests against the lowest and highest orm-models its range admits on the index,
-    and against the freshly built local wheel; prints the matrix (service x orm-models -> result)."""
-    from packaging.requirements import Requirement
-
-    session.install(TWINE)
+    and against the local wheel when its range admits that; prints the matrix (service x orm-models
+    -> result), failed cells included. `-- api-service` picks services; `-- SERVICE -- -k x` passes
+    pytest arguments. Cells run in parallel (one per core) in reused venvs."""
+    chosen, pytest_args = list(session.posargs), []
+    if "--" in chosen:
+        split = chosen.index("--")
+        chosen, pytest_args = chosen[:split], chosen[split + 1 :]
+    unknown = [name for name in chosen if name not in SERVICES]
+    if unknown:
+        session.error(f"compat: unknown service(s) {unknown}; choose from {SERVICES}")
+    services = chosen or SERVICES
+    session.install(TWINE, PYPI_SIMPLE)
     env = _index_env(session)
     on_index = _release_tool(session, "versions", silent=True).split()
-    local_wheel = _build_wheel(session, ORM_MODELS)
-    matrix: list[tuple[str, str, str]] = []
-    for service in SERVICES:
-        config = tomllib.loads((ROOT / service / "pyproject.toml").read_text())
-        # The range the tests run under: the runtime requirement and the `test` extra's, together.
-        declared = [*config["project"]["dependencies"], *config["project"]["optional-dependencies"]["test"]]
-        ranges = [r.specifier for r in map(Requirement, declared) if r.name == "orm-models"]
+    local_version = _local_orm_models_version()
+    local_wheel = _cached_wheel(session, ORM_MODELS)
+    cells: list[_Cell] = []
+    for service in services:
+        from packaging.specifiers import SpecifierSet
+
+        ranges = [SpecifierSet(spec) for spec in _orm_models_ranges(service)]
         admitted = [v for v in on_index if all(v in spec for spec in ranges)]
         if not admitted:
             session.error(f"no orm-models{','.join(map(str, ranges))} on the index: run `nox -s publish`")
-        service_wheel = _build_wheel(session, ROOT / service)
-        cells = {
-            f"{admitted[0]} (lowest)": f"orm-models[testing]=={admitted[0]}",
-            f"{admitted[-1]} (highest)": f"orm-models[testing]=={admitted[-1]}",
-            "local wheel": f"orm-models[testing] @ {local_wheel.resolve().as_uri()}",
+        service_wheel = _cached_wheel(session, ROOT / service)
+        choices = {
+            f"{admitted[0]} (lowest)": f"=={admitted[0]}",
+            f"{admitted[-1]} (highest)": f"=={admitted[-1]}",
         }
-        for label, requirement in cells.items():
-            matrix.append((service, label, _compat_cell(session, service, service_wheel, requirement, env)))
-    width = max(len(service) for service, _, _ in matrix)
+        if all(local_version in spec for spec in ranges):
+            choices[f"{local_version} (local wheel)"] = f" @ {local_wheel.resolve().as_uri()}"
+        else:
+            cells.append(
+                _Cell(
+                    service, f"{local_version} (local wheel)", "", service_wheel, "not admitted by its range"
+                )
+            )
+        for label, pin in choices.items():
+            cells.append(_Cell(service, label, f"orm-models[testing]{pin}", service_wheel))
+    todo = [cell for cell in cells if not cell.result]
+    workers = max(1, min(len(todo), os.cpu_count() or 1))
+    session.log(
+        f"compat: {len(todo)} cell(s), {workers} at a time, venvs reused under {session.create_tmp()}"
+    )
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda cell: cell.run(Path(session.create_tmp()), env, pytest_args), todo))
+    width = max(len(cell.service) for cell in cells)
     session.log("compat matrix (service x orm-models -> result):")
-    for service, label, result in matrix:
-        session.log(f"  {service:<{width}}  {label:<22} {result}")
-    if any(result == "FAILED" for _, _, result in matrix):
+    for cell in cells:
+        session.log(f"  {cell.service:<{width}}  {cell.label:<26} {cell.result}  {cell.seconds:5.1f}s")
+    for cell in cells:
+        if cell.result == "FAILED":
+            session.log(f"--- {cell.service} x {cell.label} (last lines) ---\n{cell.output[-3000:]}")
+    if any(cell.result == "FAILED" for cell in cells):
         session.error("compat: at least one service fails against an orm-models its range admits")
 
 
-def _compat_cell(
-    session: nox.Session, service: str, service_wheel: Path, requirement: str, env: dict[str, str]
-) -> str:
-    """One matrix cell in its own venv: install from the index (orm-models from "private" only)."""
-    venv = Path(session.create_tmp()).resolve() / f"compat-{service}"
-    session.run(UV, "venv", "--quiet", "--clear", "--python", PYTHON, str(venv), external=True)
-    python = str(venv / "bin" / "python")
-    session.run(
-        UV, "pip", "install", "--quiet", "--python", python,
-        "--index", f"private={_private_index_url(service)}", "--index-strategy", "first-index",
-        f"{service_wheel}[test]", requirement, env=env, external=True,
-    )  # fmt: skip
-    if not any((ROOT / service / "tests").rglob("test_*.py")):
-        return "installs; no tests"
-    session.log(f"{service}: pytest against {requirement}")
-    tests = subprocess.run([python, "-m", "pytest", "-q"], cwd=ROOT / service, check=False)
-    return {0: "passed", 5: "no tests"}.get(tests.returncode, "FAILED")
+class _Cell:
+    """One matrix cell: a service's tests in a venv of its own, with one orm-models."""
+
+    def __init__(self, service: str, label: str, requirement: str, wheel: Path, result: str = "") -> None:
+        self.service, self.label, self.requirement, self.wheel = service, label, requirement, wheel
+        self.result, self.output, self.seconds = result, "", 0.0
+
+    def run(self, tmp: Path, env: dict[str, str], pytest_args: list[str]) -> None:
+        import time
+
+        started = time.monotonic()
+        key = re.sub(r"[^A-Za-z0-9.]+", "-", f"{self.service}-{self.label}").strip("-")
+        venv = tmp.resolve() / f"compat-{key}"
+        python = str(venv / "bin" / "python")
+        steps = (
+            []
+            if (venv / "bin" / "python").exists()
+            else [[UV, "venv", "--quiet", "--python", PYTHON, str(venv)]]
+        )
+        # Reused venv: `uv pip install` changes only what differs (a new orm-models, a rebuilt service).
+        install = [UV, "pip", "install", "--quiet", "--python", python, "--reinstall-package", self.service]
+        steps.append([*install, *_index_args(self.service), f"{self.wheel}[test]", self.requirement])
+        log: list[str] = []
+        for command in steps:
+            done = subprocess.run(command, env=os.environ | env, capture_output=True, text=True, check=False)
+            log.append(done.stdout + done.stderr)
+            if done.returncode != 0:
+                self.result, self.output = "FAILED", "".join(log)
+                self.seconds = time.monotonic() - started
+                return
+        if not any((ROOT / self.service / "tests").rglob("test_*.py")):
+            self.result = "installs; no tests"
+        else:
+            tests = subprocess.run(
+                [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
+                cwd=ROOT / self.service, capture_output=True, text=True, check=False,
+                env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"},
+            )  # fmt: skip
+            log.append(tests.stdout + tests.stderr)
+            self.result = {0: "passed", 5: "no tests"}.get(tests.returncode, "FAILED")
+        self.output = "".join(log)
+        self.seconds = time.monotonic() - started
+
+
+def _cached_wheel(session: nox.Session, project: Path) -> Path:
+    """`project`'s wheel, rebuilt only when its committed tree changed or it has local edits."""
+    tree = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", f"HEAD:{project.relative_to(ROOT)}"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", str(project)],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    if not tree or dirty:
+        return _build_wheel(session, project)
+    cache = Path(session.create_tmp()) / "wheel-cache" / f"{project.name}-{tree[:16]}"
+    wheels = sorted(cache.glob("*.whl"))
+    if len(wheels) == 1:
+        session.log(f"{project.name}: reusing {wheels[0].name} (tree {tree[:12]} unchanged)")
+        return wheels[0]
+    built = _build_wheel(session, project)
+    cache.mkdir(parents=True, exist_ok=True)
+    kept = cache / built.name
+    kept.write_bytes(built.read_bytes())
+    return kept
 
 
 if __name__ == "__main__":

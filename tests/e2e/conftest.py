@@ -27,7 +27,7 @@ from tools.release.publish import publish
 from tools.release.version import parse as parse_version
 
 # 1.0.0 is left out only to save a build: nothing here installs it.
-PUBLISHED = (*(v for v in RECORDED if parse_version(v) >= (1, 1, 0)), "3.0.0")
+PUBLISHED = (*(v for v in RECORDED if parse_version(v).release >= (1, 1, 0)), "3.0.0")
 HOSTILE_VERSION = "2.99.0"
 
 
