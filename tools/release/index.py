@@ -22,6 +22,8 @@ HOST = DEFAULT_HOST
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 20.0
 PIDFILE = "pypiserver.pid"
+URLFILE = "pypiserver.url"
+"""Beside the pidfile: where the running index serves (a second `serve` names it)."""
 
 
 def free_port() -> int:
@@ -189,7 +191,8 @@ def serve(state_dir: Path, port: int, fallback_url: str | None) -> int:
     try:
         server.start()
         assert server.process is not None
-        pidfile.write_text(f"{server.process.pid}\n{server.url}\n", encoding="utf-8")
+        pidfile.write_text(f"{server.process.pid}\n", encoding="utf-8")
+        (state_dir / URLFILE).write_text(f"{server.url}\n", encoding="utf-8")
         print(
             f"private index: {server.url} (simple API: {server.simple_url})\n"
             f"  packages:    {server.packages}\n"
@@ -209,6 +212,7 @@ def serve(state_dir: Path, port: int, fallback_url: str | None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
         server.stop()
         pidfile.unlink(missing_ok=True)
+        (state_dir / URLFILE).unlink(missing_ok=True)
         print("private index stopped", flush=True)
 
 
@@ -235,10 +239,13 @@ def stop(state_dir: Path) -> int:
 def _running(pidfile: Path) -> tuple[int, str] | None:
     """(pid, URL) of the index a pidfile names, when that process is alive and is our pypiserver."""
     try:
-        pid_text, _, url = pidfile.read_text(encoding="utf-8").partition("\n")
-        pid = int(pid_text)
-    except (OSError, ValueError):
+        pid = int(pidfile.read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
         return None
+    try:
+        url = (pidfile.parent / URLFILE).read_text(encoding="utf-8")
+    except OSError:
+        url = ""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
