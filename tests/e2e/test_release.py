@@ -114,6 +114,9 @@ def test_release_minor_publishes_records_and_installs_by_range(
         TWINE_REPOSITORY_URL=server.url,
         TWINE_USERNAME=credentials.username,
         TWINE_PASSWORD=credentials.password,
+        # orm-models' whole suite runs in its own CI session; here the release's code path with
+        # the check it never skips (the session refuses a selection without it).
+        ORM_RELEASE_PYTEST_ARGS="-k 'test_models_equal_migrated_schema or test_single_head'",
     )
     noxfile = str(clone / "noxfile.py")
     released = run(

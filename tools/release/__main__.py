@@ -90,6 +90,9 @@ def _release(arguments: argparse.Namespace) -> int:
     step = release.plan(ROOT, arguments.part)
     if arguments.required_bump is not None:
         release.require_breaking_change(arguments.part, arguments.required_bump, arguments.allow_empty_major)
+    if arguments.plan and not arguments.preflight:
+        print(step.version)
+        return 0
     target = upload_target(ROOT, index_url())
     preflight(target)
     if arguments.plan:
@@ -141,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     release_parser = commands.add_parser("release", help="bump, changelog, build, check, publish, record")
     release_parser.add_argument("part", choices=["major", "minor", "patch"])
     release_parser.add_argument("--plan", action="store_true", help="only print the version it would release")
+    release_parser.add_argument(
+        "--preflight", action="store_true", help="with --plan: also check the index and the credential"
+    )
     release_parser.add_argument("--changelog", type=Path, help="generated CHANGELOG entries to include")
     release_parser.add_argument(
         "--required-bump", choices=["none", "patch", "minor", "major"], help="the schema gate's verdict"
