@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -90,11 +91,11 @@ def _install_built(session: nox.Session, package: str, extras: str) -> None:
     otherwise (the tree is on a major the service has not moved to) the highest release its
     range admits on the private index. The session says which.
     """
-    orm_models_wheel = _build_wheel(session, ORM_MODELS)
+    orm_models_wheel = _cached_wheel(session, ORM_MODELS)
     if package == "orm-models":
         session.install(f"{orm_models_wheel}[testing]")
         return
-    service_wheel = _build_wheel(session, ROOT / package)
+    service_wheel = _cached_wheel(session, ROOT / package)
     choice = _orm_models_choice(package, extras)
     if choice.local:
         session.install(f"{orm_models_wheel}[testing]", f"{service_wheel}[{extras}]")
@@ -245,9 +246,11 @@ def _service_venv(
 def demo(session: nox.Session) -> None:
     """The whole story: private index -> services installed by range -> migrate, load, serve, read back.
 
-    PostgreSQL is embedded in .devdb/ unless DATABASE_URL is set.
+    PostgreSQL is embedded in .devdb/ unless DATABASE_URL is set. Each service gets a venv of its
+    own, so the two may sit on different orm-models majors. The demo's index is its own, on a
+    free port, whatever ORM_INDEX_URL says: it never touches a team index.
     """
-    session.install(TWINE, PYPISERVER)
+    session.install(TWINE, PYPISERVER, PYPI_SIMPLE)
     env = {"PYTHONPATH": str(ROOT), "UV": UV, "TMPDIR": tempfile.gettempdir()}
     session.run("python", str(ROOT / "tools" / "demo.py"), "--data-dir", str(DEMO_DATA_DIR), env=env)
 
@@ -318,7 +321,8 @@ def _schema_gate(session: nox.Session, new_version: str) -> Path:
 
 @nox.session(python=PYTHON)
 def index(session: nox.Session) -> None:
-    """Run the private index (pypiserver, 127.0.0.1:8080, auth on everything) until Ctrl-C; `-- stop`."""
+    """Run the private index (pypiserver behind the immutability guard, ORM_INDEX_URL or 127.0.0.1:8080,
+    auth on everything, separate read and upload users) until Ctrl-C; `-- stop`."""
     session.install(PYPISERVER)
     _release_tool(session, "index", *session.posargs)
 
@@ -367,15 +371,16 @@ def release(session: nox.Session) -> None:
     gate = [*options, "--required-bump", str(verdict["required_bump"])]
     _release_tool(session, "release", part, "--plan", "--preflight", *gate)
     session.install(f"{_build_wheel(session, ORM_MODELS)}[testing,check]")
-    report = Path(session.create_tmp()) / "release-tests.xml"
+    report = Path(session.create_tmp()).resolve() / "release-tests.xml"
     with session.chdir(ORM_MODELS):
         narrowed = shlex.split(os.environ.get("ORM_RELEASE_PYTEST_ARGS", ""))
         env = {"PYTHONDONTWRITEBYTECODE": "1"}
         session.run("pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *narrowed, env=env)
     # Never publish a model change without its migration: that check must have run, and passed.
-    import xml.etree.ElementTree as ET  # noqa: N817 - the stdlib's own idiom
+    import xml.etree.ElementTree as ET
 
-    cases = ET.parse(report).getroot().iter("testcase")
+    # Our own pytest's report, written a moment ago into the session's directory.
+    cases = ET.parse(report).getroot().iter("testcase")  # noqa: S314
     if not any(c.get("name") == MIGRATIONS_MATCH_MODELS and not list(c) for c in cases):
         session.error(f"release: orm-models' {MIGRATIONS_MATCH_MODELS} did not run and pass; refusing")
     _release_tool(session, "release", part, *gate, "--changelog", str(changelog))
@@ -437,10 +442,9 @@ def compat(session: nox.Session) -> None:
         if not admitted:
             session.error(f"no orm-models{','.join(map(str, ranges))} on the index: run `nox -s publish`")
         service_wheel = _cached_wheel(session, ROOT / service)
-        choices = {
-            f"{admitted[0]} (lowest)": f"=={admitted[0]}",
-            f"{admitted[-1]} (highest)": f"=={admitted[-1]}",
-        }
+        choices = {f"{admitted[0]} (lowest)": f"=={admitted[0]}"}
+        if admitted[-1] != admitted[0]:
+            choices[f"{admitted[-1]} (highest)"] = f"=={admitted[-1]}"
         if all(local_version in spec for spec in ranges):
             choices[f"{local_version} (local wheel)"] = f" @ {local_wheel.resolve().as_uri()}"
         else:
@@ -452,12 +456,16 @@ def compat(session: nox.Session) -> None:
         for label, pin in choices.items():
             cells.append(_Cell(service, label, f"orm-models[testing]{pin}", service_wheel))
     todo = [cell for cell in cells if not cell.result]
+    tmp = Path(session.create_tmp())
+    session.log(f"compat: installing {len(todo)} cell(s) into venvs kept under {tmp}")
+    # Installs one after another (uv's cache is filled once, never raced); tests in parallel.
+    for cell in todo:
+        cell.install(tmp, env)
+    todo = [cell for cell in todo if not cell.result]
     workers = max(1, min(len(todo), os.cpu_count() or 1))
-    session.log(
-        f"compat: {len(todo)} cell(s), {workers} at a time, venvs reused under {session.create_tmp()}"
-    )
+    session.log(f"compat: testing {len(todo)} cell(s), {workers} at a time")
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda cell: cell.run(Path(session.create_tmp()), env, pytest_args), todo))
+        list(pool.map(lambda cell: cell.test(pytest_args), todo))
     width = max(len(cell.service) for cell in cells)
     session.log("compat matrix (service x orm-models -> result):")
     for cell in cells:
@@ -474,43 +482,47 @@ class _Cell:
 
     def __init__(self, service: str, label: str, requirement: str, wheel: Path, result: str = "") -> None:
         self.service, self.label, self.requirement, self.wheel = service, label, requirement, wheel
-        self.result, self.output, self.seconds = result, "", 0.0
+        self.result, self.output, self.seconds, self.python = result, "", 0.0, ""
 
-    def run(self, tmp: Path, env: dict[str, str], pytest_args: list[str]) -> None:
-        import time
-
+    def install(self, tmp: Path, env: dict[str, str]) -> None:
+        """Create the cell's venv once; later runs only change what differs (`uv pip install`)."""
         started = time.monotonic()
         key = re.sub(r"[^A-Za-z0-9.]+", "-", f"{self.service}-{self.label}").strip("-")
         venv = tmp.resolve() / f"compat-{key}"
-        python = str(venv / "bin" / "python")
-        steps = (
-            []
-            if (venv / "bin" / "python").exists()
-            else [[UV, "venv", "--quiet", "--python", PYTHON, str(venv)]]
-        )
-        # Reused venv: `uv pip install` changes only what differs (a new orm-models, a rebuilt service).
-        install = [UV, "pip", "install", "--quiet", "--python", python, "--reinstall-package", self.service]
+        self.python = str(venv / "bin" / "python")
+        steps = [] if Path(self.python).exists() else [[UV, "venv", "--quiet", "--python", PYTHON, str(venv)]]
+        install = [
+            UV,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            self.python,
+            "--reinstall-package",
+            self.service,
+        ]
         steps.append([*install, *_index_args(self.service), f"{self.wheel}[test]", self.requirement])
-        log: list[str] = []
         for command in steps:
             done = subprocess.run(command, env=os.environ | env, capture_output=True, text=True, check=False)
-            log.append(done.stdout + done.stderr)
+            self.output += done.stdout + done.stderr
             if done.returncode != 0:
-                self.result, self.output = "FAILED", "".join(log)
-                self.seconds = time.monotonic() - started
-                return
+                self.result = "FAILED"
+                break
+        self.seconds += time.monotonic() - started
+
+    def test(self, pytest_args: list[str]) -> None:
+        started = time.monotonic()
         if not any((ROOT / self.service / "tests").rglob("test_*.py")):
             self.result = "installs; no tests"
         else:
             tests = subprocess.run(
-                [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
+                [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
                 cwd=ROOT / self.service, capture_output=True, text=True, check=False,
                 env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"},
             )  # fmt: skip
-            log.append(tests.stdout + tests.stderr)
+            self.output += tests.stdout + tests.stderr
             self.result = {0: "passed", 5: "no tests"}.get(tests.returncode, "FAILED")
-        self.output = "".join(log)
-        self.seconds = time.monotonic() - started
+        self.seconds += time.monotonic() - started
 
 
 def _cached_wheel(session: nox.Session, project: Path) -> Path:
@@ -525,7 +537,8 @@ def _cached_wheel(session: nox.Session, project: Path) -> Path:
     ).stdout.strip()  # fmt: skip
     if not tree or dirty:
         return _build_wheel(session, project)
-    cache = Path(session.create_tmp()) / "wheel-cache" / f"{project.name}-{tree[:16]}"
+    # Shared by every session: `tests` builds orm-models once for all its packages, `compat` reuses it.
+    cache = ROOT / ".nox" / "_wheels" / f"{project.name}-{tree[:16]}"
     wheels = sorted(cache.glob("*.whl"))
     if len(wheels) == 1:
         session.log(f"{project.name}: reusing {wheels[0].name} (tree {tree[:12]} unchanged)")

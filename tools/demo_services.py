@@ -21,6 +21,15 @@ from sqlalchemy.engine import make_url
 from orm_models.testing.postgres import running_postgres
 
 BIN = Path(sys.executable).parent
+API_BIN = Path(os.environ.get("ORM_DEMO_API_BIN") or BIN)
+"""The api-service's own environment: it may be on another orm-models major than the loader."""
+
+
+def _version_in(bin_dir: Path, distribution: str) -> str:
+    code = f"import importlib.metadata as m; print(m.version({distribution!r}))"
+    return subprocess.run(
+        [str(bin_dir / "python"), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def _step(message: str) -> None:
@@ -58,7 +67,7 @@ def _serve_and_read(env: dict[str, str]) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [str(BIN / "uvicorn"), "--factory", "api_service.main:create_app", "--port", str(port),
+        [str(API_BIN / "uvicorn"), "--factory", "api_service.main:create_app", "--port", str(port),
          "--host", "127.0.0.1", "--log-level", "warning"],
         env=env,
     )  # fmt: skip
@@ -84,13 +93,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, required=True)
     arguments = parser.parse_args()
-    print(f"services' environment: orm-models {version('orm-models')} (from the private index), "
-          f"loader-service {version('loader-service')}, api-service {version('api-service')}")  # fmt: skip
+    api = (
+        f"api-service {_version_in(API_BIN, 'api-service')}, orm-models {_version_in(API_BIN, 'orm-models')}"
+    )
+    loader = f"loader-service {version('loader-service')}, orm-models {version('orm-models')}"
+    print(f"loader's environment: {loader}; api's: {api} (each by its own range, from the private index)")
 
     with running_postgres(data_dir=arguments.data_dir) as url:
         env = {**os.environ, "DATABASE_URL": url}
         _step(f"PostgreSQL: {make_url(url).render_as_string(hide_password=True)}")
-        subprocess.run([str(BIN / "orm-models"), "migrate"], env=env, check=True)
+        # Each service's orm-models applies its expand revisions (contract ones stay held back):
+        # the loader's first, then the api's (the same one twice is a no-op).
+        for bin_dir in dict.fromkeys((BIN, API_BIN)):
+            subprocess.run([str(bin_dir / "orm-models"), "migrate"], env=env, check=True)
 
         _step(
             "loader-service run --source <the shipped sample>  (sync: upsert by external id, delete missing)"
