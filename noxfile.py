@@ -142,10 +142,16 @@ def _orm_models_choice(service: str, extras: str = "test") -> _Choice:
 
     local = _local_orm_models_version()
     ranges = _orm_models_ranges(service, extras)
-    wanted = ",".join(r for r in ranges if r) or "any"
+    # Each range once, in PEP 440 order (`>=2.2,<3`), however many times the pyproject repeats it.
+    wanted = " and ".join(dict.fromkeys(_pretty(r) for r in ranges if r)) or "any version"
     if all(local in SpecifierSet(spec) for spec in ranges):
         return _Choice(True, f"the local wheel: {service} admits {wanted}")
     return _Choice(False, f"from the index: {service} admits {wanted}, the tree is {local}")
+
+
+def _pretty(specifier: str) -> str:
+    """`<3,>=2.2` as a reader writes it: lower bound first."""
+    return ",".join(sorted(specifier.split(","), key=lambda s: (not s.startswith(">"), s)))
 
 
 def _index_url() -> str:
