@@ -11,7 +11,10 @@ pytest selection each, so the scenario costs CI about two minutes rather than a 
 from __future__ import annotations
 
 import re
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,12 +87,19 @@ def _cut_major(clone: Path) -> str:
 
 
 @pytest.fixture
-def major_clone(tmp_path: Path) -> Path:
-    repo = tmp_path / "clone"
-    _git(ROOT, "clone", "--quiet", str(ROOT), str(repo))
-    _git(repo, "config", "user.email", IDENTITY)
-    _git(repo, "config", "user.name", "Scratch major test")
-    return repo
+def major_clone() -> Iterator[Path]:
+    """A clone outside pytest's private (0700) temporary tree: run as root, pgserver starts
+    PostgreSQL as the `postgres` user, which must reach the binaries in the clone's venvs."""
+    scratch = Path(tempfile.mkdtemp(prefix="orm-scratch-major-"))
+    scratch.chmod(0o755)
+    repo = scratch / "clone"
+    try:
+        _git(ROOT, "clone", "--quiet", str(ROOT), str(repo))
+        _git(repo, "config", "user.email", IDENTITY)
+        _git(repo, "config", "user.name", "Scratch major test")
+        yield repo
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_services_on_different_majors_pass_every_session(

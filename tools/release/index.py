@@ -233,6 +233,7 @@ def stop(state_dir: Path) -> int:
     else:
         print(f"stopped the index (pid {pid})")
     pidfile.unlink(missing_ok=True)
+    (state_dir / URLFILE).unlink(missing_ok=True)
     return 0
 
 
