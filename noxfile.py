@@ -488,15 +488,10 @@ def compat(session: nox.Session) -> None:
             cells.append(_Cell(service, label, f"orm-models[testing]{pin}", service_wheel))
     todo = [cell for cell in cells if not cell.result]
     tmp = Path(session.create_tmp())
-    session.log(f"compat: installing {len(todo)} cell(s) into venvs kept under {tmp}")
-    # Installs one after another (uv's cache is filled once, never raced); tests in parallel.
-    for cell in todo:
-        cell.install(tmp, env)
-    todo = [cell for cell in todo if not cell.result]
     workers = max(1, min(len(todo), os.cpu_count() or 1))
-    session.log(f"compat: testing {len(todo)} cell(s), {workers} at a time")
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda cell: cell.test(pytest_args), todo))
+    session.log(f"compat: {len(todo)} cell(s), {workers} at a time, in venvs kept under {tmp}")
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # uv's cache takes concurrent installs
+        list(pool.map(lambda cell: cell.run(tmp, env, pytest_args), todo))
     width = max(len(cell.service) for cell in cells)
     session.log("compat matrix (service x orm-models -> result):")
     for cell in cells:
@@ -540,6 +535,11 @@ class _Cell:
                 self.result = "FAILED"
                 break
         self.seconds += time.monotonic() - started
+
+    def run(self, tmp: Path, env: dict[str, str], pytest_args: list[str]) -> None:
+        self.install(tmp, env)
+        if not self.result:
+            self.test(pytest_args)
 
     def test(self, pytest_args: list[str]) -> None:
         started = time.monotonic()
