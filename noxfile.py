@@ -424,7 +424,7 @@ def lock(session: nox.Session) -> None:
     # ORM_INDEX_URL moves the index named "private" (the lock then records that URL).
     moved = _index_args("") if os.environ.get("ORM_INDEX_URL") else []
     for service in SERVICES:
-        admitted = ",".join(_orm_models_ranges(service, ""))
+        admitted = " and ".join(dict.fromkeys(map(_pretty, _orm_models_ranges(service, ""))))
         session.log(
             f"{service}: locking orm-models{admitted} from "
             + (_index_simple_url() if moved else "the private index its pyproject names")
