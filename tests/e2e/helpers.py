@@ -115,3 +115,23 @@ def installed(python: Path, distribution: str) -> str | None:
 def is_hostile(python: Path) -> bool:
     code = "import orm_models; print(getattr(orm_models, 'HOSTILE', False))"
     return run([str(python), "-c", code]).output.strip() == "True"
+
+
+def scratch_clone(destination: Path, email: str, name: str) -> Path:
+    """A clone of this repository's HEAD with its own git identity, for tests that commit and tag.
+
+    Tags of releases cut on other branches of the same repository are not this history's, and
+    would collide with the versions a test releases: they are dropped from the clone.
+    """
+    for command in (
+        ["git", "clone", "--quiet", str(ROOT), str(destination)],
+        ["git", "-C", str(destination), "config", "user.email", email],
+        ["git", "-C", str(destination), "config", "user.name", name],
+    ):
+        done = run(command)
+        assert done.returncode == 0, done.output
+    foreign = run(["git", "-C", str(destination), "tag", "--no-merged", "HEAD"]).output.split()
+    if foreign:
+        done = run(["git", "-C", str(destination), "tag", "-d", *foreign])
+        assert done.returncode == 0, done.output
+    return destination

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import ROOT, isolated_env, run, uv_bin
+from tests.e2e.helpers import ROOT, isolated_env, run, scratch_clone, uv_bin
 from tools.release import ReleaseError, release, version
 from tools.release.credentials import Credentials, Target
 from tools.release.index import IndexServer, free_port
@@ -21,11 +21,7 @@ def _git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
-    repo = tmp_path / "clone"
-    _git(ROOT, "clone", "--quiet", str(ROOT), str(repo))
-    _git(repo, "config", "user.email", "preflight@example.invalid")
-    _git(repo, "config", "user.name", "Pre-flight test")
-    return repo
+    return scratch_clone(tmp_path / "clone", "preflight@example.invalid", "Pre-flight test")
 
 
 def _tool(clone: Path, *args: str, **env: str) -> tuple[int, str]:
@@ -48,6 +44,15 @@ def test_a_major_without_a_breaking_change_is_refused(clone: Path) -> None:
     assert output.split()[-1] == version.bump(version.read(clone), "major")
     code, output = _tool(clone, "release", "major", "--plan", "--required-bump", "major")
     assert code == 0, output
+
+
+def test_an_existing_tag_for_the_next_version_is_refused(clone: Path) -> None:
+    expected = version.bump(version.read(clone), "minor")
+    _git(clone, "tag", "-a", f"orm-models-v{expected}", "HEAD", "-m", "cut elsewhere")
+    code, output = _tool(clone, "release", "minor", "--plan")
+    assert code == 1, output
+    assert f"tag orm-models-v{expected} already exists" in output
+    assert "Nothing was changed" in output
 
 
 def test_no_git_identity_is_refused_before_anything(clone: Path) -> None:

@@ -36,16 +36,31 @@ def plan(root: Path, part: str) -> Step:
     current = version.read(root)
     recorded = [release.version for release in releases.load(root)]
     if current in recorded:
-        return Step(version.bump(current, part), resume=False)
+        return _tag_free(root, Step(version.bump(current, part), resume=False))
     last = max(recorded, key=version.parse) if recorded else None
     if last is not None and current == version.bump(last, part):
         # A previous run committed the bump but did not get to record the release.
         _require_bump_commit_at_head(root, current)
-        return Step(current, resume=True)
+        return _tag_free(root, Step(current, resume=True))
     raise ReleaseError(
         f"{version.ABOUT} says {current}, which is neither a recorded release nor the {part} bump "
         f"of the last one ({last}); set it back to {last} or record it in {releases.RELEASES}"
     )
+
+
+def tag_name(new_version: str) -> str:
+    return f"orm-models-v{new_version}"
+
+
+def _tag_free(root: Path, step: Step) -> Step:
+    """The release ends by tagging; a tag of that name already there would fail it after the upload."""
+    tag = tag_name(step.version)
+    if git.git(root, "tag", "--list", tag):
+        raise ReleaseError(
+            f"tag {tag} already exists ({git.git(root, 'rev-parse', '--short', tag + '^{commit}')}): "
+            "was this version released from another branch? Nothing was changed"
+        )
+    return step
 
 
 def require_breaking_change(part: str, required_bump: str, allow_empty_major: bool) -> None:
@@ -124,9 +139,13 @@ def run(
     except ReleaseError as error:
         git.restore(root, str(releases.RELEASES), str(BASELINE))
         raise ReleaseError(f"{error}; {step.version} is published but not recorded; {resume}") from None
-    git.git(
-        root, "tag", "-a", f"orm-models-v{step.version}", release_commit, "-m", f"orm-models {step.version}"
-    )
+    try:
+        git.git(root, "tag", "-a", tag_name(step.version), release_commit, "-m", f"orm-models {step.version}")
+    except ReleaseError as error:
+        raise ReleaseError(
+            f"{error}; {step.version} is published and recorded; tag it yourself: "
+            f"git tag -a {tag_name(step.version)} {release_commit[:12]} -m 'orm-models {step.version}'"
+        ) from None
     print(f"released orm-models {step.version} from {release_commit[:12]}; recorded in {releases.RELEASES}")
 
 
