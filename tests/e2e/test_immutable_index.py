@@ -150,12 +150,13 @@ def test_the_read_credential_reads_but_cannot_upload(
 
 
 def test_a_second_index_refuses_and_leaves_the_first_alone(tmp_path: Path) -> None:
+    """The first one is placed by ORM_INDEX_URL alone (no --port): one setting moves the server."""
     state = tmp_path / "state"
     port = free_port()
-    command = [sys.executable, "-m", "tools.release", "index", "--state-dir", str(state), "--port", str(port)]
+    command = [sys.executable, "-m", "tools.release", "index", "--state-dir", str(state)]
     first = subprocess.Popen(
-        command, cwd=ROOT, env=isolated_env(PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        command, cwd=ROOT, env=isolated_env(PYTHONPATH=str(ROOT), ORM_INDEX_URL=f"http://{HOST}:{port}/"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     try:
         assert first.stdout is not None
@@ -163,9 +164,7 @@ def test_a_second_index_refuses_and_leaves_the_first_alone(tmp_path: Path) -> No
             if "stop it with" in line:
                 break
         pidfile = (state / PIDFILE).read_text()
-        second = run(
-            [*command[:-2], "--port", str(free_port())], cwd=ROOT, env=isolated_env(PYTHONPATH=str(ROOT))
-        )
+        second = run([*command, "--port", str(free_port())], cwd=ROOT, env=isolated_env(PYTHONPATH=str(ROOT)))
         assert second.returncode == 1, second.output
         pid = pidfile.split()[0]
         assert f"already running at http://{HOST}:{port}/, pid {pid}" in second.output
@@ -205,3 +204,55 @@ def test_a_port_held_by_another_program_is_named(tmp_path: Path) -> None:
 
 def test_a_free_port_has_no_holder() -> None:
     assert port_holder(free_port()) is None
+
+
+def test_an_index_without_authentication_is_immutable_too(hostile_index: IndexServer, tmp_path: Path) -> None:
+    """The guard does not rely on credentials: an anonymous index refuses removals as well."""
+    form = [":action=remove_pkg", "name=orm-models", "version=2.99.0"]
+    result = run(
+        [
+            "curl",
+            "-sS",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            *(a for f in form for a in ("-F", f)),
+            hostile_index.url,
+        ]
+    )
+    _, _, status = result.output.rpartition("\n")
+    assert status.strip() == "403", result.output
+    assert published_files(hostile_index.simple_url, "orm-models", None), "2.99.0 must still be there"
+
+
+def test_publish_with_the_read_credential_is_refused_before_anything(
+    guarded: IndexServer, dists: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    result = run(
+        [sys.executable, "-m", "tools.release", "publish", *map(str, dists["2.0.0"])],
+        cwd=ROOT,
+        env=isolated_env(
+            PYTHONPATH=str(ROOT), HOME=str(tmp_path), ORM_REPO_ROOT=str(tmp_path),
+            TWINE_REPOSITORY_URL=guarded.url, TWINE_USERNAME=READER.username, TWINE_PASSWORD=READER.password,
+        ),
+    )  # fmt: skip
+    assert result.returncode == 1, result.output
+    assert (
+        "refused uploads by 'reader' (HTTP 403): wrong password, or a read-only credential" in result.output
+    )
+    assert READER.password not in result.output
+
+
+def test_versions_reads_the_index_orm_index_url_names(guarded: IndexServer, tmp_path: Path) -> None:
+    """`versions` (what compat uses) with only ORM_INDEX_URL and the read credential set."""
+    result = run(
+        [sys.executable, "-m", "tools.release", "versions"],
+        cwd=ROOT,
+        env=isolated_env(
+            PYTHONPATH=str(ROOT), HOME=str(tmp_path), ORM_REPO_ROOT=str(tmp_path), ORM_INDEX_URL=guarded.url,
+            UV_INDEX_PRIVATE_USERNAME=READER.username, UV_INDEX_PRIVATE_PASSWORD=READER.password,
+        ),
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    assert VERSION in result.output.split()

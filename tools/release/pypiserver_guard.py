@@ -102,9 +102,10 @@ class ImmutableIndexGuard:
         if environ.get("REQUEST_METHOD", "GET") in _READ_METHODS:
             return self.app(environ, start_response)
         user = _basic_user(environ)
-        if user is None:
-            return self.app(environ, start_response)  # pypiserver answers 401 itself
-        if user not in self.uploaders:
+        if user is None and self.uploaders:
+            return self.app(environ, start_response)  # an authenticated index: pypiserver answers 401
+        # Below: an uploader, or anyone on an index without authentication (immutable all the same).
+        if user is not None and self.uploaders and user not in self.uploaders:
             return _refuse(start_response, "403 Read-only credential", f"{user!r} may read, not upload")
         # pypiserver's bottle parses the form once and caches it in `environ` (and re-seats
         # wsgi.input), so the app below reads the same body again.
