@@ -141,7 +141,8 @@ def test_services_on_different_majors_pass_every_session(
     rows = [line for line in matrix.splitlines() if re.search(r"(loader|api)-service\s+\d", line)]
     print("\n".join(line for line in output.splitlines() if ": orm-models " in line), *rows, sep="\n")
     assert any("loader-service" in r and "(local wheel)" in r and "not admitted" in r for r in rows), rows
-    assert any("loader-service" in r and f"{HIGHEST_2X} (highest)" in r and "passed" in r for r in rows), rows
+    # (lowest) or (highest): one cell when the range admits a single release on the index.
+    assert any("loader-service" in r and f"{HIGHEST_2X} (" in r and "passed" in r for r in rows), rows
     assert any("api-service" in r and f"{new_version} (lowest)" in r and "passed" in r for r in rows), rows
     assert any("api-service" in r and f"{new_version} (local wheel)" in r and "passed" in r for r in rows), (
         rows
