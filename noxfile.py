@@ -7,13 +7,19 @@ bootstraps nox (with uv) into `.nox/_bootstrap` on first use. With nox installed
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent
 NOX_REQUIREMENT = "nox[uv]>=2025.5.1,<2027"
@@ -62,6 +68,9 @@ TESTED_PACKAGES += [BROWSER]
 # Release tooling: `python -m tools.release` runs inside the sessions below (see tools/release/).
 SERVICES = ["loader-service", "api-service"]
 TWINE = "twine>=6.1,<8"
+PYPI_SIMPLE = "pypi-simple>=1.6,<2"
+# The orm-models test a release never skips: the migrations produce exactly the models' schema.
+MIGRATIONS_MATCH_MODELS = "test_models_equal_migrated_schema"
 PYPISERVER = "pypiserver[passlib]>=2.3,<3"
 INDEX_STATE = ROOT / ".index"
 
@@ -80,16 +89,88 @@ def _build_wheel(session: nox.Session, project: Path) -> Path:
 
 
 def _install_built(session: nox.Session, package: str, extras: str) -> None:
-    """Install `package` as a built wheel (never editable) with `extras`, beside the local orm-models.
+    """Install `package` as a built wheel (never editable) with `extras`, beside the orm-models it admits.
 
-    Inner-loop tests use the orm-models of this tree; what is *deployed* (the index) is tested by
-    the compat and e2e sessions.
+    Inner-loop tests use the orm-models of this tree when the package's own range admits it;
+    otherwise (the tree is on a major the service has not moved to) the highest release its
+    range admits on the private index. The session says which.
     """
-    orm_models_wheel = _build_wheel(session, ORM_MODELS)
+    orm_models_wheel = _cached_wheel(session, ORM_MODELS)
     if package == "orm-models":
-        session.install(f"{orm_models_wheel}[test]")
+        session.install(f"{orm_models_wheel}[test]")  # [testing] + pytest-alembic
+        return
+    service_wheel = _cached_wheel(session, ROOT / package)
+    choice = _orm_models_choice(package, extras)
+    if choice.local:
+        session.install(f"{orm_models_wheel}[testing]", f"{service_wheel}[{extras}]")
     else:
-        session.install(f"{orm_models_wheel}[testing]", f"{_build_wheel(session, ROOT / package)}[{extras}]")
+        session.install(*_index_args(package), f"{service_wheel}[{extras}]", env=_index_env(session))
+    installed = session.run(
+        "python", "-c", "import importlib.metadata as m; print(m.version('orm-models'))", silent=True
+    )
+    session.log(f"{package}: orm-models {str(installed).strip()} ({choice.reason})")
+
+
+class _Choice(NamedTuple):
+    """Which orm-models a service is tested against, and why (printed by every session)."""
+
+    local: bool
+    reason: str
+
+
+def _local_orm_models_version() -> str:
+    """The tree's orm-models version, read from __about__.py without importing anything."""
+    for node in ast.parse((ORM_MODELS / "src" / "orm_models" / "__about__.py").read_text()).body:
+        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Constant):
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets):
+            return str(node.value.value)
+    raise RuntimeError("orm-models/src/orm_models/__about__.py has no __version__")
+
+
+def _orm_models_ranges(service: str, extras: str = "test") -> list[str]:
+    """Every orm-models specifier `service` declares: runtime dependency and the named extras."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / service / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"])
+    for extra in filter(None, extras.split(",")):
+        declared += project.get("optional-dependencies", {}).get(extra, [])
+    return [str(r.specifier) for r in map(Requirement, declared) if r.name == "orm-models"]
+
+
+def _orm_models_choice(service: str, extras: str = "test") -> _Choice:
+    """The local wheel when `service`'s range admits the tree's version, else the index."""
+    from packaging.specifiers import SpecifierSet
+
+    local = _local_orm_models_version()
+    ranges = _orm_models_ranges(service, extras)
+    # Each range once, in PEP 440 order (`>=2.2,<3`), however many times the pyproject repeats it.
+    wanted = " and ".join(dict.fromkeys(_pretty(r) for r in ranges if r)) or "any version"
+    if all(local in SpecifierSet(spec) for spec in ranges):
+        return _Choice(True, f"the local wheel: {service} admits {wanted}")
+    return _Choice(False, f"from the index: {service} admits {wanted}, the tree is {local}")
+
+
+def _pretty(specifier: str) -> str:
+    """`<3,>=2.2` as a reader writes it: lower bound first."""
+    return ",".join(sorted(specifier.split(","), key=lambda s: (not s.startswith(">"), s)))
+
+
+def _index_url() -> str:
+    """The private index's base URL: ORM_INDEX_URL, else the local default (ORM_INDEX_PORT moves it)."""
+    url = os.environ.get("ORM_INDEX_URL") or f"http://127.0.0.1:{os.environ.get('ORM_INDEX_PORT') or 8080}/"
+    return url.rstrip("/") + "/"
+
+
+def _index_simple_url() -> str:
+    return os.environ.get("ORM_INDEX_SIMPLE_URL") or _index_url() + "simple/"
+
+
+def _index_args(service: str) -> list[str]:
+    """uv options that take orm-models from the private index only (the services' own rule)."""
+    del service  # every service names the same index "private"; ORM_INDEX_URL moves it for all
+    return ["--index", f"private={_index_simple_url()}", "--index-strategy", "first-index"]
 
 
 def _run_tests(session: nox.Session, package: str) -> None:
@@ -142,10 +223,20 @@ def bench(session: nox.Session, service: str) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, and mypy (strict) over the whole repository."""
-    editable = [f"{ORM_MODELS}[test]", *(f"{ROOT / name}[test,bench]" for name in BENCHMARKED_SERVICES)]
+    """ruff check, ruff format --check, and mypy (strict) over the whole repository.
+
+    A service whose orm-models range does not admit the tree's version is type-checked against
+    the release it admits, in a venv of its own (mypy --python-executable).
+    """
+    off_range = [s for s in BENCHMARKED_SERVICES if not _orm_models_choice(s, "test,bench").local]
+    in_range = [s for s in BENCHMARKED_SERVICES if s not in off_range]
+    editable = [f"{ORM_MODELS}[test]", *(f"{ROOT / name}[test,bench]" for name in in_range)]
     session.install(
-        "ruff>=0.8,<1", "mypy>=1.13,<2", NOX_REQUIREMENT, *(arg for e in editable for arg in ("-e", e))
+        "ruff>=0.8,<1",
+        "mypy>=1.13,<2",
+        NOX_REQUIREMENT,
+        PYPI_SIMPLE,
+        *(arg for e in editable for arg in ("-e", e)),
     )
     # Types for the test suites: playwright's (browser), PyYAML's and dockerfile-parse (e2e).
     session.install(
@@ -163,16 +254,63 @@ def lint(session: nox.Session) -> None:
             for d in ("src", "tests", "benchmarks")
             if any((ROOT / package / d).rglob("*.py"))
         ]
-        session.run("mypy", *typed)
+        python: list[str] = []
+        if package in off_range:
+            venv = _service_venv(session, package, "test,bench", _index_env(session), editable=True)
+            python = ["--python-executable", str(venv / "bin" / "python")]
+            python += ["--config-file", str(_mypy_config_without(session, ORM_MODELS / "src"))]
+            session.log(f"{package}: mypy against {_orm_models_choice(package, 'test,bench').reason}")
+        session.run("mypy", *python, *typed)
+
+
+def _mypy_config_without(session: nox.Session, source: Path) -> Path:
+    """The repository's mypy settings minus `source` on mypy_path, as a mypy.ini.
+
+    mypy_path wins over the installed packages: an off-range service must see the orm-models
+    installed in its venv, not the tree's source.
+    """
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    here = str(ROOT)
+    lines = ["[mypy]"]
+    for key, value in config.items():
+        if key == "overrides":
+            continue
+        if key == "mypy_path":
+            kept = [p for p in value.split(":") if p.replace("$MYPY_CONFIG_FILE_DIR", here) != str(source)]
+            value = ":".join(kept).replace("$MYPY_CONFIG_FILE_DIR", here)
+        lines.append(f"{key} = {value}")
+    for override in config.get("overrides", []):
+        lines.append(f"[mypy-{','.join(override['module'])}]")
+        lines += [f"{key} = {value}" for key, value in override.items() if key != "module"]
+    path = Path(session.create_tmp()).resolve() / "mypy-off-range.ini"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _service_venv(
+    session: nox.Session, service: str, extras: str, env: dict[str, str], *, editable: bool = False
+) -> Path:
+    """A venv of `service` with orm-models from the private index (reused: `uv pip install` syncs)."""
+    venv = Path(session.create_tmp()).resolve() / f"{service}-from-index"
+    if not (venv / "bin" / "python").exists():
+        session.run(UV, "venv", "--quiet", "--python", PYTHON, str(venv), external=True)
+    target = ["-e", f"{ROOT / service}[{extras}]"] if editable else [f"{ROOT / service}[{extras}]"]
+    session.run(
+        UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+        *_index_args(service), *target, env=env, external=True,
+    )  # fmt: skip
+    return venv
 
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The whole story: private index -> services installed by range -> migrate, load, serve, read back.
 
-    PostgreSQL is embedded in .devdb/ unless DATABASE_URL is set.
+    PostgreSQL is embedded in .devdb/ unless DATABASE_URL is set. Each service gets a venv of its
+    own, so the two may sit on different orm-models majors. The demo's index is its own, on a
+    free port, whatever ORM_INDEX_URL says: it never touches a team index.
     """
-    session.install(TWINE, PYPISERVER)
+    session.install(TWINE, PYPISERVER, PYPI_SIMPLE)
     env = {"PYTHONPATH": str(ROOT), "UV": UV, "TMPDIR": tempfile.gettempdir()}
     demo = [str(ROOT / "tools" / "demo.py"), "--data-dir", str(DEMO_DATA_DIR), *session.posargs]
     session.run("python", *demo, env=env)  # `-- --serve`: keep the API and the web page up
@@ -248,7 +386,8 @@ def _schema_gate(session: nox.Session, new_version: str) -> Path:
 
 @nox.session(python=PYTHON)
 def index(session: nox.Session) -> None:
-    """Run the private index (pypiserver, 127.0.0.1:8080, auth on everything) until Ctrl-C; `-- stop`."""
+    """Run the private index (pypiserver behind the immutability guard, ORM_INDEX_URL or 127.0.0.1:8080,
+    auth on everything, separate read and upload users) until Ctrl-C; `-- stop`."""
     session.install(PYPISERVER)
     _release_tool(session, "index", *session.posargs)
 
@@ -262,28 +401,78 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def publish(session: nox.Session) -> None:
-    """Upload every recorded release (rebuilt from its commit), or `-- FILES`, idempotently with twine."""
-    session.install(TWINE)
+    """Upload every recorded release the index lacks (built from its commit), or `-- FILES`, with twine.
+
+    Pre-flight first (index reachable, upload credential accepted), so a wrong password or a dead
+    index is reported before anything is built."""
+    session.install(TWINE, PYPI_SIMPLE)
     _release_tool(session, "publish", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def release(session: nox.Session) -> None:
-    """`-- major|minor|patch`: bump, CHANGELOG, commit, build, check, publish, record. Clean tree only."""
-    if len(session.posargs) != 1 or session.posargs[0] not in ("major", "minor", "patch"):
-        session.error("usage: nox -s release -- major|minor|patch")
-    part = session.posargs[0]
-    session.install(TWINE)
-    new_version = _release_tool(session, "release", part, "--plan", silent=True).split()[-1]
-    _release_tool(session, "release", part, "--changelog", str(_schema_gate(session, new_version)))
+    """`-- major|minor|patch [--allow-empty-major]`: bump, CHANGELOG, commit, build, check, publish, record.
+
+    Before anything changes: git identity, clean tree, index reachable and the upload credential
+    accepted, the schema gate (a major needs a breaking change), orm-models' tests and the
+    migrations-match-models check. ORM_RELEASE_PYTEST_ARGS narrows the suite (the release
+    tooling's own tests use it; a real release runs it whole)."""
+    options = [arg for arg in session.posargs if arg.startswith("--")]
+    parts = [arg for arg in session.posargs if not arg.startswith("--")]
+    if (
+        len(parts) != 1
+        or parts[0] not in ("major", "minor", "patch")
+        or set(options) - {"--allow-empty-major"}
+    ):
+        session.error("usage: nox -s release -- major|minor|patch [--allow-empty-major]")
+    part = parts[0]
+    session.install(TWINE, PYPI_SIMPLE)
+    new_version = _release_tool(session, "release", part, "--plan", "--preflight", silent=True).split()[-1]
+    changelog = _schema_gate(session, new_version)
+    verdict = json.loads(
+        str(session.run("orm-models", "check", "--baseline", str(ORM_MODELS / "schema-baseline.json"),
+                        "--version", new_version, "--json", silent=True, success_codes=[0, 1]))
+    )  # fmt: skip
+    gate = [*options, "--required-bump", str(verdict["required_bump"])]
+    _release_tool(session, "release", part, "--plan", "--preflight", *gate)
+    session.install(f"{_build_wheel(session, ORM_MODELS)}[testing,check]")
+    report = Path(session.create_tmp()).resolve() / "release-tests.xml"
+    with session.chdir(ORM_MODELS):
+        narrowed = shlex.split(os.environ.get("ORM_RELEASE_PYTEST_ARGS", ""))
+        env = {"PYTHONDONTWRITEBYTECODE": "1"}
+        session.run("pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *narrowed, env=env)
+    # Never publish a model change without its migration: that check must have run, and passed.
+    import xml.etree.ElementTree as ET
+
+    # Our own pytest's report, written a moment ago into the session's directory.
+    cases = ET.parse(report).getroot().iter("testcase")  # noqa: S314
+    if not any(c.get("name") == MIGRATIONS_MATCH_MODELS and not list(c) for c in cases):
+        session.error(f"release: orm-models' {MIGRATIONS_MATCH_MODELS} did not run and pass; refusing")
+    _release_tool(session, "release", part, *gate, "--changelog", str(changelog))
 
 
 @nox.session(venv_backend="none")
 def lock(session: nox.Session) -> None:
     """Re-lock each service against the running private index; fail if a lock holds a credential."""
     env = _index_env(session)
+    # ORM_INDEX_URL moves the index named "private" (the lock then records that URL).
+    moved = _index_args("") if os.environ.get("ORM_INDEX_URL") else []
     for service in SERVICES:
-        session.run(UV, "lock", "--directory", str(ROOT / service), *session.posargs, env=env, external=True)
+        admitted = " and ".join(dict.fromkeys(map(_pretty, _orm_models_ranges(service, ""))))
+        session.log(
+            f"{service}: locking orm-models{admitted} from "
+            + (_index_simple_url() if moved else "the private index its pyproject names")
+        )
+        session.run(
+            UV,
+            "lock",
+            "--directory",
+            str(ROOT / service),
+            *moved[:2],
+            *session.posargs,
+            env=env,
+            external=True,
+        )
         lock_text = (ROOT / service / "uv.lock").read_text()
         secrets = [v for v in (*env.values(), os.environ.get("UV_INDEX_PRIVATE_PASSWORD")) if v]
         if re.search(r"://[^/\s\"]*@", lock_text) or any(s in lock_text for s in secrets):
@@ -305,55 +494,137 @@ def package(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def compat(session: nox.Session) -> None:
     """Each service's tests against the lowest and highest orm-models its range admits on the index,
-    and against the freshly built local wheel; prints the matrix (service x orm-models -> result)."""
-    from packaging.requirements import Requirement
-
-    session.install(TWINE)
+    and against the local wheel when its range admits that; prints the matrix (service x orm-models
+    -> result), failed cells included. `-- api-service` picks services; `-- SERVICE -- -k x` passes
+    pytest arguments. Cells run in parallel (one per core) in reused venvs."""
+    chosen, pytest_args = list(session.posargs), []
+    if "--" in chosen:
+        split = chosen.index("--")
+        chosen, pytest_args = chosen[:split], chosen[split + 1 :]
+    unknown = [name for name in chosen if name not in SERVICES]
+    if unknown:
+        session.error(f"compat: unknown service(s) {unknown}; choose from {SERVICES}")
+    services = chosen or SERVICES
+    session.install(TWINE, PYPI_SIMPLE)
     env = _index_env(session)
     on_index = _release_tool(session, "versions", silent=True).split()
-    local_wheel = _build_wheel(session, ORM_MODELS)
-    matrix: list[tuple[str, str, str]] = []
-    for service in SERVICES:
-        config = tomllib.loads((ROOT / service / "pyproject.toml").read_text())
-        # The range the tests run under: the runtime requirement and the `test` extra's, together.
-        declared = [*config["project"]["dependencies"], *config["project"]["optional-dependencies"]["test"]]
-        ranges = [r.specifier for r in map(Requirement, declared) if r.name == "orm-models"]
+    local_version = _local_orm_models_version()
+    local_wheel = _cached_wheel(session, ORM_MODELS)
+    cells: list[_Cell] = []
+    for service in services:
+        from packaging.specifiers import SpecifierSet
+
+        ranges = [SpecifierSet(spec) for spec in _orm_models_ranges(service)]
         admitted = [v for v in on_index if all(v in spec for spec in ranges)]
         if not admitted:
             session.error(f"no orm-models{','.join(map(str, ranges))} on the index: run `nox -s publish`")
-        service_wheel = _build_wheel(session, ROOT / service)
-        cells = {
-            f"{admitted[0]} (lowest)": f"orm-models[testing]=={admitted[0]}",
-            f"{admitted[-1]} (highest)": f"orm-models[testing]=={admitted[-1]}",
-            "local wheel": f"orm-models[testing] @ {local_wheel.resolve().as_uri()}",
-        }
-        for label, requirement in cells.items():
-            matrix.append((service, label, _compat_cell(session, service, service_wheel, requirement, env)))
-    width = max(len(service) for service, _, _ in matrix)
+        service_wheel = _cached_wheel(session, ROOT / service)
+        choices = {f"{admitted[0]} (lowest)": f"=={admitted[0]}"}
+        if admitted[-1] != admitted[0]:
+            choices[f"{admitted[-1]} (highest)"] = f"=={admitted[-1]}"
+        if all(local_version in spec for spec in ranges):
+            choices[f"{local_version} (local wheel)"] = f" @ {local_wheel.resolve().as_uri()}"
+        else:
+            cells.append(
+                _Cell(
+                    service, f"{local_version} (local wheel)", "", service_wheel, "not admitted by its range"
+                )
+            )
+        for label, pin in choices.items():
+            cells.append(_Cell(service, label, f"orm-models[testing]{pin}", service_wheel))
+    todo = [cell for cell in cells if not cell.result]
+    tmp = Path(session.create_tmp())
+    workers = max(1, min(len(todo), os.cpu_count() or 1))
+    session.log(f"compat: {len(todo)} cell(s), {workers} at a time, in venvs kept under {tmp}")
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # uv's cache takes concurrent installs
+        list(pool.map(lambda cell: cell.run(tmp, env, pytest_args), todo))
+    width = max(len(cell.service) for cell in cells)
     session.log("compat matrix (service x orm-models -> result):")
-    for service, label, result in matrix:
-        session.log(f"  {service:<{width}}  {label:<22} {result}")
-    if any(result == "FAILED" for _, _, result in matrix):
+    for cell in cells:
+        session.log(f"  {cell.service:<{width}}  {cell.label:<26} {cell.result}  {cell.seconds:5.1f}s")
+    for cell in cells:
+        if cell.result == "FAILED":
+            session.log(f"--- {cell.service} x {cell.label} (last lines) ---\n{cell.output[-3000:]}")
+    if any(cell.result == "FAILED" for cell in cells):
         session.error("compat: at least one service fails against an orm-models its range admits")
 
 
-def _compat_cell(
-    session: nox.Session, service: str, service_wheel: Path, requirement: str, env: dict[str, str]
-) -> str:
-    """One matrix cell in its own venv: install from the index (orm-models from "private" only)."""
-    venv = Path(session.create_tmp()).resolve() / f"compat-{service}"
-    session.run(UV, "venv", "--quiet", "--clear", "--python", PYTHON, str(venv), external=True)
-    python = str(venv / "bin" / "python")
-    session.run(
-        UV, "pip", "install", "--quiet", "--python", python,
-        "--index", f"private={_private_index_url(service)}", "--index-strategy", "first-index",
-        f"{service_wheel}[test]", requirement, env=env, external=True,
-    )  # fmt: skip
-    if not any((ROOT / service / "tests").rglob("test_*.py")):
-        return "installs; no tests"
-    session.log(f"{service}: pytest against {requirement}")
-    tests = subprocess.run([python, "-m", "pytest", "-q"], cwd=ROOT / service, check=False)
-    return {0: "passed", 5: "no tests"}.get(tests.returncode, "FAILED")
+class _Cell:
+    """One matrix cell: a service's tests in a venv of its own, with one orm-models."""
+
+    def __init__(self, service: str, label: str, requirement: str, wheel: Path, result: str = "") -> None:
+        self.service, self.label, self.requirement, self.wheel = service, label, requirement, wheel
+        self.result, self.output, self.seconds, self.python = result, "", 0.0, ""
+
+    def install(self, tmp: Path, env: dict[str, str]) -> None:
+        """Create the cell's venv once; later runs only change what differs (`uv pip install`)."""
+        started = time.monotonic()
+        key = re.sub(r"[^A-Za-z0-9.]+", "-", f"{self.service}-{self.label}").strip("-")
+        venv = tmp.resolve() / f"compat-{key}"
+        self.python = str(venv / "bin" / "python")
+        steps = [] if Path(self.python).exists() else [[UV, "venv", "--quiet", "--python", PYTHON, str(venv)]]
+        install = [
+            UV,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            self.python,
+            "--reinstall-package",
+            self.service,
+        ]
+        steps.append([*install, *_index_args(self.service), f"{self.wheel}[test]", self.requirement])
+        for command in steps:
+            done = subprocess.run(command, env=os.environ | env, capture_output=True, text=True, check=False)
+            self.output += done.stdout + done.stderr
+            if done.returncode != 0:
+                self.result = "FAILED"
+                break
+        self.seconds += time.monotonic() - started
+
+    def run(self, tmp: Path, env: dict[str, str], pytest_args: list[str]) -> None:
+        self.install(tmp, env)
+        if not self.result:
+            self.test(pytest_args)
+
+    def test(self, pytest_args: list[str]) -> None:
+        started = time.monotonic()
+        if not any((ROOT / self.service / "tests").rglob("test_*.py")):
+            self.result = "installs; no tests"
+        else:
+            tests = subprocess.run(
+                [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
+                cwd=ROOT / self.service, capture_output=True, text=True, check=False,
+                env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"},
+            )  # fmt: skip
+            self.output += tests.stdout + tests.stderr
+            self.result = {0: "passed", 5: "no tests"}.get(tests.returncode, "FAILED")
+        self.seconds += time.monotonic() - started
+
+
+def _cached_wheel(session: nox.Session, project: Path) -> Path:
+    """`project`'s wheel, rebuilt only when its committed tree changed or it has local edits."""
+    tree = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", f"HEAD:{project.relative_to(ROOT)}"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", str(project)],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    if not tree or dirty:
+        return _build_wheel(session, project)
+    # Shared by every session: `tests` builds orm-models once for all its packages, `compat` reuses it.
+    cache = ROOT / ".nox" / "_wheels" / f"{project.name}-{tree[:16]}"
+    wheels = sorted(cache.glob("*.whl"))
+    if len(wheels) == 1:
+        session.log(f"{project.name}: reusing {wheels[0].name} (tree {tree[:12]} unchanged)")
+        return wheels[0]
+    built = _build_wheel(session, project)
+    cache.mkdir(parents=True, exist_ok=True)
+    kept = cache / built.name
+    kept.write_bytes(built.read_bytes())
+    return kept
 
 
 if __name__ == "__main__":

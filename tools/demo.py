@@ -46,27 +46,30 @@ def _publish_releases(index: IndexServer, uv: str, work: Path) -> list[str]:
     return versions
 
 
-def _install_services(index: IndexServer, uv: str, work: Path) -> Path:
-    """A fresh venv with both services; orm-models resolves from the private index only."""
-    venv = work / "services"
-    _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
-    wheels = work / "service-wheels"
-    for service in SERVICES:
-        _run([uv, "build", "--quiet", "--wheel", "--out-dir", str(wheels), str(ROOT / service)])
+def _install_services(index: IndexServer, uv: str, work: Path) -> dict[str, Path]:
+    """A fresh venv per service, as each is deployed: orm-models by its own range, from the
+    private index only — so the two may sit on different majors."""
     assert index.credentials is not None
     env = {
         **os.environ,
         "UV_INDEX_PRIVATE_USERNAME": index.credentials.username,
         "UV_INDEX_PRIVATE_PASSWORD": index.credentials.password,
     }
-    # The private index first; `first-index` means a name it holds is never looked up elsewhere.
-    _run(
-        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         "--index", f"private={index.simple_url}", "--index-strategy", "first-index",
-         *map(str, sorted(wheels.glob("*.whl"))), "orm-models[testing]"],
-        env=env,
-    )  # fmt: skip
-    return venv
+    venvs: dict[str, Path] = {}
+    for service in SERVICES:
+        venv = work / service
+        _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
+        wheels = work / f"{service}-wheel"
+        _run([uv, "build", "--quiet", "--wheel", "--out-dir", str(wheels), str(ROOT / service)])
+        # The private index first; `first-index` means a name it holds is never looked up elsewhere.
+        _run(
+            [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+             "--index", f"private={index.simple_url}", "--index-strategy", "first-index",
+             *map(str, sorted(wheels.glob("*.whl"))), "orm-models[testing]"],
+            env=env,
+        )  # fmt: skip
+        venvs[service] = venv
+    return venvs
 
 
 def main() -> None:
@@ -90,11 +93,16 @@ def main() -> None:
             )
 
             _step("install loader-service and api-service (each by its orm-models range) from the index")
-            venv = _install_services(index, uv, work)
+            venvs = _install_services(index, uv, work)
 
-        stage_two = [str(venv / "bin" / "python"), str(ROOT / "tools" / "demo_services.py")]
+        # Stage two runs in the loader's environment and starts the API from its own.
+        loader_python = venvs["loader-service"] / "bin" / "python"
+        stage_two = [str(loader_python), str(ROOT / "tools" / "demo_services.py")]
         serve = ["--serve"] if arguments.serve else []
-        result = subprocess.run([*stage_two, "--data-dir", str(arguments.data_dir), *serve], check=False)
+        env = {**os.environ, "ORM_DEMO_API_BIN": str(venvs["api-service"] / "bin")}
+        result = subprocess.run(
+            [*stage_two, "--data-dir", str(arguments.data_dir), *serve], env=env, check=False
+        )
         sys.exit(result.returncode)
 
 

@@ -4,6 +4,7 @@ a load of the shipped sample, and the API serving the result, read back over HTT
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -12,17 +13,26 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from api_service.dev_issuer import DevIssuer
 from orm_models.testing.postgres import running_postgres
 from tools.static_site import static_site
 
 BIN = Path(sys.executable).parent
+API_BIN = Path(os.environ.get("ORM_DEMO_API_BIN") or BIN)
+"""The api-service's own environment: it may be on another orm-models major than the loader."""
+
+
+def _version_in(bin_dir: Path, distribution: str) -> str:
+    code = f"import importlib.metadata as m; print(m.version({distribution!r}))"
+    return subprocess.run(
+        [str(bin_dir / "python"), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def _step(message: str) -> None:
@@ -58,26 +68,50 @@ def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
     sys.exit("demo: the API did not answer within 30 s")
 
 
+@contextlib.contextmanager
+def _dev_issuer() -> Iterator[str]:
+    """api-service's local OIDC issuer, run from the API's own environment; yields its URL."""
+    url = f"http://127.0.0.1:{_free_port()}"
+    port = url.rsplit(":", 1)[1]
+    issuer = subprocess.Popen(
+        [str(API_BIN / "python"), "-m", "api_service.dev_issuer", "--port", port], stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                _get(f"{url}/.well-known/openid-configuration")
+                break
+            except OSError:
+                if issuer.poll() is not None or time.monotonic() > deadline:
+                    sys.exit("demo: the local token issuer did not start")
+                time.sleep(0.1)
+        yield url
+    finally:
+        issuer.terminate()
+        issuer.wait(timeout=10)
+
+
 def _serve_and_read(env: dict[str, str], serve: bool) -> None:
     # The local OIDC issuer stands in for the company's (Keycloak, Entra ID, Auth0, ...); the web
     # page is served from its own origin, so CORS is exercised for real.
-    with DevIssuer() as issuer, static_site() as web:
-        _step(f"token issuer (local OIDC, demo only): {issuer.url}/.well-known/openid-configuration")
+    with _dev_issuer() as issuer, static_site() as web:
+        _step(f"token issuer (local OIDC, demo only): {issuer}/.well-known/openid-configuration")
         env = {
             **env,
-            "API_AUTH_ISSUER": issuer.url,
-            "API_AUTH_AUDIENCE": issuer.audience,
+            "API_AUTH_ISSUER": issuer,
+            "API_AUTH_AUDIENCE": "api-service",  # the dev issuer's default audience
             "API_CORS_ORIGINS": web,
             "API_LOG_LEVEL": "warning",  # the demo's own output stays readable
         }
         _serve_api_and_read(env, issuer, web, serve)
 
 
-def _serve_api_and_read(env: dict[str, str], issuer: DevIssuer, web: str, serve: bool) -> None:
+def _serve_api_and_read(env: dict[str, str], issuer: str, web: str, serve: bool) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [str(BIN / "uvicorn"), "--factory", "api_service.main:create_app", "--port", str(port),
+        [str(API_BIN / "uvicorn"), "--factory", "api_service.main:create_app", "--port", str(port),
          "--host", "127.0.0.1", "--log-level", "warning"],
         env=env,
     )  # fmt: skip
@@ -85,14 +119,15 @@ def _serve_api_and_read(env: dict[str, str], issuer: DevIssuer, web: str, serve:
         _wait_until_up(base, server)
         _wait_registered(base)
         # What the web page does: POST /token, then send the token with every call.
-        status, grant = _get(f"{issuer.url}/token", data=b"scope=people:read&expires_in=900")
+        status, grant = _get(f"{issuer}/token", data=b"scope=people:read&expires_in=900")
         token = grant["access_token"]
-        print(f"POST {issuer.url}/token -> {status}; a token for 15 min (scope people:read):\n{token}")
+        print(f"POST {issuer}/token -> {status}; a token for 15 min (scope people:read):\n{token}")
         print(
             f"  try: curl -H 'Authorization: Bearer <token>' '{base}/people?limit=2'  (while the demo runs)"
         )
         print(f"GET /people without a token -> {_get(f'{base}/people')[0]}")
-        status = _get(f"{base}/people", issuer.issue(scope="profile"))[0]
+        profile_only = _get(f"{issuer}/token", data=b"scope=profile")[1]["access_token"]
+        status = _get(f"{base}/people", profile_only)[0]
         print(f"GET /people, token without people:read -> {status}")
         for path in ("/readyz", "/version"):
             status, body = _get(base + path)
@@ -105,7 +140,7 @@ def _serve_api_and_read(env: dict[str, str], issuer: DevIssuer, web: str, serve:
             organization = (person.get("organization") or {}).get("name", "-")
             email = person["email"] or "-"
             print(f"{person['id']:>3}  {person['external_id']:<8} {name:<22} {email:<34} {organization}")
-        page = f"{web}/index.html?apiBase={base}&tokenUrl={issuer.url}/token"
+        page = f"{web}/index.html?apiBase={base}&tokenUrl={issuer}/token"
         if not serve:
             print(f"\nweb page: {page}  (up while the demo runs; `nox -s demo -- --serve` keeps it up)")
             return
@@ -135,14 +170,20 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--serve", action="store_true", help="keep the API and the web page up until Ctrl-C")
     arguments = parser.parse_args()
-    print(f"services' environment: orm-models {version('orm-models')} (from the private index), "
-          f"loader-service {version('loader-service')}, api-service {version('api-service')}")  # fmt: skip
+    api = (
+        f"api-service {_version_in(API_BIN, 'api-service')}, orm-models {_version_in(API_BIN, 'orm-models')}"
+    )
+    loader = f"loader-service {version('loader-service')}, orm-models {version('orm-models')}"
+    print(f"loader's environment: {loader}; api's: {api} (each by its own range, from the private index)")
 
     with running_postgres(data_dir=arguments.data_dir) as url:
         # Stable instance names: the demo's database persists, so re-runs refresh one registration each.
         env = {**os.environ, "DATABASE_URL": url, "LOADER_INSTANCE": "demo", "API_INSTANCE": "demo"}
         _step(f"PostgreSQL: {make_url(url).render_as_string(hide_password=True)}")
-        subprocess.run([str(BIN / "orm-models"), "migrate"], env=env, check=True)
+        # Each service's orm-models applies its expand revisions (contract ones stay held back):
+        # the loader's first, then the api's (the same one twice is a no-op).
+        for bin_dir in dict.fromkeys((BIN, API_BIN)):
+            subprocess.run([str(bin_dir / "orm-models"), "migrate"], env=env, check=True)
 
         _step(
             "loader-service run --source <the shipped sample>  (sync: upsert by external id, delete missing)"

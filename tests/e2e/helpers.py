@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 240
 RECORDED = [release.version for release in releases.load(ROOT)]
 """Every orm-models release recorded in orm-models/releases.toml, oldest first."""
-HIGHEST_2X = max((v for v in RECORDED if version.parse(v)[0] == 2), key=version.parse)
+HIGHEST_2X = max((v for v in RECORDED if version.parse(v).major == 2), key=version.parse)
 """What `orm-models>=2,<3` must resolve to from the private index."""
 
 
@@ -74,15 +74,32 @@ def new_venv(path: Path) -> Path:
     return path / "bin" / "python"
 
 
-def pip_install(target: Path, *args: str, verbose: bool = False) -> Result:
+def pip_install(
+    target: Path, *args: str, credentials: Credentials | None = None, verbose: bool = False
+) -> Result:
     """pip (the test venv's own) installing into `target`, with pip's global config isolated.
 
+    Credentials go through a `.netrc` (NETRC), the documented way: never in the URL or argv,
+    where every local user sees them in the process list. The command line is checked for it.
     pip reports an index's 401/403 or a refused connection only at `-vv` ("Could not fetch URL"):
     without it, every one of them reads "No matching distribution found".
     """
     command = [sys.executable, "-m", "pip", "--python", str(target), "install", "--no-input"]
     command += ["-vv"] if verbose else ["--quiet"]
-    return run([*command, "--retries", "1", "--timeout", "10", *args], env=isolated_env())
+    command += ["--retries", "1", "--timeout", "10", *args]
+    env = isolated_env()
+    if credentials is not None:
+        assert not any(credentials.password in arg for arg in command), "a password on a command line"
+        netrc = target.parent.parent / "netrc"
+        netrc.write_text(write_netrc_entry(credentials))
+        netrc.chmod(0o600)
+        env["NETRC"] = str(netrc)
+    return run(command, env=env)
+
+
+def write_netrc_entry(credentials: Credentials, host: str = "127.0.0.1") -> str:
+    """A .netrc entry for the index host (netrc matches the host name; the port is not part of it)."""
+    return f"machine {host}\nlogin {credentials.username}\npassword {credentials.password}\n"
 
 
 def installed(python: Path, distribution: str) -> str | None:
@@ -100,7 +117,21 @@ def is_hostile(python: Path) -> bool:
     return run([str(python), "-c", code]).output.strip() == "True"
 
 
-def with_userinfo(url: str, credentials: Credentials) -> str:
-    """pip takes index credentials only in the URL; this string is never printed."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{credentials.username}:{credentials.password}@{rest}"
+def scratch_clone(destination: Path, email: str, name: str) -> Path:
+    """A clone of this repository's HEAD with its own git identity, for tests that commit and tag.
+
+    Tags of releases cut on other branches of the same repository are not this history's, and
+    would collide with the versions a test releases: they are dropped from the clone.
+    """
+    for command in (
+        ["git", "clone", "--quiet", str(ROOT), str(destination)],
+        ["git", "-C", str(destination), "config", "user.email", email],
+        ["git", "-C", str(destination), "config", "user.name", name],
+    ):
+        done = run(command)
+        assert done.returncode == 0, done.output
+    foreign = run(["git", "-C", str(destination), "tag", "--no-merged", "HEAD"]).output.split()
+    if foreign:
+        done = run(["git", "-C", str(destination), "tag", "-d", *foreign])
+        assert done.returncode == 0, done.output
+    return destination

@@ -17,7 +17,6 @@ from tests.e2e.helpers import (
     pip_install,
     run,
     uv_bin,
-    with_userinfo,
 )
 from tools.release.credentials import Credentials
 from tools.release.index import IndexServer
@@ -82,8 +81,13 @@ def test_pip_with_the_private_index_as_only_index_gets_the_private_orm_models(
     )
     assert built.returncode == 0, built.output
     python = new_venv(tmp_path / "venv")
-    url = with_userinfo(private_index.simple_url, credentials)
-    result = pip_install(python, "--index-url", url, *map(str, wheels.glob("*.whl")))
+    result = pip_install(
+        python,
+        "--index-url",
+        private_index.simple_url,
+        *map(str, wheels.glob("*.whl")),
+        credentials=credentials,
+    )
     assert result.returncode == 0, result.output
     assert installed(python, "orm-models") == HIGHEST_2X
     assert installed(python, "loader-service") is not None

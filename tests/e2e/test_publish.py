@@ -16,7 +16,6 @@ from tests.e2e.helpers import (
     pip_install,
     run,
     uv_bin,
-    with_userinfo,
 )
 from tools.release.credentials import Credentials, Target
 from tools.release.index import IndexServer, free_port
@@ -45,8 +44,9 @@ def test_range_gets_highest_2x_never_3x(
     assert {dist.name for files in published.values() for dist in files} <= set(on_index)
     python = new_venv(tmp_path / "venv")
     if installer == "pip":
-        url = with_userinfo(target.simple_url, target.credentials)
-        result = pip_install(python, "--index-url", url, "orm-models>=2,<3")
+        result = pip_install(
+            python, "--index-url", target.simple_url, "orm-models>=2,<3", credentials=target.credentials
+        )
     else:
         env = isolated_env(
             UV_INDEX_PRIVATE_USERNAME=target.credentials.username,
@@ -160,12 +160,10 @@ def test_install_fails_clearly_never_falls_through(
     password = f"wrong-{secrets.token_hex(12)}" if failure == "wrong credentials" else credentials.password
     python = new_venv(tmp_path / "venv")
     if installer == "pip":
-        url = (
-            simple
-            if failure == "no credentials"
-            else with_userinfo(simple, Credentials("publisher", password))
+        sent = None if failure == "no credentials" else Credentials("publisher", password)
+        result = pip_install(
+            python, "--index-url", simple, "orm-models>=2,<3", credentials=sent, verbose=True
         )
-        result = pip_install(python, "--index-url", url, "orm-models>=2,<3", verbose=True)
         expected = {
             "no credentials": "401 Client Error: Unauthorized",
             "wrong credentials": "403 Client Error: Forbidden",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from tools.release import ReleaseError
-from tools.release.publish import dist_key, plan, sha256
+from tools.release.distfiles import dist_key
+from tools.release.publish import plan, sha256
 
 WHEEL = "orm_models-2.1.0-py3-none-any.whl"
 SDIST = "orm_models-2.1.0.tar.gz"
@@ -81,13 +81,3 @@ def test_not_a_distribution_is_refused(tmp_path: Path) -> None:
 )
 def test_dist_key(name: str, key: tuple[str, str] | None) -> None:
     assert dist_key(name) == key
-
-
-@pytest.mark.parametrize(
-    "name", [WHEEL, "orm_models-2.1.0-7-py3-none-any.whl", "orm-models-2.1.tar.gz", "orm_models-2.1.0.zip"]
-)
-def test_dist_key_without_packaging(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """Sessions with only pypiserver installed import this module too: the fallback agrees."""
-    monkeypatch.setitem(sys.modules, "packaging.utils", None)
-    assert dist_key(name) == ("orm-models", "2.1")
-    assert dist_key("orm_models-2.1.0.exe") is None

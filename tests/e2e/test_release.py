@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import ROOT, installed, isolated_env, new_venv, run, uv_bin
+from tests.e2e.helpers import ROOT, installed, isolated_env, new_venv, run, scratch_clone, uv_bin
 from tools.release import changelog, version
 from tools.release.credentials import Credentials
 from tools.release.index import IndexServer
@@ -30,10 +30,7 @@ def clone(tmp_path: Path) -> Iterator[Path]:
     """A clone of this repository's HEAD with its own identity; the real checkout stays untouched
     (others may commit to it meanwhile, so the check is: no commit or tag of ours reached it)."""
     tags_before = _git(ROOT, "tag", "--list")
-    repo = tmp_path / "clone"
-    _git(ROOT, "clone", "--quiet", str(ROOT), str(repo))
-    _git(repo, "config", "user.email", IDENTITY)
-    _git(repo, "config", "user.name", "Release test")
+    repo = scratch_clone(tmp_path / "clone", IDENTITY, "Release test")
     yield repo
     assert _git(ROOT, "tag", "--list") == tags_before
     assert _git(ROOT, "log", "--all", f"--author={IDENTITY}", "--format=%H") == ""
@@ -114,6 +111,9 @@ def test_release_minor_publishes_records_and_installs_by_range(
         TWINE_REPOSITORY_URL=server.url,
         TWINE_USERNAME=credentials.username,
         TWINE_PASSWORD=credentials.password,
+        # orm-models' whole suite runs in its own CI session; here the release's code path with
+        # the check it never skips (the session refuses a selection without it).
+        ORM_RELEASE_PYTEST_ARGS="-k 'test_models_equal_migrated_schema or test_single_head'",
     )
     noxfile = str(clone / "noxfile.py")
     released = run(
@@ -141,7 +141,7 @@ def test_release_minor_publishes_records_and_installs_by_range(
         env=env | {"PYTHONPATH": str(clone), "UV": uv_bin()},
     )
     assert republished.returncode == 0, republished.output
-    assert f"skip    orm_models-{expected}-py3-none-any.whl" in republished.output
+    assert f"skip    orm-models {expected}: {server.simple_url} holds all its files" in republished.output
 
     python = new_venv(tmp_path / "consumer")
     consumer_env = isolated_env(

@@ -9,16 +9,19 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tools.release import PROJECT, ReleaseError, build, index, release, releases
-from tools.release.credentials import upload_target
+from tools.release.build import expected_names
+from tools.release.credentials import Target, index_url, read_credentials, upload_target
+from tools.release.distfiles import parse_dist
 from tools.release.publish import publish
-from tools.release.simple import published_files
-from tools.release.version import parse
+from tools.release.simple import check_upload_access, public_url, published_files
 
 # The repository released from; ORM_REPO_ROOT points the tool at another checkout (the tests do).
 ROOT = Path(os.environ.get("ORM_REPO_ROOT") or Path(__file__).resolve().parents[2])
-DEFAULT_URL = f"http://{index.HOST}:{index.DEFAULT_PORT}/"
+# Pre-flight requests must fail fast: a wrong password or a dead index is reported within ~2 s.
+PREFLIGHT_TIMEOUT_SECONDS = 1.5
 
 
 def _uv() -> str:
@@ -31,7 +34,23 @@ def _uv() -> str:
 def _index(arguments: argparse.Namespace) -> int:
     if arguments.action == "stop":
         return index.stop(arguments.state_dir)
-    return index.serve(arguments.state_dir, arguments.port, arguments.fallback_url)
+    port = arguments.port
+    if port is None:
+        parts = urlsplit(index_url())
+        if parts.hostname not in (index.HOST, "localhost") or parts.scheme != "http":
+            raise ReleaseError(f"ORM_INDEX_URL={public_url(index_url())} is not a local http URL to serve")
+        port = parts.port or 80
+    return index.serve(arguments.state_dir, port, arguments.fallback_url)
+
+
+def preflight(target: Target) -> dict[str, str | None]:
+    """Reachable index, accepted upload credential: checked before anything is built or changed.
+
+    Returns what the index holds for orm-models (file name -> sha256).
+    """
+    held = published_files(target.simple_url, PROJECT, target.credentials, PREFLIGHT_TIMEOUT_SECONDS)
+    check_upload_access(target.upload_url, target.credentials, PREFLIGHT_TIMEOUT_SECONDS)
+    return held
 
 
 def _build(arguments: argparse.Namespace) -> int:
@@ -44,13 +63,20 @@ def _build(arguments: argparse.Namespace) -> int:
 
 
 def _publish(arguments: argparse.Namespace) -> int:
-    target = upload_target(ROOT, DEFAULT_URL)
+    target = upload_target(ROOT, index_url())
+    held = preflight(target)
     if arguments.files:
         publish(arguments.files, target)
         return 0
-    # Default: make the index hold every recorded release, each rebuilt from its own commit.
+    # Default: make the index hold every recorded release, each rebuilt from its own commit —
+    # except those it already holds in full: the server never lets a held version change (the
+    # guard refuses any new file for it), so rebuilding them could only confirm or fail.
+    missing = [known for known in releases.load(ROOT) if not set(expected_names(known.version)) <= set(held)]
+    for known in releases.load(ROOT):
+        if known not in missing:
+            print(f"skip    orm-models {known.version}: {public_url(target.simple_url)} holds all its files")
     with tempfile.TemporaryDirectory() as work:
-        for known in releases.load(ROOT):
+        for known in missing:
             dists = build.build(ROOT, known.commit, Path(work) / "dist", _uv(), Path(work))
             build.twine_check(dists)
             publish(dists, target)
@@ -58,12 +84,25 @@ def _publish(arguments: argparse.Namespace) -> int:
 
 
 def _release(arguments: argparse.Namespace) -> int:
+    # Everything that can be checked is checked before anything changes: git identity and a clean
+    # tree (plan), credentials found and accepted by a reachable index (preflight), and the schema
+    # gate's verdict for a major (the session ran the gate and orm-models' tests before this).
+    step = release.plan(ROOT, arguments.part)
+    if arguments.required_bump is not None:
+        release.require_breaking_change(arguments.part, arguments.required_bump, arguments.allow_empty_major)
+    if arguments.plan and not arguments.preflight:
+        print(step.version)
+        return 0
+    target = upload_target(ROOT, index_url())
+    preflight(target)
     if arguments.plan:
-        print(release.plan(ROOT, arguments.part).version)
+        print(
+            "pre-flight passed: git identity, clean tree, "
+            f"{public_url(target.upload_url)} accepts the upload credential"
+        )
+        print(step.version)
         return 0
     generated = arguments.changelog.read_text(encoding="utf-8") if arguments.changelog else ""
-    release.plan(ROOT, arguments.part)  # a dirty tree is refused before anything else is looked at
-    target = upload_target(ROOT, DEFAULT_URL)  # and missing credentials before anything is changed
     with tempfile.TemporaryDirectory() as work:
         release.run(ROOT, arguments.part, target, _uv(), Path(work), generated)
     return 0
@@ -71,10 +110,13 @@ def _release(arguments: argparse.Namespace) -> int:
 
 def _versions(arguments: argparse.Namespace) -> int:
     """Print the versions of orm-models on the index, lowest first (the compat session uses it)."""
-    target = upload_target(ROOT, DEFAULT_URL)
-    files = published_files(target.simple_url, PROJECT, target.credentials)
-    found = {name.removeprefix("orm_models-").split("-")[0] for name in files if name.endswith(".whl")}
-    for known in sorted(found, key=parse):
+    credentials = read_credentials(ROOT)
+    if credentials is None:  # no read user configured: the upload one may read too
+        credentials = upload_target(ROOT, index_url()).credentials
+    simple_url = os.environ.get("ORM_INDEX_SIMPLE_URL") or index_url() + "simple/"
+    files = published_files(simple_url, PROJECT, credentials)
+    found = {parsed[1] for parsed in map(parse_dist, files) if parsed is not None}
+    for known in sorted(found):
         print(known)
     return 0
 
@@ -86,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("index", help="run the local private index (foreground), or stop it")
     serve.add_argument("action", nargs="?", choices=["serve", "stop"], default="serve")
     serve.add_argument("--state-dir", type=Path, default=ROOT / ".index")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("ORM_INDEX_PORT", index.DEFAULT_PORT)))
+    serve.add_argument("--port", type=int, help="default: the port of ORM_INDEX_URL (or ORM_INDEX_PORT)")
     serve.add_argument("--fallback-url", help="where names the index does not hold are redirected")
     serve.set_defaults(handler=_index)
 
@@ -102,7 +144,16 @@ def _parser() -> argparse.ArgumentParser:
     release_parser = commands.add_parser("release", help="bump, changelog, build, check, publish, record")
     release_parser.add_argument("part", choices=["major", "minor", "patch"])
     release_parser.add_argument("--plan", action="store_true", help="only print the version it would release")
+    release_parser.add_argument(
+        "--preflight", action="store_true", help="with --plan: also check the index and the credential"
+    )
     release_parser.add_argument("--changelog", type=Path, help="generated CHANGELOG entries to include")
+    release_parser.add_argument(
+        "--required-bump", choices=["none", "patch", "minor", "major"], help="the schema gate's verdict"
+    )
+    release_parser.add_argument(
+        "--allow-empty-major", action="store_true", help="release a major with no breaking change"
+    )
     release_parser.set_defaults(handler=_release)
 
     versions = commands.add_parser("versions", help="list the orm-models versions on the index")

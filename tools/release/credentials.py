@@ -41,28 +41,91 @@ def simple_url_for(upload_url: str) -> str:
     return os.environ.get("ORM_INDEX_SIMPLE_URL") or upload_url.rstrip("/") + "/simple/"
 
 
-def load_or_create(path: Path) -> Credentials:
-    """Read the local index credentials from `path`, generating them on first use (mode 0600)."""
-    if path.exists():
-        values = read_env_file(path)
-        try:
-            return Credentials(values["ORM_INDEX_USERNAME"], values["ORM_INDEX_PASSWORD"])
-        except KeyError as missing:
-            raise ReleaseError(f"{path} lacks {missing}; delete it to generate new credentials") from None
-    creds = Credentials(DEFAULT_USER, secrets.token_urlsafe(24))
+DEFAULT_READER = "reader"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def index_url() -> str:
+    """The private index's base URL: one setting, ORM_INDEX_URL, moves it for every command.
+
+    ORM_INDEX_PORT alone keeps working for the local server (`http://127.0.0.1:<port>/`).
+    """
+    url = os.environ.get("ORM_INDEX_URL")
+    if url:
+        return url.rstrip("/") + "/"
+    return f"http://{DEFAULT_HOST}:{os.environ.get('ORM_INDEX_PORT') or DEFAULT_PORT}/"
+
+
+@dataclass(frozen=True)
+class LocalCredentials:
+    """The local index's two users: one that uploads (release) and one that only reads (installs)."""
+
+    upload: Credentials
+    read: Credentials
+
+
+def _write_local(path: Path, local: LocalCredentials) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(path.name + ".new")
+    scratch.unlink(missing_ok=True)
     # Created 0600 before anything is written, so the secret is never readable by others.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(
             "# Local credentials of the private index (`nox -s index`). Git-ignored; never commit.\n"
+            "# ORM_INDEX_* uploads (release, publish); ORM_INDEX_READ_* and UV_INDEX_PRIVATE_* only read\n"
+            "# (installs, lock, compat): the index refuses an upload by the read user.\n"
             "# Use in a shell: set -a && . .index/credentials && set +a\n"
-            f"ORM_INDEX_USERNAME={creds.username}\n"
-            f"ORM_INDEX_PASSWORD={creds.password}\n"
-            f"UV_INDEX_PRIVATE_USERNAME={creds.username}\n"
-            f"UV_INDEX_PRIVATE_PASSWORD={creds.password}\n"
+            f"ORM_INDEX_USERNAME={local.upload.username}\n"
+            f"ORM_INDEX_PASSWORD={local.upload.password}\n"
+            f"ORM_INDEX_READ_USERNAME={local.read.username}\n"
+            f"ORM_INDEX_READ_PASSWORD={local.read.password}\n"
+            f"UV_INDEX_PRIVATE_USERNAME={local.read.username}\n"
+            f"UV_INDEX_PRIVATE_PASSWORD={local.read.password}\n"
         )
-    return creds
+    scratch.replace(path)
+
+
+def load_or_create_local(path: Path) -> LocalCredentials:
+    """Read the local index's credentials from `path`, generating what is missing (mode 0600).
+
+    A file from before the read user existed gains one; its upload user is kept.
+    """
+    if not path.exists():
+        local = LocalCredentials(
+            Credentials(DEFAULT_USER, secrets.token_urlsafe(24)),
+            Credentials(DEFAULT_READER, secrets.token_urlsafe(24)),
+        )
+        _write_local(path, local)
+        return local
+    values = read_env_file(path)
+    try:
+        upload = Credentials(values["ORM_INDEX_USERNAME"], values["ORM_INDEX_PASSWORD"])
+    except KeyError as missing:
+        raise ReleaseError(f"{path} lacks {missing}; delete it to generate new credentials") from None
+    if "ORM_INDEX_READ_USERNAME" in values and "ORM_INDEX_READ_PASSWORD" in values:
+        read = Credentials(values["ORM_INDEX_READ_USERNAME"], values["ORM_INDEX_READ_PASSWORD"])
+        return LocalCredentials(upload, read)
+    local = LocalCredentials(upload, Credentials(DEFAULT_READER, secrets.token_urlsafe(24)))
+    _write_local(path, local)
+    return local
+
+
+def load_or_create(path: Path) -> Credentials:
+    """The upload credential of the local index (see `load_or_create_local`)."""
+    return load_or_create_local(path).upload
+
+
+def read_credentials(root: Path) -> Credentials | None:
+    """What installs and listings use: UV_INDEX_PRIVATE_*, else the local read user, else None."""
+    user, password = os.environ.get("UV_INDEX_PRIVATE_USERNAME"), os.environ.get("UV_INDEX_PRIVATE_PASSWORD")
+    if user and password:
+        return Credentials(user, password)
+    local = root / ".index" / "credentials"
+    if local.exists():
+        return load_or_create_local(local).read
+    return None
 
 
 def read_env_file(path: Path) -> dict[str, str]:

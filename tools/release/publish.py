@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from tools.release import PROJECT, ReleaseError
 from tools.release.credentials import Target
+from tools.release.distfiles import dist_key
 from tools.release.simple import public_url, published_files
 
 TWINE_TIMEOUT_SECONDS = 120
@@ -76,37 +76,6 @@ def plan(dists: list[Path], published: dict[str, str | None]) -> Plan:
             + " | ".join(problems)
         )
     return Plan(upload, skip)
-
-
-_WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(?:-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
-_SDIST = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)\.(?:tar\.gz|zip)$")
-
-
-def dist_key(filename: str) -> tuple[str, str] | None:
-    """(normalized project name, normalized version) of a wheel or sdist file name, else None."""
-    try:
-        from packaging.utils import (  # twine needs packaging; the `index` session has only pypiserver
-            InvalidSdistFilename,
-            InvalidWheelFilename,
-            canonicalize_name,
-            canonicalize_version,
-            parse_sdist_filename,
-            parse_wheel_filename,
-        )
-    except ModuleNotFoundError:
-        match = _WHEEL.match(filename) or _SDIST.match(filename)
-        if match is None:
-            return None
-        release_zeros = re.sub(r"^(\d+(?:\.\d+)*?)(?:\.0)+$", r"\1", match["version"].lower())
-        return re.sub(r"[-_.]+", "-", match["name"]).lower(), release_zeros
-    try:
-        if filename.endswith(".whl"):
-            name, parsed, _, _ = parse_wheel_filename(filename)
-        else:
-            name, parsed = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
-        return None
-    return canonicalize_name(name), canonicalize_version(parsed)
 
 
 def publish(dists: list[Path], target: Target) -> Plan:
