@@ -435,7 +435,7 @@ def release(session: nox.Session) -> None:
     )  # fmt: skip
     gate = [*options, "--required-bump", str(verdict["required_bump"])]
     _release_tool(session, "release", part, "--plan", "--preflight", *gate)
-    session.install(f"{_build_wheel(session, ORM_MODELS)}[testing,check]")
+    session.install(f"{_build_wheel(session, ORM_MODELS)}[test,check]")  # [test]: pytest-alembic too
     report = Path(session.create_tmp()).resolve() / "release-tests.xml"
     with session.chdir(ORM_MODELS):
         narrowed = shlex.split(os.environ.get("ORM_RELEASE_PYTEST_ARGS", ""))
