@@ -1,3 +1,3 @@
 """The version of this release; hatchling reads it, `orm-models check` verifies it."""
 
-__version__ = "2.3.0"
+__version__ = "2.4.0"
