@@ -18,7 +18,7 @@ def normalize_database_url(url: str) -> str:
         parsed = make_url(url)
     except ArgumentError:
         raise ValueError(
-            "not a database URL (expected postgresql://user:password@host:port/dbname)"
+            "not a database URL (expected postgresql://USER@HOST:PORT/DBNAME, password included if any)"
         ) from None
     backend, _, driver = parsed.drivername.partition("+")
     if backend not in _BACKENDS or (driver or None) not in _DRIVERS:
