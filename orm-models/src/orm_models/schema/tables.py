@@ -35,8 +35,13 @@ _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 PYTHON_ONLY = frozenset({"python_default", "python_onupdate", "server_onupdate", "autoincrement"})
 """Column facts a database cannot hold: left out when the models are compared with a database."""
 
-# Dialect options that only say how DDL is *run*, not what it creates (see the docs for why).
-_IGNORED_OPTIONS = frozenset({"postgresql_concurrently", "postgresql_not_valid"})
+# Dialect options that only say how DDL is *run*, not what it creates (see the docs for why),
+# and `postgresql_ignore_search_path`: a *reflection* option that SQLAlchemy records on a table
+# only when it was reached through another table's foreign key, so its presence depends on the
+# order tables were reflected in, never on the schema.
+_IGNORED_OPTIONS = frozenset(
+    {"postgresql_concurrently", "postgresql_not_valid", "postgresql_ignore_search_path"}
+)
 # Defaults PostgreSQL reflects back explicitly; written out they mean the same as left out.
 _DEFAULT_OPTIONS: dict[str, Any] = {
     "postgresql_using": "btree",
