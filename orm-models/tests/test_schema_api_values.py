@@ -65,6 +65,19 @@ def test_a_reexport_shadowed_by_its_submodule_is_still_seen(tmp_path: Any) -> No
         # A return type that can be fewer things gives callers nothing they did not handle.
         ("def run(n: int = 1) -> int | None: ...", "def run(n: int = 1) -> int: ...", {"api_extended"}),
         ("def run(n: int = 1) -> int: ...", "def run(n: int = 1) -> int | None: ...", {"api_changed"}),
+        # The old spellings of a union are the same union.
+        ("def run(n: Optional[int] = 1) -> int: ...", "def run(n: int | None = 1) -> int: ...", set()),
+        (
+            "def run(n: Optional[int] = 1) -> int: ...",
+            "def run(n: int | str | None = 1) -> int: ...",
+            {"api_extended"},
+        ),
+        (
+            "def run(n: typing.Union[int, str] = 1) -> int: ...",
+            "def run(n: int = 1) -> int: ...",
+            {"api_changed"},
+        ),
+        ("def run(n: int = 1) -> Optional[int]: ...", "def run(n: int = 1) -> int | None: ...", set()),
     ],
 )
 def test_annotations_are_compared_as_unions(

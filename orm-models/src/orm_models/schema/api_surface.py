@@ -143,7 +143,7 @@ def _diff_entry(path: str, before: dict[str, Any], after: dict[str, Any]) -> lis
     if before.get("exports") != after.get("exports"):
         changes += _diff_exports(path, before.get("exports") or {}, after.get("exports") or {})
     for key in ("labels", "returns", "annotation", "value"):
-        if before.get(key) != after.get(key):
+        if before.get(key) != after.get(key) and not _respelt(key, before.get(key), after.get(key)):
             detail = f"{key}: {before.get(key)} -> {after.get(key)}"
             # A function that returned None had no result for callers to rely on, and a return
             # type that lost members of its union gives callers nothing they did not handle.
@@ -155,7 +155,7 @@ def _diff_entry(path: str, before: dict[str, Any], after: dict[str, Any]) -> lis
         kept = all(base in after.get("bases", []) for base in before.get("bases", []))
         detail = f"bases ({', '.join(before.get('bases', []))}) -> ({', '.join(after.get('bases', []))})"
         changes.append(classify("api_extended" if kept else "api_changed", path, detail))
-    if before.get("parameters") != after.get("parameters"):
+    if _spelt(before.get("parameters")) != _spelt(after.get("parameters")):
         old_parameters, new_parameters = before["parameters"], after["parameters"]
         kind = "api_extended" if _compatible(old_parameters, new_parameters) else "api_changed"
         detail = f"({_signature(old_parameters)}) -> ({_signature(new_parameters)})"
@@ -207,6 +207,23 @@ def _compatible(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
     return not any(parameter["required"] for parameter in new[len(old) :])
 
 
+def _respelt(key: str, old: Any, new: Any) -> bool:
+    """The same annotation spelt another way (`Optional[int]` and `int | None`)."""
+    if key not in ("returns", "annotation") or not isinstance(old, str) or not isinstance(new, str):
+        return False
+    return _union_members(old) == _union_members(new)
+
+
+def _spelt(parameters: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Parameters with each annotation as its set of union members: a respelling is no change."""
+    if parameters is None:
+        return None
+    return [
+        {**p, "annotation": sorted(_union_members(p["annotation"])) if p.get("annotation") else None}
+        for p in parameters
+    ]
+
+
 def _widens(old: str | None, new: str | None) -> bool:
     """True when the annotation `new` admits every type `old` admitted (same, or a wider union)."""
     if old == new:
@@ -217,22 +234,39 @@ def _widens(old: str | None, new: str | None) -> bool:
 
 
 def _union_members(annotation: str) -> set[str]:
-    """`A | B[C | D] | None` -> {"A", "B[C | D]", "None"}: the top-level members of a union."""
-    members: list[str] = []
+    """`A | B[C | D] | None` -> {"A", "B[C | D]", "None"}: the top-level members of a union.
+
+    `Optional[X]` and `Union[A, B]` (with or without `typing.`) are the same unions spelt the
+    old way, so a switch of spelling is no change and `Optional[int]` -> `int | str | None` widens.
+    """
+    members: set[str] = set()
+    for member in _split_top_level(annotation, "|"):
+        name, _, rest = member.partition("[")
+        if rest.endswith("]") and name.removeprefix("typing.") in {"Optional", "Union"}:
+            inner = {m for part in _split_top_level(rest[:-1], ",") for m in _union_members(part)}
+            members |= inner | ({"None"} if name.endswith("Optional") else set())
+        else:
+            members.add(member)
+    return members
+
+
+def _split_top_level(text: str, separator: str) -> list[str]:
+    """`text` split at `separator` outside brackets, each part stripped."""
+    parts: list[str] = []
     current: list[str] = []
     depth = 0
-    for char in annotation:
+    for char in text:
         if char in "[(":
             depth += 1
         elif char in "])":
             depth -= 1
-        if char == "|" and depth == 0:
-            members.append("".join(current).strip())
+        if char == separator and depth == 0:
+            parts.append("".join(current).strip())
             current = []
         else:
             current.append(char)
-    members.append("".join(current).strip())
-    return set(members)
+    parts.append("".join(current).strip())
+    return parts
 
 
 def _signature(parameters: list[dict[str, Any]]) -> str:
