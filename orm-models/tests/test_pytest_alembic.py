@@ -3,18 +3,18 @@
 The fixtures come from `orm_models.testing.alembic_fixtures`: `script_location` is
 `orm_models:migrations` and the engine is on a fresh database per test. pytest-alembic puts that
 Engine (not a Connection) in `config.attributes["connection"]`, which env.py accepts.
+Its single-head test is not among them: the tree has two heads, one per branch
+(`test_migrations.test_one_head_per_branch`).
 """
 
 from pytest_alembic.tests import (
     test_model_definitions_match_ddl,
-    test_single_head_revision,
     test_up_down_consistency,
     test_upgrade,
 )
 
 __all__ = [
     "test_model_definitions_match_ddl",
-    "test_single_head_revision",
     "test_up_down_consistency",
     "test_upgrade",
 ]

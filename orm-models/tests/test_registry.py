@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from orm_models import ContractBlockedError, RegistrationError, migrate, register_client
+from orm_models import ContractBlockedError, RegistrationError, head_revision, migrate, register_client
 from orm_models.contract_gate import lock_gate
+from orm_models.migrate import branch_heads, current_heads
 from orm_models.registry import forget_client, mapped_columns, registered_clients
 
 CLI = str(Path(sys.executable).with_name("orm-models"))
@@ -50,9 +51,10 @@ def registry(shared_database: tuple[str, sa.Engine]) -> tuple[str, sa.Engine]:
     return shared_database
 
 
-def _revision(engine: sa.Engine) -> str:
+def _contracted(engine: sa.Engine) -> bool:
+    """Whether the contract branch's head has run (the tree's heads, never a literal id)."""
     with engine.connect() as connection:
-        return str(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one())
+        return branch_heads()["contract"] in current_heads(connection)
 
 
 def _audit(engine: sa.Engine) -> list[sa.Row[tuple[str, str | None, str | None]]]:
@@ -90,12 +92,12 @@ def test_the_gate_refuses_while_a_live_client_maps_the_drop(expanded: tuple[str,
     assert [(b.client.service, b.client.orm_models_version, b.columns) for b in refused.value.blockers] == [
         ("loader", "1.1.0", ("person.last_name",))
     ]
-    assert _revision(engine) == "0002c"  # nothing dropped
+    assert not _contracted(engine)  # nothing dropped
     with engine.connect() as connection:
         assert "last_name" in {c["name"] for c in sa.inspect(connection).get_columns("person")}
 
     assert migrate(url, contract=True, live_window=timedelta(0)) is None  # the loader is not live now
-    assert _revision(engine) == "0004"
+    assert _contracted(engine)
     assert [row.action for row in _audit(engine)] == ["contract_applied"]
 
 
@@ -133,10 +135,11 @@ def test_cli_refusal_names_client_version_and_column(expanded: tuple[str, sa.Eng
     assert header.split() == ["service", "instance", "orm-models", "last", "seen", "still", "maps"]
     assert row.split()[:3] == ["loader", "nightly", "1.1.0"]
     assert row.endswith("person.last_name")
-    assert _revision(engine) == "0002c"
+    assert not _contracted(engine)
 
     status = json.loads(_cli("status", "--json", "--database-url", url).stdout)
-    assert status["database_revision"] == "0002c"
+    assert status["database_revision"] == head_revision()  # every expand revision ran
+    assert branch_heads()["contract"] not in status["database_heads"]
     contract = next(p for p in status["pending"] if p["phase"] == "contract")
     assert contract["removes"] == ["person.last_name"]
     assert contract["gate_passes"] is False
@@ -209,7 +212,7 @@ def test_a_registration_in_flight_is_seen_by_the_gate(registry: tuple[str, sa.En
         transaction.commit()  # the registration lands while the gate waits for the lock
     gate.join(timeout=60)
     assert isinstance(outcome[0], ContractBlockedError)
-    assert _revision(engine) == "0002c"
+    assert not _contracted(engine)
 
 
 def test_a_registration_during_the_gate_waits_for_it(registry: tuple[str, sa.Engine]) -> None:
@@ -245,7 +248,7 @@ def test_two_contract_migrations_serialise(expanded: tuple[str, sa.Engine]) -> N
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
-    assert _revision(engine) == "0004"
+    assert _contracted(engine)
     assert [row.action for row in _audit(engine)] == ["contract_applied"]  # applied once
 
 

@@ -88,7 +88,7 @@ def schema_problems(
             served = column.get("default") is not None or column.get("identity") or column.get("computed")
             if not column["nullable"] and not served and qualified not in writes and qualified not in filled:
                 unwritable.append(qualified)
-    revision = current_revision(connection)
+    revision = current_revision(connection)  # a revision this package does not ship when ahead
     known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
     return SchemaProblems(revision, missing, unwritable, revision is not None and revision not in known)
 

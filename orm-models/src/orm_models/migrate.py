@@ -4,13 +4,13 @@ from datetime import timedelta
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, Engine
 
 from orm_models.__about__ import __version__
 from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, check_gate, lock_gate
 from orm_models.sql_target import begin
+from orm_models.version_state import ancestors, database_heads, expand_position, reduce_heads
 
 # Resolved from the installed package, so a service migrates with the wheel it runs on.
 SCRIPT_LOCATION = "orm_models:migrations"
@@ -30,17 +30,59 @@ def alembic_config(connection: Connection | Engine | None = None) -> Config:
     return config
 
 
+EXPAND_BRANCH = "expand"
+CONTRACT_BRANCH = "contract"
+
+
+def scripts() -> ScriptDirectory:
+    """The revisions shipped in this package."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def branch_heads(directory: ScriptDirectory | None = None) -> dict[str, str]:
+    """The head of each branch: `{"expand": ..., "contract": ...}` (expand and contract).
+
+    A revision's branch is its phase: expand revisions depend only on expand revisions, contract
+    revisions come after the contract branch's head (OpenStack Neutron's model).
+    """
+    directory = directory or scripts()
+    heads: dict[str, str] = {}
+    for head in directory.get_heads():
+        script = directory.get_revision(head)
+        heads[str(getattr(script.module, "phase", "expand") if script else "expand")] = head
+    return heads
+
+
 def head_revision() -> str:
-    """The newest revision shipped in this package."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:  # pragma: no cover - the package always ships revisions
-        raise RuntimeError("orm_models ships no migrations")
-    return head
+    """The expand branch's head: where `orm-models migrate` brings a database.
+
+    The contract branch's head (`branch_heads()["contract"]`) is applied with `--contract`.
+    """
+    return branch_heads()[EXPAND_BRANCH]
+
+
+def current_heads(connection: Connection) -> frozenset[str]:
+    """Every revision the database is at (its heads: one per branch once contracts ran)."""
+    return database_heads(connection, scripts())
 
 
 def current_revision(connection: Connection) -> str | None:
-    """The revision the database is at, or None for a database never migrated."""
-    return MigrationContext.configure(connection).get_current_revision()
+    """How far the database is along the expand branch, or None for a database never migrated.
+
+    That is the revision to compare with `head_revision()`; `current_heads` adds the contract
+    branch's. A database at a revision this package does not ship (a newer release migrated it)
+    reads as that revision.
+    """
+    directory = scripts()
+    heads = database_heads(connection, directory)
+    unknown = sorted(h for h in heads if h not in _known(directory))
+    if unknown:
+        return unknown[-1]
+    return expand_position(heads, directory)
+
+
+def _known(directory: ScriptDirectory) -> set[str]:
+    return {s.revision for s in directory.walk_revisions()}
 
 
 class DatabaseAheadError(RuntimeError):
@@ -68,12 +110,14 @@ def migrate(
     force: bool = False,
     reason: str | None = None,
 ) -> str | None:
-    """Upgrade the database towards `revision` (default: the newest shipped).
+    """Upgrade the database towards `revision` (default: the head of both branches).
 
-    Expand revisions always run. A **contract** revision (`phase = "contract"`: it drops or
-    tightens what older clients may still map) runs only with `contract=True`, or on a database
-    that was never migrated (no client can depend on it yet); otherwise the upgrade stops just
-    before it and its id is returned, so nothing an old release maps is removed by accident.
+    The revisions form two Alembic branches: `expand` and `contract`. Expand revisions always
+    run (they never depend on a contract one, so a database holding contracts back still gets
+    every expand). A **contract** revision (`phase = "contract"`: it drops or tightens what
+    older clients may still map) runs only with `contract=True`, or on a database that was never
+    migrated (no client can depend on it yet); otherwise it is held back and the first held
+    one's id is returned, so nothing an old release maps is removed by accident.
 
     With `contract=True` each contract revision passes the gate first: no client registered
     (`orm_models.registry.register_client`) and seen within `live_window` may still map what it
@@ -103,21 +147,23 @@ def migrate(
         config = alembic_config(connection)
         if contract:
             lock_gate(connection)  # before reading the revision: a contract running now finishes first
-        current = current_revision(connection)
-        scripts = ScriptDirectory.from_config(config)
-        if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
-            raise DatabaseAheadError(current)
-        contracts = [] if current is None else _pending_contracts(scripts, current, revision)
-        if not contracts:
-            command.upgrade(config, revision)
+        directory = ScriptDirectory.from_config(config)
+        heads = database_heads(connection, directory)
+        unknown = sorted(h for h in heads if h not in _known(directory))
+        if unknown:
+            raise DatabaseAheadError(unknown[-1])
+        target_revision = "heads" if revision == "head" else revision
+        if not heads:  # never migrated: no client can depend on anything a contract removes
+            command.upgrade(config, target_revision)
             return None
-        if not contract:
-            held = contracts[0]
-            if held.down_revision != current:
-                command.upgrade(config, str(held.down_revision))
-            return held.revision
+        pending = _pending(directory, heads, target_revision)
+        contracts = [s for s in pending if _is_contract(s)]
+        expand_tips = reduce_heads(frozenset(s.revision for s in pending if not _is_contract(s)), directory)
+        for tip in sorted(expand_tips):  # expand revisions never need a contract: all of them run
+            command.upgrade(config, tip)
+        if contracts and not contract:
+            return contracts[0].revision
         for script in contracts:
-            command.upgrade(config, str(script.down_revision))
             check_gate(
                 connection,
                 script.revision,
@@ -127,7 +173,6 @@ def migrate(
                 reason=reason,
             )
             command.upgrade(config, script.revision)
-        command.upgrade(config, revision)
         return None
 
 
@@ -138,21 +183,26 @@ def removes(script: Script) -> tuple[str, ...]:
 
 def pending_contract_drops(revision_id: str) -> tuple[str, ...]:
     """What a contract revision declares it removes (`drops = ("table.column", ...)`)."""
-    script = ScriptDirectory.from_config(alembic_config()).get_revision(revision_id)
+    script = scripts().get_revision(revision_id)
     return removes(script) if script is not None else ()
 
 
-def pending_revisions(current: str | None, target: str = "head") -> list[Script]:
-    """The revisions between `current` (exclusive) and `target` (inclusive), oldest first."""
-    scripts = ScriptDirectory.from_config(alembic_config())
-    pending = [s for s in scripts.iterate_revisions(target, current or "base") if s.revision != current]
-    return list(reversed(pending))  # iterate_revisions walks newest first
+def pending_revisions(current: frozenset[str] | str | None, target: str = "heads") -> list[Script]:
+    """The revisions `target` needs that a database at `current` (its heads) lacks, oldest first."""
+    directory = scripts()
+    heads = frozenset({current} if isinstance(current, str) else current or ())
+    return _pending(directory, heads, "heads" if target == "head" else target)
 
 
-def _pending_contracts(scripts: ScriptDirectory, current: str, target: str) -> list[Script]:
-    """The contract revisions between `current` (exclusive) and `target` (inclusive), oldest first."""
-    pending = [s for s in scripts.iterate_revisions(target, current) if s.revision != current]
-    return [s for s in reversed(pending) if getattr(s.module, "phase", "expand") == "contract"]
+def _pending(directory: ScriptDirectory, heads: frozenset[str], target: str) -> list[Script]:
+    targets = frozenset(s.revision for s in directory.get_revisions(target) if s is not None)
+    missing = ancestors(targets, directory) - ancestors(heads, directory)
+    in_order = reversed(list(directory.walk_revisions()))  # walk_revisions goes newest first
+    return [s for s in in_order if s.revision in missing]
+
+
+def _is_contract(script: Script) -> bool:
+    return getattr(script.module, "phase", "expand") == "contract"
 
 
 def downgrade(target: str | Engine | Connection, revision: str) -> None:

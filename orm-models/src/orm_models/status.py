@@ -10,7 +10,15 @@ from sqlalchemy import Connection, inspect
 
 from orm_models.__about__ import __version__
 from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, Blocker, blockers_for, live_clients
-from orm_models.migrate import alembic_config, current_revision, head_revision, pending_revisions, removes
+from orm_models.migrate import (
+    alembic_config,
+    branch_heads,
+    current_heads,
+    current_revision,
+    head_revision,
+    pending_revisions,
+    removes,
+)
 from orm_models.migrations.client_registry import CLIENT_TABLE
 from orm_models.registry import Registration, registered_clients
 
@@ -43,20 +51,25 @@ class Status:
     pending: list[PendingRevision] = field(default_factory=list)
     clients: list[tuple[Registration, bool]] = field(default_factory=list)
     """Every registered client and whether it is live (seen within the window)."""
+    heads: list[str] = field(default_factory=list)
+    """Every revision the database is at: the expand branch's and, once contracts ran, the contract's."""
+    contracted: bool = False
+    """The contract branch's head has run."""
 
 
 def collect_status(connection: Connection, live_window: timedelta = DEFAULT_LIVE_WINDOW) -> Status:
     """Read the database's revision, the registry and the pending revisions' gate verdicts."""
     current = current_revision(connection)
+    heads = current_heads(connection)
     known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
-    ahead = current is not None and current not in known
+    ahead = any(head not in known for head in heads)
     registry = inspect(connection).has_table(CLIENT_TABLE)
     clients: list[tuple[Registration, bool]] = []
     if registry:
         live = {(c.service, c.instance) for c in live_clients(connection, live_window)}
         clients = [(c, (c.service, c.instance) in live) for c in registered_clients(connection)]
     pending = []
-    for script in [] if ahead else pending_revisions(current):
+    for script in [] if ahead else pending_revisions(heads):
         phase = str(getattr(script.module, "phase", "expand"))
         if phase != "contract":
             pending.append(PendingRevision(script.revision, phase))
@@ -64,7 +77,11 @@ def collect_status(connection: Connection, live_window: timedelta = DEFAULT_LIVE
         removed = removes(script)
         blockers = tuple(blockers_for(connection, removed, live_window)) if registry else ()
         pending.append(PendingRevision(script.revision, phase, removed, blockers))
-    return Status(current, head_revision(), ahead, live_window, registry, pending, clients)
+    contract_head = branch_heads().get("contract")
+    contracted = contract_head is not None and contract_head in heads
+    return Status(
+        current, head_revision(), ahead, live_window, registry, pending, clients, sorted(heads), contracted
+    )
 
 
 def to_dict(status: Status) -> dict[str, object]:
@@ -72,6 +89,7 @@ def to_dict(status: Status) -> dict[str, object]:
     return {
         "orm_models_version": __version__,
         "database_revision": status.revision,
+        "database_heads": status.heads,
         "head": status.head,
         "database_ahead": status.ahead,
         "live_window_seconds": int(status.live_window.total_seconds()),
@@ -133,6 +151,9 @@ def to_text(status: Status) -> str:
     """The human-readable report."""
     window = _duration(status.live_window)
     lines = [f"database revision: {status.revision or 'none (never migrated)'}"]
+    if status.revision is not None and not status.ahead:
+        contracts = "applied" if status.contracted else "held back"
+        lines.append(f"  heads: {', '.join(status.heads)} (contract branch {contracts})")
     if status.ahead:
         lines.append(
             f"  newer than orm-models {__version__} knows (its head: {status.head}): "

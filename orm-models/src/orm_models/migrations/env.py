@@ -23,6 +23,7 @@ from orm_models import people  # noqa: F401
 from orm_models.base import NAMING_CONVENTION, Base
 from orm_models.registry import metadata as registry_metadata
 from orm_models.urls import database_url
+from orm_models.version_state import VERSION_TABLE, not_a_version_table, sync_version_table, write_legacy
 
 config = context.config
 
@@ -51,9 +52,16 @@ def _run(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=True,
         transaction_per_migration=False,
+        version_table=VERSION_TABLE,
+        include_name=not_a_version_table,
     )
+    scripts = context.script
     with context.begin_transaction():
+        # The heads live in VERSION_TABLE; alembic_version keeps the one row releases up to 2.4
+        # read (orm_models.version_state): read before, written after, in the same transaction.
+        sync_version_table(connection, scripts)
         context.run_migrations()
+        write_legacy(connection, scripts)
 
 
 def _configured_url() -> str | None:
@@ -92,7 +100,9 @@ def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_url(), target_metadata=TARGET_METADATA, literal_binds=True)
+    context.configure(
+        url=_url(), target_metadata=TARGET_METADATA, literal_binds=True, version_table=VERSION_TABLE
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -63,13 +63,31 @@ def _scratch_database(url: str) -> Iterator[str]:
         admin.dispose()
 
 
+# Alembic's (the heads, from 2.5) and the one row releases up to 2.4 read: not schema facts.
+_VERSION_TABLES = ("alembic_version", "alembic_heads")
+# Before 2.5 the revisions were one chain, contract 0003 before 0004: a fresh database that
+# 2.3/2.4 migrated to its head 0004 holds both branches' revisions in the two-branch tree.
+_CHAIN_AFTER_CONTRACT = {"0004": ("0003", "0004")}
+
+
+def _not_a_version_table(name: str | None, type_: str, _parents: Any) -> bool:
+    return not (type_ == "table" and name in _VERSION_TABLES)
+
+
+def _targets(base_head: str) -> tuple[str, ...]:
+    """What to upgrade to for a release's `migration_head` ("a b" when it shipped two heads)."""
+    heads = tuple(base_head.split())
+    return _CHAIN_AFTER_CONTRACT.get(base_head, heads)
+
+
 def _reflect(tool: ModuleType, connection: Any) -> dict[str, Any]:
     from sqlalchemy import MetaData, text
 
     metadata = MetaData()
     metadata.reflect(connection)
-    if "alembic_version" in metadata.tables:
-        metadata.remove(metadata.tables["alembic_version"])
+    for version_table in _VERSION_TABLES:
+        if version_table in metadata.tables:
+            metadata.remove(metadata.tables[version_table])
     facts: dict[str, Any] = tool.tables.metadata_facts(metadata)
     keys = ("data_type", "start", "increment", "minvalue", "maxvalue", "cache", "cycle")
     rows = connection.execute(text(_FREE_SEQUENCES))
@@ -115,15 +133,21 @@ def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
         try:
             if base_head is not None:
                 with engine.begin() as connection:
-                    command.upgrade(alembic_config(connection), base_head)
+                    for target in _targets(base_head):
+                        command.upgrade(alembic_config(connection), target)
                 with engine.connect() as connection:
                     result["base"] = _reflect(tool, connection)
             with engine.begin() as connection:
-                command.upgrade(alembic_config(connection), "head")
+                command.upgrade(alembic_config(connection), "heads")
             with engine.connect() as connection:
                 result["head"] = _reflect(tool, connection)
                 context = MigrationContext.configure(
-                    connection, opts={"compare_type": True, "compare_server_default": True}
+                    connection,
+                    opts={
+                        "compare_type": True,
+                        "compare_server_default": True,
+                        "include_name": _not_a_version_table,
+                    },
                 )
                 result["alembic"] = [str(diff) for diff in compare_metadata(context, metadata)]
         finally:

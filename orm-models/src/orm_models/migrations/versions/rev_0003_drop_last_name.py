@@ -15,7 +15,9 @@ from orm_models.migrations.name_bridge import BRIDGE_FUNCTION_2_3, CREATE_STATEM
 
 revision: str = "0003"
 down_revision: str | None = "0002c"
-branch_labels: str | Sequence[str] | None = None
+# From 2.5 the first revision of the contract branch (orm_models.version_state): expand
+# revisions never come after it, so a database holding it back still receives every expand.
+branch_labels: str | Sequence[str] | None = ("contract",)
 depends_on: str | Sequence[str] | None = None
 
 # Drops a column that 1.x clients map: only safe once no live client runs 1.x.
