@@ -20,7 +20,7 @@ from orm_models.schema import (
     tree_manifest,
     verdict,
 )
-from orm_models.schema.lint import unreleased
+from orm_models.schema.lint import head_of, heads_of, unreleased
 from orm_models.schema.sources import revision_sources
 
 
@@ -187,8 +187,8 @@ def test_a_revision_inserted_before_a_released_one_is_unsafe_unless_accepted() -
 def test_lint_sql_it_cannot_read_needs_a_reason() -> None:
     computed = _lint("    op.execute(STATEMENT)", extra='STATEMENT = "CREATE INDEX ix ON person (name)"')
     assert [f.key for f in computed.unsafe] == ["execute <computed SQL>"]
-    literal = _lint('    op.execute("UPDATE person SET name = upper(name)")')
-    assert literal.findings == []
+    literal = _lint('    op.execute("UPDATE person SET name = upper(name) WHERE id <= 100")')
+    assert literal.findings == []  # readable SQL, and a bounded write
     wrapped = _lint('    op.execute(sa.text("CREATE INDEX ix ON person (name)"))')
     assert [f.key for f in wrapped.unsafe] == ["execute CREATE INDEX"]
 
@@ -200,3 +200,41 @@ def test_a_new_revision_alone_needs_a_patch_release(manifests: dict[str, Any]) -
     assert [(c.kind, c.subject, c.bump) for c in changes] == [("revision_added", "revision 0009", Bump.PATCH)]
     assert not verdict("2.1.0", "2.1.0", changes).ok
     assert verdict("2.1.0", "2.1.1", changes).ok
+
+
+@pytest.mark.parametrize(
+    ("sql", "key"),
+    [
+        ("UPDATE person SET nick = given_name", "execute UPDATE person"),
+        ("UPDATE person SET nick = given_name WHERE nick IS NULL", "execute UPDATE person"),
+        ("DELETE FROM person", "execute DELETE person"),
+    ],
+)
+def test_lint_an_unbatched_full_table_write_in_an_expand_revision(sql: str, key: str) -> None:
+    assert [f.key for f in _lint(f'    op.execute("{sql}")').unsafe] == [key]
+    assert [f.key for f in _lint(f'    op.execute(sa.text("{sql}"))').unsafe] == [key]
+    assert _lint(f'    op.execute("{sql}")', phase="contract").unsafe == []  # clients of it are gone
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE person SET nick = name WHERE id IN (SELECT id FROM person WHERE nick IS NULL LIMIT 500)",
+        "UPDATE person SET nick = given_name WHERE id BETWEEN :low AND :high",
+        "UPDATE person SET nick = given_name WHERE id > :after AND id <= :upto",
+    ],
+)
+def test_lint_a_batched_write_passes(sql: str) -> None:
+    assert _lint(f'    op.execute("{sql}")').unsafe == []
+
+
+def test_branches_order_parents_first_and_a_new_expand_revision_inserts_before_nothing() -> None:
+    """Expand and contract branches from one point: a revision after the expand head is appended."""
+    sources = _chain(("0001", None), ("0002", "0001"), ("0004", "0002"), ("0005", "0004"))
+    sources["rev_0003.py"] = 'revision = "0003"\ndown_revision = "0002"\nphase = "contract"\n'
+    revisions = lint_revisions(sources)
+    assert [r.revision for r in revisions] == ["0001", "0002", "0003", "0004", "0005"]
+    assert heads_of(revisions) == "0003 0005"
+    assert head_of(revisions) == "0005"
+    [new] = unreleased(revisions, ["0001", "0002", "0003", "0004"], "0003 0004")
+    assert (new.revision, new.unsafe) == ("0005", [])

@@ -46,6 +46,8 @@ _Handler = Callable[[argparse.Namespace], int]
 def _shipped_revision(revision: str) -> str:
     """`revision` when this package ships it (an id, `head` or `base`), else a usage error."""
     scripts = ScriptDirectory.from_config(alembic_config())
+    if revision in {"head", "heads"}:  # both branches' heads (contracts held back unless --contract)
+        return "head"
     try:
         if revision.strip():
             scripts.get_revisions(revision)
@@ -59,8 +61,9 @@ def _shipped_revision(revision: str) -> str:
 def _migrate(arguments: argparse.Namespace) -> int:
     """Apply the pending migrations shipped in this package.
 
-    Expand revisions always run. The upgrade stops before the first contract revision
-    (it drops or tightens what older clients may still map) unless --contract is given;
+    The revisions form two Alembic branches, expand and contract. Every pending expand
+    revision runs (none depends on a contract one). Contract revisions (they drop or
+    tighten what older clients may still map) are held back unless --contract is given;
     a database that was never migrated gets every revision.
 
     With --contract, each contract revision passes the gate first: no client registered

@@ -18,6 +18,9 @@ from typing import Any
 _CONCURRENTLY = "postgresql_concurrently"
 _NOT_VALID = "postgresql_not_valid"
 _RAW_INDEX = re.compile(r"\bCREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)", re.IGNORECASE)
+_WRITE = re.compile(r"^\s*(?:WITH\b.*?\)\s*)?(UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE | re.DOTALL)
+# What bounds one statement to a batch: a LIMIT (in a sub-select), or a key range.
+_BATCHED = re.compile(r"\bLIMIT\b|\bBETWEEN\b|\b\w+\s*(<|>|<=|>=)\s*[:\w]", re.IGNORECASE)
 _RAW_CONSTRAINT = re.compile(r"\bADD\s+CONSTRAINT\b(?![^;]*\bNOT\s+VALID\b)", re.IGNORECASE)
 
 
@@ -266,6 +269,17 @@ def _check(
                     "pass the SQL as a string literal, or accept it in `unsafe_ok` saying what it does",
                 )
             ]
+        if not contract and (statement := _full_table_write(sql)):
+            return [
+                Finding(
+                    name,
+                    statement,
+                    "one statement rewrites every matching row of a live table: its row locks block "
+                    "writers until the revision commits, and it bloats the table",
+                    "batch it: UPDATE ... WHERE id IN (SELECT id ... LIMIT n) in a loop until no row "
+                    "changes (`orm-models revision --rename` writes one)",
+                )
+            ]
         if _RAW_INDEX.search(sql):
             return [
                 Finding(
@@ -285,6 +299,15 @@ def _check(
                 )
             ]
     return []
+
+
+def _full_table_write(sql: str) -> str | None:
+    """`UPDATE table` / `DELETE table` when `sql` writes rows of a table without a batch bound."""
+    match = _WRITE.search(sql)
+    if match is None or _BATCHED.search(sql):
+        return None
+    verb = "UPDATE" if match.group(1).upper() == "UPDATE" else "DELETE"
+    return f"{verb} {match.group(2)}"
 
 
 def _alter_column(call: ast.Call, target: str, validated: bool) -> list[Finding]:
@@ -334,22 +357,58 @@ def lint_revisions(sources: dict[str, str]) -> list[RevisionLint]:
     return _in_upgrade_order(results)
 
 
+def _parents(result: RevisionLint) -> tuple[str, ...]:
+    down = result.down_revision
+    return () if down is None else (down,) if isinstance(down, str) else tuple(down)
+
+
 def _in_upgrade_order(results: list[RevisionLint]) -> list[RevisionLint]:
-    by_parent = {result.down_revision: result for result in results}
-    ordered, parent = [], None
-    while parent in by_parent or (parent is None and None in by_parent):
-        current = by_parent[parent]
-        ordered.append(current)
-        parent = current.revision
-        if len(ordered) > len(results):  # pragma: no cover - a cycle; Alembic would refuse it too
+    """Every parent before its children; siblings (the expand and contract branches) by file name."""
+    by_id = {result.revision: result for result in results}
+    ordered: list[RevisionLint] = []
+    placed: set[str] = set()
+    waiting = sorted(results, key=lambda r: r.filename)
+    while waiting:
+        ready = [r for r in waiting if all(p in placed or p not in by_id for p in _parents(r))]
+        if not ready:  # pragma: no cover - a cycle; Alembic would refuse it too
+            ordered += waiting
             break
-    # Anything not on the single chain (branches) goes last rather than vanishing.
-    return ordered + [result for result in results if result not in ordered]
+        ordered.append(ready[0])
+        placed.add(ready[0].revision)
+        waiting.remove(ready[0])
+    return ordered
+
+
+def heads_of(results: list[RevisionLint]) -> str | None:
+    """Every head of the revisions (no other one comes after it), sorted, space-separated.
+
+    From 2.5 the tree has two branches, expand and contract: "0003 0004" for its first release.
+    """
+    parents = {parent for result in results for parent in _parents(result)}
+    heads = sorted(result.revision for result in results if result.revision not in parents)
+    return " ".join(heads) or None
 
 
 def head_of(results: list[RevisionLint]) -> str | None:
-    """The newest revision of an ordered lint result."""
-    return results[-1].revision if results else None
+    """The expand branch's head: what a new expand revision comes after."""
+    parents = {parent for result in results for parent in _parents(result)}
+    heads = [r.revision for r in results if r.revision not in parents and r.phase != "contract"]
+    return heads[-1] if heads else None
+
+
+def _descendants(results: list[RevisionLint], revision: str) -> set[str]:
+    children: dict[str, list[str]] = {}
+    for result in results:
+        for parent in _parents(result):
+            children.setdefault(parent, []).append(result.revision)
+    found: set[str] = set()
+    stack = list(children.get(revision, ()))
+    while stack:
+        child = stack.pop()
+        if child not in found:
+            found.add(child)
+            stack += children.get(child, ())
+    return found
 
 
 def since(results: list[RevisionLint], revision: str | None) -> list[RevisionLint]:
@@ -370,12 +429,11 @@ def unreleased(
         return since(results, head)
     shipped = set(released)
     new = []
-    for position, result in enumerate(results):
+    for result in results:
         if result.revision in shipped:
             continue
-        skipped_by = next(
-            (later.revision for later in results[position + 1 :] if later.revision in shipped), None
-        )
+        after = _descendants(results, result.revision)
+        skipped_by = next((later.revision for later in results if later.revision in after & shipped), None)
         if skipped_by is not None:
             finding = Finding(
                 "insert_before",

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .api_surface import api_snapshot
-from .lint import head_of, lint_revisions
+from .lint import heads_of, lint_revisions
 from .manifest import MANIFEST_NAME, Manifest, build_manifest, loads
 
 PACKAGE = "orm_models"
@@ -24,7 +24,7 @@ def manifest_of_package(package: ModuleType) -> Manifest:
         base.metadata,
         base.registry.mappers,
         version=str(package.__version__),
-        migration_head=head_of(revisions),
+        migration_head=heads_of(revisions),
         migrations=[revision.revision for revision in revisions],
         # griffe reads the files the package was imported from, not another copy on sys.path.
         api=api_snapshot(package.__name__, [location.parent]),

@@ -16,6 +16,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 phase = "expand"
+# Named in 2.5, when the lint learnt to flag unbatched full-table writes; the upgrade is unchanged.
+unsafe_ok = {"execute UPDATE person": "1.1.0's backfill, released as it is: person held few rows then"}
 
 
 def upgrade() -> None:
