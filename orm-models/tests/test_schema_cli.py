@@ -42,6 +42,20 @@ def test_breaking_change_with_minor_bump_exits_1_naming_the_columns(tmp_path: Pa
     assert "breaks old writers" in result.stdout
 
 
+def test_unreleased_work_on_an_unbumped_version_is_pending_and_exits_0(tmp_path: Path) -> None:
+    """Not bumped yet is no conflict: the report says what the next release must be."""
+    old, new = _pair(tmp_path)
+    result = _cli("check", "--baseline", str(old), "--current", str(new), "--version", "1.0.0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Version 1.0.0: pending: major" in result.stdout
+    assert "at least 2.0.0" in result.stdout
+    assert "TOO SMALL" not in result.stdout
+    document = json.loads(
+        _cli("check", "--baseline", str(old), "--current", str(new), "--version", "1.0.0", "--json").stdout
+    )
+    assert (document["ok"], document["pending"], document["minimum_version"]) == (True, "major", "2.0.0")
+
+
 def test_sufficient_bump_exits_0_and_json_is_machine_readable(tmp_path: Path) -> None:
     old, new = _pair(tmp_path)
     result = _cli("check", "--baseline", str(old), "--current", str(new), "--version", "2.0.0", "--json")

@@ -198,8 +198,10 @@ def test_a_new_revision_alone_needs_a_patch_release(manifests: dict[str, Any]) -
     new = {**old, "migrations": [*old["migrations"], "0009"]}
     changes = diff_manifests(old, new)
     assert [(c.kind, c.subject, c.bump) for c in changes] == [("revision_added", "revision 0009", Bump.PATCH)]
-    assert not verdict("2.1.0", "2.1.0", changes).ok
+    unbumped = verdict("2.1.0", "2.1.0", changes)  # unreleased work: what the next release must be
+    assert (unbumped.ok, unbumped.pending, unbumped.minimum_version) == (True, True, "2.1.1")
     assert verdict("2.1.0", "2.1.1", changes).ok
+    assert not verdict("2.1.0", "2.0.9", changes).ok  # lower than the release: a conflict
 
 
 @pytest.mark.parametrize(

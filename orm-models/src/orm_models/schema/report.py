@@ -68,6 +68,7 @@ def to_json(result: CheckResult) -> str:
         "required_bump": str(verdict.required),
         "minimum_version": verdict.minimum_version,
         "version_ok": verdict.ok,
+        "pending": str(verdict.required) if verdict.pending else None,
         "baseline_migration_head": result.baseline_head,
         "migration_head": result.current_head,
         "changes": [
@@ -128,7 +129,12 @@ def to_table(result: CheckResult) -> str:
         f"Required bump: {verdict.required} "
         f"(from {verdict.baseline_version}: at least {verdict.minimum_version})"
     )
-    if verdict.ok:
+    if verdict.pending:
+        lines.append(
+            f"Version {verdict.version}: pending: {verdict.required} - not bumped yet (no conflict); the "
+            f"next release must be at least {verdict.minimum_version}: `nox -s release -- {verdict.required}`"
+        )
+    elif verdict.ok:
         lines.append(f"Version {verdict.version}: OK")
     else:
         breaking = [c for c in result.changes if c.bump == verdict.required]

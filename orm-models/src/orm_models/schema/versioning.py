@@ -54,7 +54,10 @@ class Verdict:
         version: The version being checked (the project's, or one proposed).
         required: The largest bump any change needs.
         minimum_version: The smallest version that satisfies `required`.
-        ok: `version` is at least `minimum_version` and not lower than the baseline.
+        ok: `version` is at least `minimum_version`, or `pending`.
+        pending: Unreleased work on a version not bumped yet (`version` is the baseline's): no
+            conflict, the next release must carry `required` (`nox -s release` checks the
+            version it bumps to, so a too-small release is still refused).
     """
 
     baseline_version: str
@@ -62,11 +65,13 @@ class Verdict:
     required: Bump
     minimum_version: str
     ok: bool
+    pending: bool = False
 
 
 def verdict(baseline_version: str, version: str, changes: list[Change]) -> Verdict:
     """Derive the required bump from `changes` and judge `version` against it."""
     required = max((change.bump for change in changes), default=Bump.NONE)
     minimum = bumped(baseline_version, required)
-    ok = parse_version(version) >= parse_version(minimum)
-    return Verdict(baseline_version, version, required, minimum, ok)
+    enough = parse_version(version) >= parse_version(minimum)
+    pending = not enough and parse_version(version) == parse_version(baseline_version)
+    return Verdict(baseline_version, version, required, minimum, enough or pending, pending)
