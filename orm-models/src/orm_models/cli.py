@@ -6,7 +6,7 @@ Databases: --database-url, else $DATABASE_URL. postgresql://, postgres:// and
 postgresql+psycopg2:// all connect through psycopg2.
 
 Exit status:
-  0  done (for `check`: the version carries the required bump)
+  0  done (for `check`: the version carries the required bump, or is not bumped yet: "pending")
   1  the command ran and failed: `check` found the version too small or a revision
      unsafe, `revision` wrote a revision the migration lint flags, the database
      cannot be reached or refused a statement
@@ -95,8 +95,10 @@ def _check(arguments: argparse.Namespace) -> int:
     and without --version its version. Unless --no-database, scratch databases are migrated
     to the baseline's and the current head (on --database-url / $DATABASE_URL, else an
     embedded PostgreSQL) and compared with the same rules and with the models.
-    Exit 0 when the version carries at least the required bump and no new revision is
-    unsafe without an accepted reason, 1 when not, 2 when the migrations build another
+    Exit 0 when the version carries at least the required bump, or is not bumped yet
+    (unreleased work: "pending: minor" says what the next release must be), and no new
+    revision is unsafe without an accepted reason; 1 when the version is bumped too little
+    (or is lower than the baseline's) or a revision is unsafe; 2 when the migrations build another
     schema than the models describe. --explain RULE prints a rule: who breaks, the safe
     route. Needs griffe: pip install 'orm-models[check]'.
     """

@@ -187,11 +187,19 @@ def pending_contract_drops(revision_id: str) -> tuple[str, ...]:
     return removes(script) if script is not None else ()
 
 
-def pending_revisions(current: frozenset[str] | str | None, target: str = "heads") -> list[Script]:
-    """The revisions `target` needs that a database at `current` (its heads) lacks, oldest first."""
+def pending_revisions(
+    current: str | None, target: str = "head", heads: frozenset[str] | None = None
+) -> list[Script]:
+    """The revisions `target` (default: both branches' heads) needs that the database lacks, oldest first.
+
+    Args:
+        current: The database's revision (`current_revision`), when `heads` is not given.
+        target: Any Alembic revision identifier; `head` means the head of each branch.
+        heads: The database's heads (`current_heads`): exact when contracts ran.
+    """
     directory = scripts()
-    heads = frozenset({current} if isinstance(current, str) else current or ())
-    return _pending(directory, heads, "heads" if target == "head" else target)
+    known = heads if heads is not None else frozenset({current} if current else ())
+    return _pending(directory, known, "heads" if target == "head" else target)
 
 
 def _pending(directory: ScriptDirectory, heads: frozenset[str], target: str) -> list[Script]:

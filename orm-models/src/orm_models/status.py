@@ -69,7 +69,7 @@ def collect_status(connection: Connection, live_window: timedelta = DEFAULT_LIVE
         live = {(c.service, c.instance) for c in live_clients(connection, live_window)}
         clients = [(c, (c.service, c.instance) in live) for c in registered_clients(connection)]
     pending = []
-    for script in [] if ahead else pending_revisions(heads):
+    for script in [] if ahead else pending_revisions(current, heads=heads):
         phase = str(getattr(script.module, "phase", "expand"))
         if phase != "contract":
             pending.append(PendingRevision(script.revision, phase))

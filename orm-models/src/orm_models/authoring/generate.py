@@ -32,11 +32,30 @@ def _drops(operations: Any) -> list[str]:
     return found
 
 
+def _migrated(connection: Any) -> bool:
+    from sqlalchemy import inspect
+
+    return any(inspect(connection).has_table(name) for name in ("alembic_heads", "alembic_version"))
+
+
+def describe(request: dict[str, Any]) -> dict[str, Any]:
+    """What the tree's models say about `table.column` (for the rename scaffold)."""
+    import orm_models
+
+    table = orm_models.Base.metadata.tables.get(request["table"])
+    if table is None:
+        raise ValueError(f"the models map no table {request['table']!r}")
+    found = [table.c[name] for name in request["columns"] if name in table.c]
+    if not found:
+        raise ValueError(f"{request['table']} maps none of {', '.join(request['columns'])}")
+    primary = [column.name for column in table.primary_key.columns]
+    return {"type": f"sa.{found[0].type!r}", "primary_key": primary[0] if len(primary) == 1 else "ctid"}
+
+
 def generate(request: dict[str, Any]) -> dict[str, Any]:
     """Write the revision `request` describes; return its path and whether it is empty."""
     from alembic import command
     from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
 
     config = Config()
@@ -51,11 +70,16 @@ def generate(request: dict[str, Any]) -> dict[str, Any]:
         reply["empty"] = upgrade.is_empty()
         config.attributes[DROPS_ATTRIBUTE] = tuple(sorted(set(_drops(upgrade))))
 
+    # Two branches (OpenStack Neutron's model): an expand revision comes after the expand head
+    # and never after a contract one; a contract revision after the contract head, depending
+    # on the expand head (what it removes was replaced there).
     arguments = {
         "message": request["message"],
         "rev_id": request["rev_id"],
         "version_path": request["versions_dir"],
         "process_revision_directives": directives,
+        "head": f"{request['phase']}@head",
+        "depends_on": request.get("depends_on"),
     }
     if not request["autogenerate"]:
         script = command.revision(config, **arguments)
@@ -67,11 +91,8 @@ def generate(request: dict[str, Any]) -> dict[str, Any]:
                 config.attributes["connection"] = connection
                 # A scratch or never-migrated database: bring it to the tree's head first (inside
                 # the transaction rolled back below). One in use is left alone: it must be at head.
-                if (
-                    request["migrate_first"]
-                    or MigrationContext.configure(connection).get_current_revision() is None
-                ):
-                    command.upgrade(config, "head")
+                if request["migrate_first"] or not _migrated(connection):
+                    command.upgrade(config, "heads")
                 script = command.revision(config, autogenerate=True, **arguments)
                 transaction.rollback()  # autogenerate only reads; leave the database as it was
         finally:
@@ -89,7 +110,7 @@ def main() -> int:
     else:
         del sys.path[0]
     try:
-        reply = generate(request)
+        reply = describe(request) if request.get("describe") else generate(request)
     except Exception as error:  # reported by the caller as one line; the type tells what failed
         lines = str(error).strip().splitlines() or [""]
         print(json.dumps({"error": f"{type(error).__name__}: {lines[0]}"}))

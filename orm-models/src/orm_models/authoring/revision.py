@@ -5,6 +5,8 @@ highest leading number plus one, in a file `rev_<id>_<slug of the message>.py`. 
 in a fresh interpreter on the tree's own `orm_models` (see `generate.py`).
 """
 
+import datetime
+import importlib.util
 import json
 import re
 import shutil
@@ -18,7 +20,8 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 import orm_models
-from orm_models.schema.lint import RevisionLint, lint_revision, lint_revisions
+from orm_models.authoring.rename import Rename, contract_source, expand_source
+from orm_models.schema.lint import RevisionLint, head_of, heads_of, lint_revision, lint_revisions
 from orm_models.schema.sources import revision_sources
 
 PHASES = ("expand", "contract")
@@ -85,15 +88,69 @@ def _src_dir(versions_dir: Path) -> Path | None:
     return None
 
 
-def next_revision_id(versions_dir: Path) -> str:
-    """The id after the highest-numbered revision in `versions_dir` (`0004` after `0003`)."""
+def _tree(versions_dir: Path) -> list[RevisionLint]:
+    return lint_revisions(revision_sources(versions_dir))
+
+
+def next_revision_id(versions_dir: Path, after: int = 1) -> str:
+    """The id `after` past the highest-numbered revision in `versions_dir` (`0004` after `0003`)."""
     numbers = [
         (int(match.group(1)), len(match.group(1)))
-        for result in lint_revisions(revision_sources(versions_dir))
+        for result in _tree(versions_dir)
         if (match := _LEADING_NUMBER.match(result.revision))
     ]
     highest, width = max(numbers, default=(0, 4))
-    return f"{highest + 1:0{max(width, 4)}d}"
+    return f"{highest + after:0{max(width, 4)}d}"
+
+
+def new_rename(spec: str, *, versions_dir: Path | None = None) -> list[NewRevision]:
+    """Write the expand and the contract revision of a column rename (`table.old:new`), and lint them.
+
+    The expand revision adds the new column (the type the tree's models give either name),
+    a trigger keeping both in step, and a batched backfill; the contract revision drops the
+    trigger and the old column. See `orm_models.authoring.rename`.
+
+    Raises:
+        ValueError: A bad spec, no source tree, or the models map neither column.
+        RevisionWriteError: The tree's models could not be read.
+    """
+    rename = Rename.parse(spec)
+    versions = find_versions_dir(versions_dir)
+    src_dir = _src_dir(versions)
+    column = _generate(
+        {"describe": True, "src_dir": str(src_dir) if src_dir else None, "table": rename.table,
+         "columns": [rename.new, rename.old]}
+    )  # fmt: skip
+    tree = _tree(versions)
+    contract_heads = [h for h in (heads_of(tree) or "").split() if h != head_of(tree)]
+    expand_id, contract_id = next_revision_id(versions), next_revision_id(versions, after=2)
+    date = datetime.date.today().isoformat()
+    sources = {
+        expand_id: expand_source(
+            rename, expand_id, head_of(tree), str(column["type"]), str(column["primary_key"]), date
+        ),
+        contract_id: contract_source(
+            rename,
+            contract_id,
+            contract_heads[0] if contract_heads else None,
+            expand_id,
+            str(column["type"]),
+            date,
+        ),
+    }
+    written = []
+    for revision, source in sources.items():
+        phase = "expand" if revision == expand_id else "contract"
+        path = versions / f"rev_{revision}_{_slug(rename.slug)}_{phase}.py"
+        path.write_text(source, encoding="utf-8")
+        _format(path)
+        lint = lint_revision(path.read_text(encoding="utf-8"), path.name)
+        written.append(NewRevision(path=path, lint=lint, src_dir=src_dir))
+    return written
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def new_revision(
@@ -133,6 +190,8 @@ def new_revision(
         "rev_id": next_revision_id(versions),
         "message": message,
         "phase": phase,
+        # A contract revision runs after the expand that replaced what it removes.
+        "depends_on": head_of(_tree(versions)) if phase == "contract" else None,
         "autogenerate": autogenerate,
         "url": None,
         "migrate_first": False,
@@ -195,11 +254,26 @@ def _generate(request: dict[str, object]) -> dict[str, object]:
     return reply
 
 
+def _ruff() -> list[str] | None:
+    """ruff beside this interpreter (orm-models[check] and [test] install it), else on PATH."""
+    if importlib.util.find_spec("ruff") is not None:
+        return [sys.executable, "-m", "ruff"]
+    found = shutil.which("ruff")
+    return [found] if found else None
+
+
 def _format(path: Path) -> None:
-    """ruff-format the new file when ruff is here, so it is committed as the linter wants it."""
-    ruff = shutil.which("ruff")
-    if ruff is not None:
-        subprocess.run([ruff, "format", "--quiet", str(path)], check=False, capture_output=True)
+    """Leave the file as `nox -s lint` wants it: imports sorted (`ruff check --fix`), then formatted.
+
+    Alembic's autogenerate renders strings with single quotes; the repository's ruff
+    configuration (found from the file's directory) wants double quotes.
+    """
+    ruff = _ruff()
+    if ruff is None:
+        print(f"orm-models: ruff not found (pip install 'orm-models[check]'): run `ruff format {path}`")
+        return
+    for command in (["check", "--fix-only", "--quiet"], ["format", "--quiet"]):
+        subprocess.run([*ruff, *command, str(path)], check=False, capture_output=True, cwd=path.parent)
 
 
 def describe(written: NewRevision, baseline: Path | None = None) -> tuple[str, bool]:

@@ -1,0 +1,161 @@
+"""The two revisions of a column rename: expand (new column, sync trigger, batched backfill), contract.
+
+A rename in place breaks every client on the old release (DESIGN §2's table). The safe route is
+two revisions on the two branches:
+
+- **expand**: add the new column (nullable), a trigger that keeps the two columns in step on
+  every write (a client on either name sees the other's writes: it copies only the column a
+  statement really changed, as the 0002c bridge does), then copy the old values over in batches;
+- **contract**: drop the trigger and the old column, once no live client maps it (the gate).
+
+The services move from the old name to the new one at their own pace between the two releases.
+"""
+
+import re
+from dataclasses import dataclass
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+BATCH_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Rename:
+    """`table.old:new` from `orm-models revision --rename`."""
+
+    table: str
+    old: str
+    new: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Rename":
+        """`person.email:email_address`; raises ValueError naming the expected form."""
+        match = re.fullmatch(r"\s*(\w+)\.(\w+):(\w+)\s*", text)
+        if match is None or not all(_NAME.match(part) for part in match.groups()):
+            raise ValueError(
+                f"--rename {text!r}: expected TABLE.OLD:NEW in lower-case SQL names, "
+                "e.g. person.email:email_address"
+            )
+        rename = cls(*match.groups())
+        if rename.old == rename.new:
+            raise ValueError(f"--rename {text!r}: the new name is the old one")
+        return rename
+
+    @property
+    def function(self) -> str:
+        """The sync function's (and trigger's) name, PostgreSQL's 63-character limit kept."""
+        return f"{self.table}_sync_{self.old}_{self.new}"[:63]
+
+    @property
+    def slug(self) -> str:
+        return f"rename {self.table} {self.old} to {self.new}"
+
+
+def _sync_function(rename: Rename) -> str:
+    t, old, new = rename.table, rename.old, rename.new
+    return (
+        f"CREATE OR REPLACE FUNCTION {rename.function}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "    IF TG_OP = 'INSERT' THEN\n"
+        f"        IF NEW.{new} IS NULL THEN NEW.{new} := NEW.{old}; END IF;\n"
+        f"        IF NEW.{old} IS NULL THEN NEW.{old} := NEW.{new}; END IF;\n"
+        f"    ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} AND NEW.{old} IS NOT DISTINCT FROM OLD.{old} THEN\n"
+        f"        NEW.{old} := NEW.{new};\n"
+        f"    ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} AND NEW.{new} IS NOT DISTINCT FROM OLD.{new} THEN\n"
+        f"        NEW.{new} := NEW.{old};\n"
+        "    END IF;\n"
+        "    RETURN NEW;\n"
+        "END $$"
+    ), (
+        f"CREATE TRIGGER {rename.function} BEFORE INSERT OR UPDATE ON {t} "
+        f"FOR EACH ROW EXECUTE FUNCTION {rename.function}()"
+    )
+
+
+def _drop_sync(rename: Rename) -> tuple[str, str]:
+    return (
+        f"DROP TRIGGER IF EXISTS {rename.function} ON {rename.table}",
+        f"DROP FUNCTION IF EXISTS {rename.function}()",
+    )
+
+
+def _literal(sql: str) -> str:
+    """A SQL string as a Python literal the linter reads (triple-quoted when it spans lines)."""
+    return f'"""{sql}"""' if "\n" in sql else f'"{sql}"'
+
+
+def _header(message: str, revision: str, down: str | None, depends_on: str | None, date: str) -> str:
+    return (
+        f'"""{message}\n\nRevision ID: {revision}\nRevises: {down}\nCreate Date: {date}\n"""\n\n'
+        "from collections.abc import Sequence\n\n"
+        "import sqlalchemy as sa\n"
+        "from alembic import op\n\n"
+        f'revision: str = "{revision}"\n'
+        f"down_revision: str | None = {_quoted(down)}\n"
+        "branch_labels: str | Sequence[str] | None = None\n"
+        f"depends_on: str | Sequence[str] | None = {_quoted(depends_on)}\n\n"
+    )
+
+
+def _quoted(value: str | None) -> str:
+    return "None" if value is None else f'"{value}"'
+
+
+def expand_source(
+    rename: Rename, revision: str, down: str | None, column_type: str, primary_key: str, date: str
+) -> str:
+    """The expand revision: new column, the sync trigger, then the backfill in batches."""
+    function, trigger = _sync_function(rename)
+    drop_trigger, drop_function = _drop_sync(rename)
+    t, old, new = rename.table, rename.old, rename.new
+    backfill = (
+        f"UPDATE {t} SET {new} = {old} WHERE {primary_key} IN "
+        f"(SELECT {primary_key} FROM {t} WHERE {new} IS NULL AND {old} IS NOT NULL LIMIT :rows)"
+    )
+    return (
+        _header(
+            f"{rename.slug} (expand): the new column, kept in step with the old one",
+            revision,
+            down,
+            None,
+            date,
+        )
+        + f'phase = "expand"\n'
+        "# Rows per backfill statement: each one locks only its batch for a short time.\n"
+        f"BATCH_ROWS = {BATCH_ROWS}\n\n\n"
+        "def upgrade() -> None:\n"
+        f'    op.add_column("{t}", sa.Column("{new}", {column_type}, nullable=True))\n'
+        "    # The trigger first: a write between the backfill and the trigger would be lost.\n"
+        f"    op.execute({_literal(function)})\n"
+        f'    op.execute("{trigger}")\n'
+        f'    backfill = sa.text(\n        "{backfill}"\n    )\n'
+        '    while op.get_bind().execute(backfill, {"rows": BATCH_ROWS}).rowcount:\n'
+        "        pass\n\n\n"
+        "def downgrade() -> None:\n"
+        f'    op.execute("{drop_trigger}")\n'
+        f'    op.execute("{drop_function}")\n'
+        f'    op.drop_column("{t}", "{new}")\n'
+    )
+
+
+def contract_source(
+    rename: Rename, revision: str, down: str | None, expand: str, column_type: str, date: str
+) -> str:
+    """The contract revision: the sync trigger and the old column go."""
+    function, trigger = _sync_function(rename)
+    drop_trigger, drop_function = _drop_sync(rename)
+    t, old, new = rename.table, rename.old, rename.new
+    return (
+        _header(f"{rename.slug} (contract): drop the old column and its sync", revision, down, expand, date)
+        + "# Drops a column clients before the rename map: runs once no live client maps it.\n"
+        'phase = "contract"\n'
+        f'drops = ("{t}.{old}",)\n\n\n'
+        "def upgrade() -> None:\n"
+        f'    op.execute("{drop_trigger}")\n'
+        f'    op.execute("{drop_function}")\n'
+        f'    op.drop_column("{t}", "{old}")\n\n\n'
+        "def downgrade() -> None:\n"
+        f'    op.add_column("{t}", sa.Column("{old}", {column_type}, nullable=True))\n'
+        f'    op.execute("UPDATE {t} SET {old} = {new}")\n'
+        f"    op.execute({_literal(function)})\n"
+        f'    op.execute("{trigger}")\n'
+    )
