@@ -15,11 +15,13 @@ from schema_helpers import PROJECT
 
 import orm_models
 from orm_models import migrate
-from orm_models.schema import lint_revision
+from orm_models.schema import lint_revision, lint_revisions, revision_sources
 from orm_models.schema.changes import Bump
+from orm_models.schema.lint import head_of
 from orm_models.schema.versioning import bumped, parse_version
 
 CLI = str(Path(sys.executable).parent / "orm-models")
+REPO = PROJECT.parent
 
 
 def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -32,6 +34,7 @@ def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
 def tree(tmp_path: Path) -> Path:
     """A copy of the orm-models project (sources, baseline): what an author has checked out."""
     root = tmp_path / "orm-models"
+    shutil.copy2(REPO / "pyproject.toml", tmp_path / "pyproject.toml")  # the checkout's ruff settings
     shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "schema-baseline.json"):
         shutil.copy2(PROJECT / name, root / name)
@@ -43,13 +46,25 @@ def _versions(tree: Path) -> Path:
 
 
 def _numbered(tree: Path) -> tuple[str, str]:
-    """The tree's newest numbered revision, and the id `orm-models revision` gives the next one."""
+    """The tree's expand head (what a new expand revision follows), and the id the next one gets."""
     numbers = [
         int(match.group(1))
         for path in _versions(tree).glob("rev_*.py")
         if (match := re.match(r"rev_(\d{4})_", path.name))
     ]
-    return f"{max(numbers):04d}", f"{max(numbers) + 1:04d}"
+    head = head_of(lint_revisions(revision_sources(_versions(tree))))
+    assert head is not None
+    return head, f"{max(numbers) + 1:04d}"
+
+
+def _ruff_clean(path: Path) -> None:
+    """What `nox -s lint` runs on the file, with the repository's ruff configuration."""
+    config = ["--config", str(REPO / "pyproject.toml")]
+    for command in (["format", "--check"], ["check"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, *config, str(path)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _check(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -74,6 +89,7 @@ def test_a_new_revision_is_numbered_phased_linted_and_accepted_by_check(tree: Pa
     lint = lint_revision(written.read_text(), written.name)
     assert (lint.revision, lint.down_revision, lint.phase, lint.findings) == (new, head, "expand", [])
     assert f"Migration lint of {new}: ok" in result.stdout
+    _ruff_clean(written)
     assert "Required bump:" in result.stdout  # what `orm-models check` says, printed on the spot
     assert "The next release needs at least" in result.stdout
 
@@ -105,8 +121,10 @@ def test_autogenerate_contract_lists_its_drops_and_leaves_the_database_alone(
     [written] = _versions(tree).glob(f"rev_{new}_*.py")
     text = written.read_text()
     assert 'drops = ("person.email",)' in text
-    assert "op.drop_column('person', 'email')" in text or 'op.drop_column("person", "email")' in text
+    assert 'op.drop_column("person", "email")' in text
     assert "nickname" in text
+    _ruff_clean(written)  # autogenerate renders single quotes: the file is formatted as written
+    assert f'depends_on: str | Sequence[str] | None = "{_numbered(tree)[0]}"' in text  # after the expand head
     # The drop is listed, so only the plain DROP INDEX is flagged: exit 1, the route printed.
     assert result.returncode == 1, result.stdout + result.stderr
     assert "UNSAFE drop_index ix_person_email" in result.stdout
@@ -157,3 +175,87 @@ def test_refuses_without_a_source_tree(outside_any_checkout: Path) -> None:
     assert sorted(path.name for path in installed.iterdir()) == before  # the wheel is never written to
     assert missing.returncode == 2
     assert "no such directory" in missing.stderr
+
+
+_RUN_TREE_MIGRATIONS = """
+import sys
+from orm_models import migrate
+migrate(sys.argv[1], sys.argv[2], contract=sys.argv[2] != "expand@head")
+"""
+
+
+_INSERT_OLD_NAME = sa.text(
+    "INSERT INTO person (external_id, given_name, family_name, email) VALUES (:id, 'G', 'F', :email)"
+)
+
+
+def _migrate_with_tree(tree: Path, url: str, target: str) -> None:
+    """Migrate with the scratch tree's own revisions (its `orm_models` first on the path)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_TREE_MIGRATIONS, url, target],
+        env={"PYTHONPATH": str(tree / "src"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_rename_scaffold_writes_an_expand_that_keeps_both_names_in_step_and_its_contract(
+    tree: Path, create_database: Callable[[], str]
+) -> None:
+    head, expand_id = _numbered(tree)
+    result = _cli("revision", "--rename", "person.email:email_address", cwd=tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [expand] = _versions(tree).glob(f"rev_{expand_id}_*_expand.py")
+    [contract] = _versions(tree).glob("rev_*_contract.py")
+    for path in (expand, contract):
+        _ruff_clean(path)
+    expand_lint = lint_revision(expand.read_text(), expand.name)
+    contract_lint = lint_revision(contract.read_text(), contract.name)
+    assert (expand_lint.phase, expand_lint.down_revision, expand_lint.unsafe) == ("expand", head, [])
+    assert (contract_lint.phase, contract_lint.unsafe) == ("contract", [])
+    assert 'drops = ("person.email",)' in contract.read_text()
+    assert f'depends_on: str | Sequence[str] | None = "{expand_id}"' in contract.read_text()
+
+    url = create_database()
+    migrate(url)  # the released schema, with a person written before the rename
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(_INSERT_OLD_NAME, {"id": "old", "email": "a@x"})
+    _migrate_with_tree(tree, url, "expand@head")
+    with engine.begin() as connection:
+        # A client on the old name, and one on the new name: each sees the other's writes.
+        connection.execute(_INSERT_OLD_NAME, {"id": "v1", "email": "c@x"})
+        connection.execute(
+            sa.text(
+                "INSERT INTO person (external_id, given_name, family_name, email_address) "
+                "VALUES ('v2', 'E', 'F', 'e@x')"
+            )
+        )
+        connection.execute(sa.text("UPDATE person SET email_address = 'new@x' WHERE external_id = 'v1'"))
+        connection.execute(sa.text("UPDATE person SET email = 'old@x' WHERE external_id = 'v2'"))
+        rows = {
+            r.external_id: (r.email, r.email_address)
+            for r in connection.execute(sa.text("SELECT external_id, email, email_address FROM person"))
+        }
+    assert rows == {"old": ("a@x", "a@x"), "v1": ("new@x", "new@x"), "v2": ("old@x", "old@x")}
+
+    _migrate_with_tree(tree, url, "heads")  # the contract: the old column and the trigger go
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("person")}
+    assert "email" not in columns
+    assert "email_address" in columns
+    with engine.connect() as connection:
+        triggers = connection.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"))
+        assert triggers.scalar_one() == 0
+    engine.dispose()
+
+
+def test_rename_needs_table_old_new(tree: Path) -> None:
+    result = _cli("revision", "--rename", "person.email", cwd=tree)
+    assert result.returncode == 2
+    assert "expected TABLE.OLD:NEW" in result.stderr
+    assert "Traceback" not in result.stderr
+    neither = _cli("revision", "--rename", "person.nothing:else", cwd=tree)
+    assert neither.returncode == 1
+    assert "person maps none of else, nothing" in neither.stderr

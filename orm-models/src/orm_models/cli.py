@@ -168,10 +168,17 @@ def _manifest(arguments: argparse.Namespace) -> int:
 def _revision(arguments: argparse.Namespace) -> int:
     """Write a new migration revision into the orm-models source tree.
 
-    The file is migrations/versions/rev_<NNNN>_<message>.py, chained after the newest
-    revision, with its phase: expand (additive, safe for every client of the same major)
-    or contract (drops or tightens; `orm-models migrate` holds it back until asked, and
-    its `drops` names what it removes).
+    The file is migrations/versions/rev_<NNNN>_<message>.py, with its phase: expand
+    (additive, safe for every client of the same major; chained after the expand branch's
+    head) or contract (drops or tightens; chained after the contract branch's head and
+    depending on the expand head; `orm-models migrate` holds it back until asked, and its
+    `drops` names what it removes).
+
+    --rename TABLE.OLD:NEW (instead of -m/--phase) writes the two revisions of a column
+    rename: expand (the new column, typed as the models type either name, a trigger that
+    keeps both in step on every write, the old values copied over in batches) and its
+    contract (the trigger and the old column dropped). Release the expand as a minor, move
+    the services to the new name one at a time, then release the contract as a major.
 
     --autogenerate fills in the operations that take the tree's migrations to its models,
     compared on --database-url / $DATABASE_URL (a database at the newest revision, or an
@@ -184,21 +191,30 @@ def _revision(arguments: argparse.Namespace) -> int:
     is linted, and what `orm-models check` says against the tree's schema-baseline.json is
     printed. Exit 1 when the lint flags the new revision (the file stays, to be edited).
     """
-    from orm_models.authoring.revision import RevisionWriteError, describe, new_revision
+    from orm_models.authoring.revision import RevisionWriteError, describe, new_rename, new_revision
 
+    if arguments.rename and (arguments.message or arguments.phase or arguments.autogenerate):
+        raise UsageError("--rename writes both revisions itself: give it without -m, --phase, --autogenerate")
+    if not arguments.rename and not (arguments.message and arguments.phase):
+        raise UsageError("give -m MESSAGE and --phase expand|contract, or --rename TABLE.OLD:NEW")
     try:
-        written = new_revision(
-            arguments.message,
-            arguments.phase,
-            autogenerate=arguments.autogenerate,
-            versions_dir=arguments.versions_dir,
-            database_url=database_url_argument(arguments) if _url_given(arguments) else None,
-        )
+        if arguments.rename:
+            written = new_rename(arguments.rename, versions_dir=arguments.versions_dir)
+        else:
+            written = [
+                new_revision(
+                    arguments.message,
+                    arguments.phase,
+                    autogenerate=arguments.autogenerate,
+                    versions_dir=arguments.versions_dir,
+                    database_url=database_url_argument(arguments) if _url_given(arguments) else None,
+                )
+            ]
     except RevisionWriteError as error:
         return _fail(str(error), EXIT_FAILED)
-    report, ok = describe(written, baseline=arguments.baseline)
-    print(report)
-    return EXIT_OK if ok else EXIT_FAILED
+    reports = [describe(revision, baseline=arguments.baseline) for revision in written]
+    print("\n\n".join(report for report, _ in reports))
+    return EXIT_OK if all(ok for _, ok in reports) else EXIT_FAILED
 
 
 def _url_given(arguments: argparse.Namespace) -> bool:
@@ -244,8 +260,11 @@ def _build_parser() -> argparse.ArgumentParser:
     _database_option(sub)
 
     sub = _add_command(commands, "revision", _revision)
-    sub.add_argument("-m", "--message", required=True, help="what the revision does; names the file")
-    sub.add_argument("--phase", required=True, choices=["expand", "contract"])
+    sub.add_argument("-m", "--message", help="what the revision does; names the file")
+    sub.add_argument("--phase", choices=["expand", "contract"])
+    sub.add_argument(
+        "--rename", metavar="TABLE.OLD:NEW", help="write the expand and contract revisions of a column rename"
+    )
     sub.add_argument("--autogenerate", action="store_true", help="fill in the operations from the models")
     sub.add_argument(
         "--versions-dir", type=Path, metavar="DIR", help="where to write it (default: found, see above)"
