@@ -50,7 +50,7 @@ def _cut_major(clone: Path) -> str:
     original = "name: Mapped[str] = mapped_column(String(200))"
     assert text.count(original) == 1, "Organization.name moved: update this scenario's breaking change"
     models.write_text(text.replace(original, f"name: Mapped[str] = mapped_column(String({NARROWED}))"))
-    head = releases.migration_head(clone)
+    head = releases.branch_heads(clone)["contract"]  # a contract revision follows the contract head
     (clone / releases.VERSIONS_DIR / "rev_9000_scratch_major.py").write_text(
         f'"""Scratch major (test only): narrow organization.name to {NARROWED} characters."""\n\n'
         "import sqlalchemy as sa\n"

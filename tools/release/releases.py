@@ -41,17 +41,33 @@ def append(root: Path, release: Release) -> None:
 
 
 def migration_head(root: Path) -> str:
-    """The single Alembic head among the shipped revisions, read without importing them."""
-    revisions: dict[str, str | None] = {}
+    """The Alembic heads among the shipped revisions, sorted, space-separated; read without importing.
+
+    From 2.5 the revisions form two branches, expand and contract (one head each): "0003 0004".
+    A release up to 2.4 had one chain and one head.
+    """
+    return " ".join(sorted(branch_heads(root).values()))
+
+
+def branch_heads(root: Path) -> dict[str, str]:
+    """The head of each branch by phase (`{"expand": ..., "contract": ...}`), read without importing."""
+    revisions: dict[str, dict[str, object]] = {}
     for module in sorted((root / VERSIONS_DIR).glob("*.py")):
         names = _assignments(module)
         if "revision" in names:
-            revisions[str(names["revision"])] = names.get("down_revision")  # type: ignore[assignment]
-    parents = {parent for parent in revisions.values() if parent}
-    heads = sorted(set(revisions) - parents)
-    if len(heads) != 1:
-        raise ReleaseError(f"expected one migration head in {VERSIONS_DIR}, found {heads or 'none'}")
-    return heads[0]
+            revisions[str(names["revision"])] = names
+    parents = {str(names.get("down_revision")) for names in revisions.values() if names.get("down_revision")}
+    heads: dict[str, str] = {}
+    for revision, names in sorted(revisions.items()):
+        if revision in parents:
+            continue
+        phase = str(names.get("phase", "expand"))
+        if phase in heads:
+            raise ReleaseError(f"two {phase} heads in {VERSIONS_DIR}: {heads[phase]} and {revision}")
+        heads[phase] = revision
+    if "expand" not in heads:
+        raise ReleaseError(f"no expand head in {VERSIONS_DIR}")
+    return heads
 
 
 def _assignments(module: Path) -> dict[str, object]:
