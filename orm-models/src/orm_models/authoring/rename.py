@@ -50,7 +50,8 @@ class Rename:
         return f"rename {self.table} {self.old} to {self.new}"
 
 
-def _sync_function(rename: Rename) -> str:
+def _sync_function(rename: Rename) -> tuple[str, str]:
+    """CREATE FUNCTION and CREATE TRIGGER: copy only the column a statement really changed."""
     t, old, new = rename.table, rename.old, rename.new
     return (
         f"CREATE OR REPLACE FUNCTION {rename.function}()\n"
