@@ -488,6 +488,24 @@ def lock(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def uv(session: nox.Session) -> None:
+    """uv itself (the one in .nox/_bootstrap): `-- lock --upgrade-package orm-models --directory loader-service`.
+
+    For the README's uv commands on a machine without uv. The index's read credential comes from
+    UV_INDEX_PRIVATE_USERNAME/_PASSWORD, else from .index/credentials when `nox -s index` made it."""
+    session.log(f"uv: {UV}")
+    env = {} if not (INDEX_STATE / "credentials").exists() else _index_env(session)
+    session.run(UV, *(session.posargs or ["--version"]), env=env, external=True)
+
+
+@nox.session(python=PYTHON)
+def versions(session: nox.Session) -> None:
+    """The orm-models versions on the private index, lowest first (`python -m tools.release versions`)."""
+    session.install(PYPI_SIMPLE)
+    _release_tool(session, "versions", *session.posargs)
+
+
+@nox.session(venv_backend="none")
 def package(session: nox.Session) -> None:
     """The loader's AWS Lambda zip from its uv.lock (manylinux wheels, Python 3.11) into dist/lambda/."""
     env = {**_index_env(session), "PYTHONPATH": str(ROOT), "UV": UV}

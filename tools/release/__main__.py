@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tools.release import PROJECT, ReleaseError, build, index, release, releases
-from tools.release.build import expected_names
-from tools.release.credentials import Target, index_url, read_credentials, upload_target
-from tools.release.distfiles import parse_dist
-from tools.release.publish import publish
-from tools.release.simple import check_upload_access, public_url, published_files
+from tools.release.dependencies import explain_missing
+
+with explain_missing(sys.argv[1:]):  # packaging, pypi-simple, ...: one line naming the nox session
+    from tools.release import PROJECT, ReleaseError, build, index, release, releases
+    from tools.release.build import expected_names
+    from tools.release.credentials import Target, index_url, read_credentials, upload_target
+    from tools.release.distfiles import parse_dist
+    from tools.release.publish import publish
+    from tools.release.simple import check_upload_access, public_url, published_files
 
 # The repository released from; ORM_REPO_ROOT points the tool at another checkout (the tests do).
 ROOT = Path(os.environ.get("ORM_REPO_ROOT") or Path(__file__).resolve().parents[2])
@@ -164,7 +167,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
-        code: int = arguments.handler(arguments)
+        with explain_missing(list(sys.argv[1:] if argv is None else argv)):
+            code: int = arguments.handler(arguments)
     except ReleaseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
