@@ -18,6 +18,7 @@ with explain_missing(sys.argv[1:]):  # packaging, pypi-simple, ...: one line nam
     from tools.release.build import expected_names
     from tools.release.credentials import Target, index_url, read_credentials, upload_target
     from tools.release.distfiles import parse_dist
+    from tools.release.progress import each_release
     from tools.release.publish import publish
     from tools.release.simple import check_upload_access, public_url, published_files
 
@@ -79,7 +80,7 @@ def _publish(arguments: argparse.Namespace) -> int:
         if known not in missing:
             print(f"skip    orm-models {known.version}: {public_url(target.simple_url)} holds all its files")
     with tempfile.TemporaryDirectory() as work:
-        for known in missing:
+        for known in each_release(missing, "building and publishing", "orm-models {0.version} from {0.commit:.7}"):
             dists = build.build(ROOT, known.commit, Path(work) / "dist", _uv(), Path(work))
             build.twine_check(dists)
             publish(dists, target)

@@ -112,8 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loader-service",
         description=__doc__,
-        epilog="Every setting, the exit statuses and the Lambda event: loader-service/README.md "
-        "in the repository.",
+        # Raw: the default formatter would break the README's path at its hyphen.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Every setting, the exit statuses and the Lambda event:\nloader-service/README.md in the repository.",
     )
     parser.add_argument("--version", action="version", version=f"loader-service {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
