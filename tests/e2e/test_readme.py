@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,8 +67,21 @@ def test_readmes_mark_runnable_blocks() -> None:
     assert runnable_commands((ROOT / "README.md").read_text()), "the README marks no runnable block"
 
 
-def test_runnable_readme_commands_work_on_a_fresh_clone(tmp_path: Path) -> None:
-    clone = scratch_clone(tmp_path / "clone", "readme@example.invalid", "README test")
+@pytest.fixture
+def traversable_dir() -> Iterator[Path]:
+    """A scratch directory every user may enter: as root, the embedded PostgreSQL runs its
+    binaries (inside the clone's `.nox/`) as the `postgres` user, which pytest's 0700 tmp_path
+    would lock out."""
+    path = Path(tempfile.mkdtemp(prefix="readme-clone-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_runnable_readme_commands_work_on_a_fresh_clone(traversable_dir: Path) -> None:
+    clone = scratch_clone(traversable_dir / "clone", "readme@example.invalid", "README test")
     bootstrap = ROOT / ".nox" / "_bootstrap"
     if bootstrap.is_dir():
         # What the first `python3 noxfile.py` installs (nox and uv, from pip): shared rather
@@ -138,7 +153,7 @@ def test_the_documented_pip_install_without_a_credential_fails_in_one_line(
     documented = re.search(r"without a credential it stops with `([^`]+)`", text)
     assert documented, "the README no longer says what the pip command prints without a credential"
     argv = [arg.replace("http://127.0.0.1:8080/", read_only_index.url) for arg in shlex.split(command)]
-    assert read_only_index.url in argv, f"the README's pip command no longer names the index: {command}"
+    assert read_only_index.simple_url in argv, f"the README's pip command no longer names the index: {command}"
     env = {k: v for k, v in isolated_env(HOME=str(tmp_path)).items() if k not in ("PIP_NO_INPUT", "NETRC")}
     done = subprocess.run(
         [sys.executable, "-m", *argv, "--target", str(tmp_path / "target")],
