@@ -489,7 +489,7 @@ def lock(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def uv(session: nox.Session) -> None:
-    """uv itself (the one in .nox/_bootstrap): `-- lock --upgrade-package orm-models --directory loader-service`.
+    """uv itself, the one in .nox/_bootstrap: `-- lock --upgrade-package orm-models --directory DIR`.
 
     For the README's uv commands on a machine without uv. The index's read credential comes from
     UV_INDEX_PRIVATE_USERNAME/_PASSWORD, else from .index/credentials when `nox -s index` made it."""

@@ -41,7 +41,8 @@ def _publish_releases(index: IndexServer, uv: str, work: Path) -> list[str]:
     target = Target(index.url, index.simple_url, index.credentials)
     versions = []
     recorded = releases.load(ROOT)
-    for known in each_release(recorded, "building and publishing", "orm-models {0.version} from {0.commit:.7}"):
+    label = "orm-models {0.version} from {0.commit:.7}"
+    for known in each_release(recorded, "building and publishing", label):
         dists = build.build(ROOT, known.commit, work / "dist", uv, work)
         publish(dists, target)
         versions.append(known.version)
@@ -59,7 +60,7 @@ def _install_services(index: IndexServer, uv: str, work: Path) -> dict[str, Path
     }
     venvs: dict[str, Path] = {}
     for number, service in enumerate(SERVICES, 1):
-        print(f"[{number}/{len(SERVICES)}] {service}: build its wheel, install it and its orm-models", flush=True)
+        print(f"[{number}/{len(SERVICES)}] {service}: its wheel, installed with its orm-models", flush=True)
         venv = work / service
         _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
         wheels = work / f"{service}-wheel"

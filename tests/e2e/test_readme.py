@@ -153,7 +153,7 @@ def test_the_documented_pip_install_without_a_credential_fails_in_one_line(
     documented = re.search(r"without a credential it stops with `([^`]+)`", text)
     assert documented, "the README no longer says what the pip command prints without a credential"
     argv = [arg.replace("http://127.0.0.1:8080/", read_only_index.url) for arg in shlex.split(command)]
-    assert read_only_index.simple_url in argv, f"the README's pip command no longer names the index: {command}"
+    assert read_only_index.simple_url in argv, f"the README's pip command names no index: {command}"
     env = {k: v for k, v in isolated_env(HOME=str(tmp_path)).items() if k not in ("PIP_NO_INPUT", "NETRC")}
     done = subprocess.run(
         [sys.executable, "-m", *argv, "--target", str(tmp_path / "target")],
@@ -161,7 +161,8 @@ def test_the_documented_pip_install_without_a_credential_fails_in_one_line(
     )  # fmt: skip
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
-    assert "Traceback" not in output and "EOFError" not in output, output
+    assert "Traceback" not in output, output
+    assert "EOFError" not in output, output
     assert documented.group(1) in output, output
 
 
@@ -176,9 +177,10 @@ def test_release_tool_without_its_dependencies_says_how_to_run_it(
         result = run([str(python), "-m", "tools.release", *args], cwd=ROOT, env=env)
         assert result.returncode == 2, result.output
         assert result.output.strip().splitlines() == [result.output.strip()], result.output
-        assert "'packaging'" in result.output and f"python3 noxfile.py {session}" in result.output
+        assert "'packaging'" in result.output, result.output
+        assert f"python3 noxfile.py {session}" in result.output, result.output
     # With packaging but not pypi-simple: the listing is fetched, then parsing needs pypi-simple.
-    installed = run([uv_bin(), "pip", "install", "--quiet", "--python", str(python), "packaging>=24"], env=env)
+    installed = run([uv_bin(), "pip", "install", "--quiet", "--python", str(python), "packaging"], env=env)
     assert installed.returncode == 0, installed.output
     reader = read_only_index.credentials
     assert reader is not None
@@ -188,5 +190,7 @@ def test_release_tool_without_its_dependencies_says_how_to_run_it(
                    "UV_INDEX_PRIVATE_PASSWORD": reader.password},
     )  # fmt: skip
     assert result.returncode == 2, result.output
-    assert "'pypi_simple'" in result.output and "python3 noxfile.py -s versions" in result.output
-    assert "Traceback" not in result.output and reader.password not in result.output
+    assert "'pypi_simple'" in result.output, result.output
+    assert "python3 noxfile.py -s versions" in result.output, result.output
+    assert "Traceback" not in result.output, result.output
+    assert reader.password not in result.output

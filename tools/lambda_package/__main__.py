@@ -23,7 +23,7 @@ def main() -> int:
     arguments = parser.parse_args()
     uv = os.environ.get("UV") or shutil.which("uv")
     if not uv:
-        print("package: uv not found: run `python3 noxfile.py -s package` (it brings uv), or set UV", file=sys.stderr)
+        print("package: uv not found: run `python3 noxfile.py -s package`, or set UV", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="lambda-package-") as work:
         try:

@@ -80,7 +80,8 @@ def _publish(arguments: argparse.Namespace) -> int:
         if known not in missing:
             print(f"skip    orm-models {known.version}: {public_url(target.simple_url)} holds all its files")
     with tempfile.TemporaryDirectory() as work:
-        for known in each_release(missing, "building and publishing", "orm-models {0.version} from {0.commit:.7}"):
+        label = "orm-models {0.version} from {0.commit:.7}"
+        for known in each_release(missing, "building and publishing", label):
             dists = build.build(ROOT, known.commit, Path(work) / "dist", _uv(), Path(work))
             build.twine_check(dists)
             publish(dists, target)

@@ -24,7 +24,8 @@ def each_release(items: Sequence[T], what: str, label: str = "orm-models {}") ->
         return
     total = len(items)
     estimate = total * SECONDS_PER_RELEASE
-    print(f"{what}: {total} release(s), about {_duration(estimate)} ({SECONDS_PER_RELEASE} s each)", flush=True)
+    each = f"{SECONDS_PER_RELEASE} s each"
+    print(f"{what}: {total} release(s), about {_duration(estimate)} ({each})", flush=True)
     started = time.monotonic()
     for done, item in enumerate(items):
         elapsed = time.monotonic() - started

@@ -114,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__,
         # Raw: the default formatter would break the README's path at its hyphen.
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Every setting, the exit statuses and the Lambda event:\nloader-service/README.md in the repository.",
+        epilog="Every setting, the exit statuses and the Lambda event:\n"
+        "loader-service/README.md in the repository.",
     )
     parser.add_argument("--version", action="version", version=f"loader-service {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
