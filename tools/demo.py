@@ -18,6 +18,7 @@ from pathlib import Path
 from tools.release import build, releases
 from tools.release.credentials import Credentials, Target
 from tools.release.index import IndexServer
+from tools.release.progress import each_release
 from tools.release.publish import publish
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,9 @@ def _publish_releases(index: IndexServer, uv: str, work: Path) -> list[str]:
     assert index.credentials is not None
     target = Target(index.url, index.simple_url, index.credentials)
     versions = []
-    for known in releases.load(ROOT):
+    recorded = releases.load(ROOT)
+    label = "orm-models {0.version} from {0.commit:.7}"
+    for known in each_release(recorded, "building and publishing", label):
         dists = build.build(ROOT, known.commit, work / "dist", uv, work)
         publish(dists, target)
         versions.append(known.version)
@@ -56,7 +59,8 @@ def _install_services(index: IndexServer, uv: str, work: Path) -> dict[str, Path
         "UV_INDEX_PRIVATE_PASSWORD": index.credentials.password,
     }
     venvs: dict[str, Path] = {}
-    for service in SERVICES:
+    for number, service in enumerate(SERVICES, 1):
+        print(f"[{number}/{len(SERVICES)}] {service}: its wheel, installed with its orm-models", flush=True)
         venv = work / service
         _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
         wheels = work / f"{service}-wheel"

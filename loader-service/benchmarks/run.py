@@ -348,7 +348,7 @@ def _run(url: str, scratch: Path, arguments: argparse.Namespace) -> None:
         )
 
     loader_rate = rows / first["seconds"]
-    print("\nratios (targets from DESIGN §7):")
+    print("\nratios (targets: the README's loader benchmark):")
     print(
         f"  first load vs bare COPY into person:       {loader_rate / (rows / bare):.2f}x throughput"
         "  (target >= 0.5x, aim 0.7x)"

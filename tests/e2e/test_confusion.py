@@ -73,8 +73,9 @@ def test_pip_with_the_private_index_as_only_index_gets_the_private_orm_models(
     credentials: Credentials,
     tmp_path: Path,
 ) -> None:
-    """DESIGN §4's plain-pip path: pypiserver redirects only names it lacks to its fallback (here
-    the hostile index), so the service's other dependencies resolve and orm-models stays ours."""
+    """The README's plain-pip path ("Installing a service from the index"): pypiserver redirects
+    only names it lacks to its fallback (here the hostile index), so the service's other
+    dependencies resolve and orm-models stays ours."""
     wheels = tmp_path / "wheels"
     built = run(
         [uv_bin(), "build", "--quiet", "--wheel", "--out-dir", str(wheels), str(ROOT / "loader-service")]

@@ -93,3 +93,20 @@ def test_a_failed_bump_commit_leaves_nothing_staged_or_changed(clone: Path, tmp_
     assert _git(clone, "diff", "--cached", "--name-only") == ""
     assert _git(clone, "rev-parse", "HEAD") == head
     assert version.read(clone) == before
+
+
+def test_a_dirty_tree_is_refused_naming_each_path_whole(clone: Path) -> None:
+    """Each kind of porcelain record, first and last: unstaged (` M`), staged, renamed, untracked."""
+    about = "orm-models/src/orm_models/__about__.py"
+    (clone / about).write_text((clone / about).read_text() + "\n")  # " M": begins with a blank
+    (clone / "CHANGELOG.md").write_text((clone / "CHANGELOG.md").read_text() + "\n")
+    _git(clone, "add", "CHANGELOG.md")  # "M "
+    _git(clone, "mv", "orm-models/LICENSE", "orm-models/LICENSE renamed")  # "R  new\0old"
+    (clone / "orm-models" / "notes ü.txt").write_text("x\n")  # "??", a space and non-ASCII
+    code, output = _tool(clone, "release", "minor", "--plan")
+    assert code == 1, output
+    listing = output.split("uncommitted path(s): ", 1)[1].split("); commit or stash", 1)[0]
+    assert sorted(listing.split(", ")) == sorted(
+        [about, "CHANGELOG.md", "orm-models/LICENSE renamed", "orm-models/notes ü.txt"]
+    ), output
+    assert "refusing to release from a dirty tree (4 uncommitted path(s)" in output

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -20,13 +21,17 @@ def main() -> int:
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--index-url", required=True, help="simple URL of the private index")
     arguments = parser.parse_args()
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if not uv:
+        print("package: uv not found: run `python3 noxfile.py -s package`, or set UV", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="lambda-package-") as work:
         try:
             package = build_zip(
                 arguments.service_dir,
                 arguments.out_dir,
                 Path(work),
-                os.environ["UV"],
+                uv,
                 arguments.index_url,
                 {},
             )

@@ -11,12 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tools.release import PROJECT, ReleaseError, build, index, release, releases
-from tools.release.build import expected_names
-from tools.release.credentials import Target, index_url, read_credentials, upload_target
-from tools.release.distfiles import parse_dist
-from tools.release.publish import publish
-from tools.release.simple import check_upload_access, public_url, published_files
+from tools.release.dependencies import explain_missing
+
+with explain_missing(sys.argv[1:]):  # packaging, pypi-simple, ...: one line naming the nox session
+    from tools.release import PROJECT, ReleaseError, build, index, release, releases
+    from tools.release.build import expected_names
+    from tools.release.credentials import Target, index_url, read_credentials, upload_target
+    from tools.release.distfiles import parse_dist
+    from tools.release.progress import each_release
+    from tools.release.publish import publish
+    from tools.release.simple import check_upload_access, public_url, published_files
 
 # The repository released from; ORM_REPO_ROOT points the tool at another checkout (the tests do).
 ROOT = Path(os.environ.get("ORM_REPO_ROOT") or Path(__file__).resolve().parents[2])
@@ -76,7 +80,8 @@ def _publish(arguments: argparse.Namespace) -> int:
         if known not in missing:
             print(f"skip    orm-models {known.version}: {public_url(target.simple_url)} holds all its files")
     with tempfile.TemporaryDirectory() as work:
-        for known in missing:
+        label = "orm-models {0.version} from {0.commit:.7}"
+        for known in each_release(missing, "building and publishing", label):
             dists = build.build(ROOT, known.commit, Path(work) / "dist", _uv(), Path(work))
             build.twine_check(dists)
             publish(dists, target)
@@ -164,7 +169,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
-        code: int = arguments.handler(arguments)
+        with explain_missing(list(sys.argv[1:] if argv is None else argv)):
+            code: int = arguments.handler(arguments)
     except ReleaseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

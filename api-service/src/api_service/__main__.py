@@ -1,8 +1,10 @@
 """`api-service` (or `python -m api_service`): serve the API with uvicorn, per the settings.
 
 The flags override API_HOST, API_PORT, API_WORKERS and API_LOG_LEVEL. Every other setting is an
-environment variable (see the README); a missing or invalid one stops it with one line naming
-the variable, exit status 2, before anything starts.
+environment variable; a missing or invalid one stops it with one line naming the variable, exit
+status 2, before anything starts.
+
+Every setting, the endpoints and how to run it: api-service/README.md in the repository.
 """
 
 import argparse

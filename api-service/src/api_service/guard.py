@@ -1,8 +1,8 @@
 """Does the database's schema serve this service's orm-models?
 
-This is the single seam for DESIGN §3: `startup_check` runs once in the app's lifespan and
-`schema_check` on every `/readyz`. The client registration of a later issue goes here too; the
-callers stay as they are.
+This is the single seam for the schema guard (README: "Renaming a column"): `startup_check` runs
+once in the app's lifespan and `schema_check` on every `/readyz`. The client registration of a
+later issue goes here too; the callers stay as they are.
 
 The check is by reflection, not by revision: this service only reads, so it needs every table and
 column its models map, and nothing else. A database behind the head is fine when a contract
@@ -78,7 +78,7 @@ def startup_check(engine: Engine) -> SchemaStatus:
     if status.ok:
         log.info("schema guard: %s", status.detail)
     else:
-        # Not fatal today: /readyz stays 503 until the schema matches. The guard of DESIGN §3
+        # Not fatal today: /readyz stays 503 until the schema matches. The start-up guard
         # will refuse to start instead, here.
         log.error("schema guard: %s", status.detail)
     return status

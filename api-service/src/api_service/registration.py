@@ -1,4 +1,4 @@
-"""Client registration and heartbeat (DESIGN §3), off the request path.
+"""Client registration and heartbeat (README: "Renaming a column"), off the request path.
 
 At start-up, and then every `registry_heartbeat_seconds`, a background thread records this
 process in orm-models' client registry, so `orm-models migrate --contract` sees the API as live

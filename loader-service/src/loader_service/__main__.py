@@ -109,7 +109,14 @@ def _non_negative(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loader-service", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="loader-service",
+        description=__doc__,
+        # Raw: the default formatter would break the README's path at its hyphen.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Every setting, the exit statuses and the Lambda event:\n"
+        "loader-service/README.md in the repository.",
+    )
     parser.add_argument("--version", action="version", version=f"loader-service {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -1,6 +1,7 @@
 """Database migrations, migration authoring and the schema version gate of orm-models.
 
-Run `orm-models COMMAND --help` for the options of each command.
+Run `orm-models COMMAND --help` for the options of each command. More: orm-models/README.md
+in the repository (the package's description on the index), and the repository README.
 
 Databases: --database-url, else $DATABASE_URL. postgresql://, postgres:// and
 postgresql+psycopg2:// all connect through psycopg2.
