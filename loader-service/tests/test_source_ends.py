@@ -42,6 +42,8 @@ class Served:
     headers: dict[str, str] = field(default_factory=dict)
     changed_headers: dict[str, str] = field(default_factory=dict)
     """Headers a HEAD (the check at the end) sees instead: the object was replaced meanwhile."""
+    status: int = 200
+    hits: int = 0
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -70,10 +72,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         served = self._route()
         if served is None:
             return
+        served.hits += 1
         body, framing = served.body, served.framing
         if framing == "chunked-cut":
             self.protocol_version = "HTTP/1.1"
-        self.send_response(200)
+        self.send_response(served.status)
         for name, value in served.headers.items():
             self.send_header(name, value)
         if framing in ("length", "short"):
@@ -299,3 +302,126 @@ def test_an_operator_who_accepts_unframed_bodies_still_gets_compressed_ones_chec
     assert fingerprint(migrated_engine) == before
 
     assert run_load(trusting, RunOptions(whole, format="csv")).updated == ROWS
+
+
+# Bounded work: a decompression bomb stops within a bounded number of bytes, with one line.
+
+
+def _bomb(path: Path, size: int = 1 << 30) -> bytes:
+    """A CSV header, then `size` bytes of blank lines, gzipped (about 1 MB for 1 GiB)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    chunk = b"\n" * (1 << 20)
+    with path.open("wb") as out:
+        out.write(compressor.compress(",".join(HEADER).encode() + b"\n"))
+        for _ in range(size >> 20):
+            out.write(compressor.compress(chunk))
+        out.write(compressor.flush())
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bomb") / "bomb.csv.gz"
+    _bomb(path)
+    return path
+
+
+@pytest.mark.parametrize("transport", ["file", "http-gzip-file", "http-content-encoding-gzip"])
+def test_a_decompression_bomb_stops_early_with_one_line(
+    settings: Settings,
+    migrated_engine: Engine,
+    bomb: Path,
+    server: tuple[str, dict[str, Served]],
+    transport: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert bomb.stat().st_size < 2 << 20  # ~1 MB that expands to 1 GiB
+    base, routes = server
+    source = str(bomb)
+    if transport != "file":
+        headers = {"Content-Encoding": "gzip"} if transport == "http-content-encoding-gzip" else {}
+        name = "bomb.csv" if headers else "bomb.csv.gz"
+        routes[f"/{name}"] = Served(bomb.read_bytes(), headers=headers)
+        source = f"{base}/{name}"
+
+    with caplog.at_level("INFO"), pytest.raises(SourceError) as refused:
+        run_load(settings.model_copy(update={"progress_interval": 1e-6}), RunOptions(source, format="csv"))
+
+    message = str(refused.value)
+    assert "expands more than 100x" in message and "LOADER_MAX_EXPANSION" in message, message
+    decompressed = int(message.split(" bytes from ")[0].rsplit("(", 1)[1].replace(",", ""))
+    assert decompressed < 64 << 20  # stopped within 64 MiB of the 1 GiB
+    # Progress while nothing but blank lines came out: bytes read and decompressed, 0 records.
+    progress = [r.msg.fields for r in caplog.records if getattr(r.msg, "name", "") == "progress"]
+    assert progress and progress[-1]["records"] == 0 and progress[-1]["decompressed_bytes"] > 0
+
+
+def test_a_size_limit_on_decompressed_bytes_is_a_setting(
+    settings: Settings, migrated_engine: Engine, tmp_path: Path
+) -> None:
+    source = tmp_path / "people.csv.gz"
+    source.write_bytes(gzip.compress(_source_bytes("")))
+    limited = settings.model_copy(update={"max_decompressed_bytes": 50_000})
+
+    with pytest.raises(SourceError, match=r"more than 50,000 bytes once decompressed \(LOADER_MAX_DECOMPRESSED_BYTES\)"):
+        run_load(limited, RunOptions(str(source)))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_run_of_blank_lines_is_refused_once_it_is_longer_than_any_record_could_explain(
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, compressed: bool
+) -> None:
+    head = _source_bytes("")
+    data = head[: head.index(b"\n", 2000) + 1] + b"\n" * (40 << 10) + b"p-1,Ada,L,ada@example.com,o,O\n"
+    source = tmp_path / ("blank.csv.gz" if compressed else "blank.csv")
+    source.write_bytes(gzip.compress(data) if compressed else data)
+    small = settings.model_copy(update={"max_record_bytes": 1024})
+
+    with pytest.raises(SourceError, match=r"no record in the 16,3\d\d (\(decompressed\) )?bytes after byte offset"):
+        run_load(small, RunOptions(str(source)))
+
+
+# No retries for what cannot go away; retries for what may.
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [(400, False), (401, False), (403, False), (404, False), (410, False), (501, False),
+     (408, True), (429, True), (500, True), (503, True)],
+)
+def test_only_errors_that_may_go_away_are_retried(
+    settings: Settings, server: tuple[str, dict[str, Served]], status: int, retried: bool
+) -> None:
+    base, routes = server
+    routes[f"/status-{status}.csv"] = served = Served(b"", status=status)
+
+    with pytest.raises(SourceError, match=f"HTTP {status}"):
+        run_load(settings, RunOptions(f"{base}/status-{status}.csv"))
+
+    assert served.hits == (settings.http_retries + 1 if retried else 1)
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/x.csv", "gopher://127.0.0.1/x"])
+def test_a_redirect_to_an_unsupported_scheme_is_refused_at_once(
+    settings: Settings, server: tuple[str, dict[str, Served]], target: str
+) -> None:
+    base, routes = server
+    routes["/moved.csv"] = served = Served(b"", status=302, headers={"Location": target})
+
+    with pytest.raises(SourceError, match=r"unsupported protocol.*only http:// and https:// are read \(not retried\)"):
+        run_load(settings, RunOptions(f"{base}/moved.csv"))
+
+    assert served.hits == 1
+
+
+@pytest.mark.parametrize("location", ["ftp://127.0.0.1/people.csv", "gopher://x/people.csv", "File:///tmp/x.csv.gz"])
+def test_an_unsupported_scheme_is_one_line(settings: Settings, location: str) -> None:
+    expected = "no such file" if location.lower().startswith("file:") else "unsupported scheme"
+    with pytest.raises(SourceError, match=expected):
+        run_load(settings, RunOptions(location))
+
+
+def test_a_file_url_is_a_local_file(settings: Settings, migrated_engine: Engine, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "people.csv", person_rows(5))
+
+    assert run_load(settings, RunOptions(f"file://{source}")).inserted == 5

@@ -88,6 +88,7 @@ class _Bounded(io.RawIOBase):
         self._decoded, self._raw = decoded, raw
         self._ratio, self._limit, self._name = ratio, limit, name
         self.count = 0
+        self.on_read: Callable[[], None] = lambda: None
 
     def readable(self) -> bool:
         return True
@@ -97,6 +98,7 @@ class _Bounded(io.RawIOBase):
         size = len(data)
         buffer[:size] = data
         self.count += size
+        self.on_read()
         if self.count > _EXPANSION_FLOOR and self.count > self._ratio * self._raw.count:
             raise SourceError(
                 f"{self._name}: compressed data expands more than {self._ratio}x "
@@ -135,8 +137,10 @@ class ByteStream:
         return self._decoded.count if self._decoded is not None else None
 
     def on_read(self, callback: Callable[[], None]) -> None:
-        """Call `callback` after every raw read (progress while no record comes out: blank lines, a bomb)."""
+        """Call `callback` after every read, raw or decompressed (progress while no record comes out)."""
         self._counter.on_read = callback
+        if self._decoded is not None:
+            self._decoded.on_read = callback
 
     def verify(self) -> None:
         """Raise `SourceChangedError` unless every byte of the source as opened was read, unchanged."""
