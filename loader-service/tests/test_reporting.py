@@ -105,7 +105,7 @@ def test_json_log_lines_report_each_merge_step_with_its_count(database_url: str,
     assert (summary["inserted"], summary["rejected"]) == (29, 1)
     assert (
         next(line for line in lines if line["event"] == "reject")["reason"]
-        == "email: is not an email address"
+        == "email: is not an email address: The email address contains invalid characters before the @-sign: SPACE."
     )
 
 

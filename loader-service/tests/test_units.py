@@ -36,7 +36,7 @@ def test_validation_cleans_and_explains() -> None:
     assert [(e.field, e.reason) for e in describe(raised.value.errors())] == [
         ("id", "is required"),
         ("givenName", "String should have at most 100 characters"),
-        ("email", "is not an email address"),
+        ("email", "is not an email address: An email address must have an @-sign."),
     ]
     assert valid_key(" k ") == "k"
     assert valid_key("") is None

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from loader_service import __version__
 from loader_service.config import ReportSettings, Settings, get_settings, settings_problems
-from loader_service.errors import EXIT_OK, EXIT_USAGE, LoaderError
+from loader_service.errors import EXIT_OK, LoaderError, SettingsError
 from loader_service.limits import DEFAULT_MAX_DELETE, DeleteLimit
 from loader_service.load import MODES
 from loader_service.logs import event
@@ -29,14 +29,26 @@ def sample_path() -> Path:
     return Path(str(files("loader_service") / "samples" / "people.csv"))
 
 
+def _failed(error: LoaderError, as_json: bool) -> int:
+    """One line on stderr; with --json also one JSON object on stdout. LoaderError text is scrubbed."""
+    print(f"loader-service: {error}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"ok": False, "error": str(error), "exit_code": error.exit_code}))
+    return error.exit_code
+
+
 def _run_once(settings: Settings, options: RunOptions, as_json: bool) -> int:
     try:
         summary = run_load(settings, options, progress_for(settings.progress_interval))
     except LoaderError as error:
         event(log.error, "failed", reason=str(error))
-        print(f"loader-service: {error}", file=sys.stderr)  # LoaderError text is scrubbed
-        return error.exit_code
-    print(json.dumps(summary.as_dict()) if as_json else f"loader-service: {summary.line()}")
+        return _failed(error, as_json)
+    except Exception as error:  # a library's surprise (or our bug): one line still; -v logs the traceback
+        log.debug("unexpected failure", exc_info=True)
+        failure = LoaderError(f"unexpected {type(error).__name__}: {error}; nothing was changed")
+        event(log.error, "failed", reason=str(failure))
+        return _failed(failure, as_json)
+    print(json.dumps({"ok": True, **summary.as_dict()}) if as_json else f"loader-service: {summary.line()}")
     return EXIT_OK
 
 
@@ -44,8 +56,7 @@ def _run(arguments: argparse.Namespace) -> int:
     try:
         settings = get_settings()
     except LoaderError as error:
-        print(f"loader-service: {error}", file=sys.stderr)
-        return error.exit_code
+        return _failed(error, arguments.json)
     options = RunOptions(
         source=arguments.source,
         format=arguments.format,
@@ -118,7 +129,9 @@ def _parser() -> argparse.ArgumentParser:
         "loader-service/README.md in the repository.",
     )
     parser.add_argument("--version", action="version", version=f"loader-service {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="debug logging; -vv: the libraries' debug lines too"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="load a source into the database (DATABASE_URL)")
@@ -173,8 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         arguments.report = ReportSettings()
     except ValidationError as error:
-        print(f"loader-service: {settings_problems(error)}", file=sys.stderr)
-        return EXIT_USAGE
+        return _failed(SettingsError(settings_problems(error)), getattr(arguments, "json", False))
     configure_logging(arguments.verbose, arguments.report.log_format)
     return int(arguments.handler(arguments))
 

@@ -2,8 +2,11 @@
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loader_service.database_url import normalise_database_url
 
 from loader_service.errors import SettingsError
 from loader_service.limits import DEFAULT_MAX_DELETE, normalise
@@ -42,6 +45,17 @@ class Settings(ReportSettings):
     encoding: str = "utf-8-sig"  # utf-8, tolerating the byte-order mark spreadsheet exports add
     http_timeout: float = Field(default=30.0, gt=0, description="seconds per connect/read on HTTP")
     http_retries: int = Field(default=3, ge=0, description="retries of a failed HTTP request")
+    http_allow_unframed: bool = Field(
+        default=False,
+        description="accept an HTTP body with neither Content-Length nor chunked framing (its end "
+        "cannot be told from a connection cut short)",
+    )
+    max_expansion: int = Field(
+        default=100, ge=2, description="most times compressed data may expand (past the first 16 MiB)"
+    )
+    max_decompressed_bytes: int | None = Field(
+        default=None, ge=1, description="most bytes a compressed source may expand to (default: no limit)"
+    )
     http_retry_wait: float = Field(default=1.0, ge=0, description="first backoff between retries, seconds")
     batch_size: int = Field(default=2000, ge=1, description="records validated and sent per COPY chunk")
     # Memory the merge's hash joins may use on the server, so 1M-row joins stay off disk.
@@ -51,6 +65,14 @@ class Settings(ReportSettings):
     # Names this loader in the client registry (default host:pid); a stable name per deployment
     # keeps one registration per loader instead of one per run.
     instance: str | None = Field(default=None, max_length=200)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr) -> SecretStr:
+        try:
+            return SecretStr(normalise_database_url(value.get_secret_value()))
+        except ValueError as error:
+            raise PydanticCustomError("database_url", str(error)) from None
 
 
 def get_settings(**overrides: object) -> Settings:

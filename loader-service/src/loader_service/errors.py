@@ -12,14 +12,15 @@ EXIT_SCHEMA = 4  # the start-up schema guard refused (orm_models.guard.EXIT_SCHE
 class LoaderError(Exception):
     """A run failed; nothing was written. `str()` is the message for the user.
 
-    The message is scrubbed of URL userinfo and query strings, whoever wrote it (an httpx or
-    botocore error text may quote the URL it was given).
+    The message is one line, scrubbed of secrets (`redaction.scrub`) whoever wrote it (an httpx,
+    botocore or libpq error text may quote the URL or the credentials it was given).
     """
 
     exit_code = EXIT_FAILED
 
     def __init__(self, message: str) -> None:
-        super().__init__(scrub(message))
+        # One line, whatever the message quotes (a libpq or botocore text may span several).
+        super().__init__(scrub(" ".join(message.split("\n")).strip()))
 
 
 class SourceError(LoaderError):

@@ -4,8 +4,9 @@ Our own lines are `event(log.info, "name", key=value, ...)`: the message object 
 fields, so the JSON formatter writes them as JSON and `str()` of it is the logfmt body (what
 a host's own handler, Lambda's or pytest's, shows). Lines from other libraries become
 `event=log logger=httpx message="..."`. Every record, whoever logs it and whichever handler
-prints it, has URL userinfo and query strings removed when it is created (httpx logs each
-request's full URL at INFO).
+prints it, is scrubbed when it is created (`redaction.scrub`: URL userinfo and query strings,
+credential header values, every secret the loader was given); httpx logs each request's full
+URL at INFO, botocore its signed headers at DEBUG.
 """
 
 import json
@@ -28,7 +29,8 @@ class Event:
         self.name, self.fields = name, fields
 
     def __str__(self) -> str:
-        return render([("event", self.name), *self.fields.items()])
+        # Scrubbed here too: a host's own handler (Lambda's, pytest's) prints str() of the message.
+        return scrub(render([("event", self.name), *self.fields.items()]))
 
 
 def event(emit: Callable[..., None], name: str, /, **fields: object) -> None:
@@ -100,8 +102,9 @@ def install_scrubbing() -> None:
                 text = record.getMessage()
             except Exception:
                 return record
-            if "://" in text:
-                record.msg, record.args = scrub(text), ()
+            scrubbed = scrub(text)
+            if scrubbed != text:
+                record.msg, record.args = scrubbed, ()
         return record
 
     logging.setLogRecordFactory(factory)

@@ -1,28 +1,90 @@
-"""Secrets out of printed text: a URL's userinfo and query string (pre-signed URLs carry tokens)."""
+"""Secrets out of printed text, whoever wrote it (our messages, httpx's, botocore's, libpq's).
+
+Three layers, because no single one sees every secret:
+- URL userinfo and query strings are cut from any URL in the text (pre-signed URLs carry
+  tokens in the query; a password may hold an unencoded `@`, so userinfo runs to the last `@`);
+- credential-bearing headers and fields in debug dumps (`Authorization`, `X-Amz-Security-Token`,
+  `password=`...) lose their values;
+- every secret the loader was given (the database password, the source URL's userinfo and
+  query values, the AWS secret key and session token) is remembered when it is read and masked
+  wherever it turns up, even in text that is not a well-formed URL any more.
+"""
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
-_URL_SCHEMES = ("http", "https", "s3")
-# Any URL in free text (an exception from a third-party library, a log line): scheme://...
-_URL_IN_TEXT = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/?#@]*@)?([^\s?#'\"]*)(\?[^\s#'\"]*)?")
+_URL_SCHEMES = ("http", "https", "s3", "file")
+MASK = "***"
+# Any URL in free text: scheme://[userinfo@]rest[?query]. The userinfo is greedy up to the last
+# `@` before a path, query, fragment or blank: `user:p@ss@host` loses `user:p@ss@` whole.
+_URL_IN_TEXT = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/?#]*@)?([^\s?#'\"]*)(\?[^\s#'\"]*)?")
+# Header or field names whose value is a credential, as botocore/urllib3/httpx debug lines print
+# them (`'Authorization': b'AWS4-HMAC-SHA256 Credential=..., Signature=...'`, `password=...`).
+_CREDENTIAL_FIELD = re.compile(
+    r"(?i)\b((?:proxy-)?authorization|x-amz-security-token|x-amz-signature|x-amz-credential|signature"
+    r"|security-token|session[-_]token|secret[-_]access[-_]key|cookie|set-cookie|password|passwd|token)"
+    r"""(['"]?\s*[:=]\s*b?['"]?)((?:(?:Bearer|Basic|AWS4-HMAC-SHA256)\s+)?[^'",\s}&]+)"""
+)
+_MIN_SECRET = 4
+"""Shorter values are not masked: masking `ab` everywhere would garble every line."""
+_remembered: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+
+def remember(*values: str | None) -> None:
+    """Mask `values` (and their percent-encoded forms) in every text scrubbed from now on."""
+    global _pattern
+    added = False
+    for value in values:
+        if not value or len(value) < _MIN_SECRET:
+            continue
+        for form in {value, quote(value, safe=""), quote_plus(value), unquote(value)}:
+            if len(form) >= _MIN_SECRET and form not in _remembered:
+                _remembered.add(form)
+                added = True
+    if added:
+        ordered = sorted(_remembered, key=len, reverse=True)  # longest first: no partial masks
+        _pattern = re.compile("|".join(re.escape(secret) for secret in ordered))
+
+
+def remember_url(url: str) -> None:
+    """Remember the secrets of `url`, however badly formed: its userinfo, password, query values."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    before_query = re.split(r"[?#]", rest, maxsplit=1)[0]
+    if "@" in before_query:
+        # Up to the last `@` of everything before the query: a password may hold `@` or `/`.
+        userinfo = before_query.rsplit("@", 1)[0]
+        _user, _, password = userinfo.partition(":")
+        remember(userinfo, password)
+        # A parser that split at the first `@` shows the password's pieces: mask them too.
+        remember(*re.split(r"[@/:]", password))
+    if "?" in rest:
+        query = rest.split("?", 1)[1].split("#", 1)[0]
+        remember(query, *(value for _name, value in parse_qsl(query, keep_blank_values=True)))
 
 
 def is_url(location: str) -> bool:
-    return urlsplit(location).scheme in _URL_SCHEMES
+    return "://" in location and urlsplit(location).scheme.lower() in _URL_SCHEMES
 
 
 def redact(location: str) -> str:
     """The location as it may be printed: no credentials, no query (pre-signed URLs carry tokens)."""
-    if not is_url(location):
-        return location
-    parts = urlsplit(location)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
+    if "://" not in location:
+        return scrub(location)
+    try:
+        parts = urlsplit(location)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # a port that is no number, a bracket left open: show no authority at all
+        return f"{location.split('://', 1)[0]}://…"
+    return scrub(f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else ""))
 
 
 def scrub(text: str) -> str:
-    """`text` with every URL's userinfo and query string removed (for messages we did not write)."""
-    return _URL_IN_TEXT.sub(lambda m: f"{m[1]}{m[3]}" + ("?…" if m[4] else ""), text)
+    """`text` without URL userinfo and query strings, credential header values, remembered secrets."""
+    text = _URL_IN_TEXT.sub(lambda m: f"{m[1]}{m[3]}" + ("?…" if m[4] else ""), text)
+    text = _CREDENTIAL_FIELD.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
+    if _pattern is not None:
+        text = _pattern.sub(MASK, text)
+    return text

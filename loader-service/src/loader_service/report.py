@@ -51,8 +51,16 @@ class Summary:
 
 
 class ProgressReporter(Protocol):
-    def start(self, name: str, total_bytes: int | None, bytes_read: Callable[[], int]) -> None: ...
+    def start(
+        self,
+        name: str,
+        total_bytes: int | None,
+        bytes_read: Callable[[], int],
+        decompressed: Callable[[], int | None] | None = None,
+    ) -> None: ...
     def update(self, records: int) -> None: ...
+    def tick(self) -> None:
+        """Bytes were read (no record may have come out of them: blank lines, a bomb)."""
     def phase(self, name: str) -> None: ...
     def step(self, name: str, number: int, total: int) -> None: ...
     def close(self) -> None: ...
@@ -65,22 +73,40 @@ class LogProgress:
         self._interval = interval
         self._bytes_read: Callable[[], int] = lambda: 0
         self._total: int | None = None
+        self._records = 0
         self._started = self._last = time.monotonic()
+        self._decompressed: Callable[[], int | None] = lambda: None
 
-    def start(self, name: str, total_bytes: int | None, bytes_read: Callable[[], int]) -> None:
+    def start(
+        self,
+        name: str,
+        total_bytes: int | None,
+        bytes_read: Callable[[], int],
+        decompressed: Callable[[], int | None] | None = None,
+    ) -> None:
         self._bytes_read, self._total = bytes_read, total_bytes
+        self._decompressed = decompressed or (lambda: None)
         self._started = self._last = time.monotonic()
         event(log.info, "start", source=name, bytes=total_bytes if total_bytes is not None else "unknown")
 
     def update(self, records: int) -> None:
+        self._records = records
+        self.tick()
+
+    def tick(self) -> None:
         now = time.monotonic()
         if now - self._last < self._interval:
             return
         self._last = now
         done = self._bytes_read()
-        percent = {"percent": round(100 * done / self._total, 1)} if self._total else {}
-        rate = records / (now - self._started) if now > self._started else 0.0
-        event(log.info, "progress", records=records, bytes=done, **percent, rows_per_s=round(rate))
+        fields: dict[str, object] = {"records": self._records, "bytes": done}
+        decompressed = self._decompressed()
+        if decompressed is not None:
+            fields["decompressed_bytes"] = decompressed
+        if self._total:
+            fields["percent"] = round(100 * done / self._total, 1)
+        rate = self._records / (now - self._started) if now > self._started else 0.0
+        event(log.info, "progress", **fields, rows_per_s=round(rate))
 
     def phase(self, name: str) -> None:
         event(log.info, "phase", name=name, elapsed_s=round(time.monotonic() - self._started, 2))
@@ -108,7 +134,13 @@ class BarProgress:
         self._bytes_read: Callable[[], int] = lambda: 0
         self._task = self._progress.add_task("reading", total=None, records=0, start=False)
 
-    def start(self, name: str, total_bytes: int | None, bytes_read: Callable[[], int]) -> None:
+    def start(
+        self,
+        name: str,
+        total_bytes: int | None,
+        bytes_read: Callable[[], int],
+        decompressed: Callable[[], int | None] | None = None,
+    ) -> None:
         self._bytes_read = bytes_read
         self._progress.update(self._task, total=total_bytes, description=f"reading {name}")
         self._progress.start_task(self._task)
@@ -116,6 +148,9 @@ class BarProgress:
 
     def update(self, records: int) -> None:
         self._progress.update(self._task, completed=self._bytes_read(), records=records)
+
+    def tick(self) -> None:
+        self._progress.update(self._task, completed=self._bytes_read())
 
     def phase(self, name: str) -> None:
         self._progress.update(self._task, description=name)
@@ -146,16 +181,22 @@ def progress_for(interval: float) -> ProgressReporter:
     return LogProgress(interval)
 
 
-def configure_logging(verbose: bool = False, log_format: str = "logfmt") -> None:
+THIRD_PARTY = ("httpx", "httpcore", "botocore", "boto3", "urllib3", "s3transfer")
+_THIRD_PARTY_LEVEL = {0: logging.WARNING, 1: logging.INFO}
+"""Their level per verbosity: their DEBUG lines (signed headers, tokens) only with -vv."""
+
+
+def configure_logging(verbose: int = 0, log_format: str = "logfmt") -> None:
     """logfmt (or JSON) lines on stderr; on a terminal rich renders them above the progress bar.
 
-    Under a host that configured logging already (Lambda's runtime, pytest) its handlers and
-    format stay; URL secrets are scrubbed from every record either way.
+    `verbose`: 0 our INFO lines; 1 (-v) our DEBUG lines and the libraries' INFO lines (httpx's
+    request lines); 2 (-vv) the libraries' DEBUG lines too. Under a host that configured logging
+    already (Lambda's runtime, pytest) its handlers and format stay; every record is scrubbed of
+    secrets either way (`redaction.scrub`), at every verbosity.
     """
     install_scrubbing()
-    # httpx logs every request URL at INFO: our own lines already say what is read.
-    for noisy in ("httpx", "httpcore", "botocore", "boto3", "urllib3", "s3transfer"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for noisy in THIRD_PARTY:
+        logging.getLogger(noisy).setLevel(_THIRD_PARTY_LEVEL.get(int(verbose), logging.DEBUG))
     level = logging.DEBUG if verbose else logging.INFO
     root = logging.getLogger()
     if root.handlers:  # already configured by the host (tests, Lambda's runtime)

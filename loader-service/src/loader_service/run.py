@@ -77,7 +77,8 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
             transform = Transform(
                 rejects, max_errors, source.raw_as_dict, progress.update, raw_key=source.raw_key
             )
-            progress.start(source.name, source.size, lambda: source.bytes_read)
+            progress.start(source.name, source.size, lambda: source.bytes_read, lambda: source.decompressed)
+            source.on_read(progress.tick)  # progress by bytes, even while no record comes out
             try:
                 cursor = load.begin(connection, settings.work_mem, settings.merge_lock_timeout)
                 load.copy_into_staging(cursor, transform.chunks(source.records(), settings.batch_size))

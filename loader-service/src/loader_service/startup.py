@@ -10,7 +10,7 @@ a NOT NULL column without a server default that the loader does not write (exit 
 import logging
 
 from sqlalchemy import create_engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from loader_service import __version__
@@ -60,5 +60,7 @@ def register_and_guard(settings: Settings) -> None:
         raise SchemaRefusedError(f"{error}; nothing was read or written") from None
     except DBAPIError as error:
         event(log.warning, "startup_check_skipped", reason=str(error.orig).strip().splitlines()[0])
+    except SQLAlchemyError as error:  # one line, never a traceback; the run's own connect reports the rest
+        event(log.warning, "startup_check_skipped", reason=f"{type(error).__name__}: {str(error).strip().splitlines()[0]}")
     finally:
         engine.dispose()

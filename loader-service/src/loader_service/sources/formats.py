@@ -20,9 +20,13 @@ from typing import Literal
 from loader_service.config import Settings
 from loader_service.errors import SourceError
 from loader_service.mapping import KEY_FIELD, SOURCE_NAMES
-from loader_service.redaction import redact
+from loader_service.redaction import redact, remember_url
+from loader_service.sources import strict_json
 from loader_service.sources.lines import BadEncodingError, Lines, RecordTooLargeError
 from loader_service.sources.transport import ByteStream, open_bytes
+
+_BLANK_FACTOR = 16
+"""Bytes of blank lines tolerated between two records, in maximum record sizes (16 MiB by default)."""
 
 Format = Literal["csv", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl")
@@ -62,6 +66,8 @@ class RecordSource:
         self._lines = Lines(stream.stream, encoding, max_record, name=stream.name)
         self._header: list[str] = []
         self._reading = 0
+        # Blank lines are no records, but reading them is work: a run of them this long is no export.
+        self._max_blank = _BLANK_FACTOR * max_record
         if format == "csv":
             # A field may be as long as a record: an overlong one is then a per-record reject
             # (too long for its column, or for the record), never csv's own abort at 128 KiB.
@@ -76,6 +82,23 @@ class RecordSource:
     @property
     def bytes_read(self) -> int:
         return self._bytes.bytes_read
+
+    @property
+    def decompressed(self) -> int | None:
+        return self._bytes.decompressed
+
+    def on_read(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after each raw read: progress even while no record comes out."""
+        self._bytes.on_read(callback)
+
+    def _blank_run(self, since: int) -> None:
+        """Refuse a source that gives nothing but blank lines for `_max_blank` bytes after `since`."""
+        if self._lines.offset - since > self._max_blank:
+            where = "(decompressed) " if self._bytes.gzip else ""
+            raise SourceError(
+                f"{self.name}: no record in the {self._lines.offset - since:,} {where}bytes after byte "
+                f"offset {since:,}, only blank lines; this does not look like an export. Nothing was changed"
+            )
 
     def raw_as_dict(self, raw: object) -> object:
         """A record as read, for the rejects file (CSV rows become header -> value)."""
@@ -135,13 +158,16 @@ class RecordSource:
         lines = self._lines
         reader = csv.reader(lines, strict=True)
         number = 0
+        last = lines.offset  # where the last record ended
         while True:
             lines.record_bytes = 0
             try:
                 for row in reader:
                     lines.record_bytes = 0  # the next record starts here
-                    if not row:
-                        continue  # blank line: not a record
+                    if not row:  # blank line: not a record
+                        self._blank_run(last)
+                        continue
+                    last = lines.offset
                     number += 1
                     self._reading = number
                     if len(row) != width:
@@ -152,24 +178,32 @@ class RecordSource:
             except RecordTooLargeError as error:
                 number += 1
                 self._reading = number
+                last = lines.offset
                 yield number, Broken(f"{error} (at byte offset {error.offset})"), error.prefix
 
     def _jsonl_records(self) -> Iterator[Record]:
         number = 0
         unseen = set(SOURCE_NAMES)  # declared keys no object has had yet
         lines = self._lines
+        loads = strict_json.loads
+        last = lines.offset  # where the last record ended
         while True:
             try:
                 for line in lines:
                     lines.record_bytes = 0
                     if not line.strip():
+                        self._blank_run(last)
                         continue
+                    last = lines.offset
                     number += 1
                     self._reading = number
                     try:
-                        item = json.loads(line)
+                        item = loads(line)
                     except json.JSONDecodeError as error:
                         yield number, Broken(f"is not valid JSON: {error.msg} (column {error.colno})"), line
+                        continue
+                    except strict_json.StrictJsonError as error:
+                        yield number, Broken(str(error)), line
                         continue
                     if not isinstance(item, dict):
                         yield number, Broken(f"is a JSON {type(item).__name__}, not an object"), item
@@ -181,6 +215,7 @@ class RecordSource:
             except RecordTooLargeError as error:
                 number += 1
                 self._reading = number
+                last = lines.offset
                 yield number, Broken(f"{error} (at byte offset {error.offset})"), error.prefix
         if unseen and number:
             # A key absent from every object is a dropped field upstream, not a run of unknown
@@ -206,7 +241,8 @@ class RecordSource:
             ) from None
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
             where = f"{self.name}: at record {self._reading + 1}"
-            raise SourceError(f"{where}: broken or truncated gzip data ({error})") from None
+            coding = "gzip" if isinstance(error, (EOFError, gzip.BadGzipFile)) and "deflate" not in str(error) else "compressed"
+            raise SourceError(f"{where}: broken or truncated {coding} data ({error}); nothing was changed") from None
         except csv.Error as error:
             where = f"{self.name}: at record {self._reading + 1}"
             raise SourceError(f"{where}: malformed CSV ({error})") from None
@@ -226,6 +262,7 @@ def _projector(header: list[str]) -> Callable[[list[str]], tuple[object, ...]]:
 @contextmanager
 def open_source(location: str, settings: Settings, format: Format | None = None) -> Iterator[RecordSource]:
     """Open `location` and read its header; the caller iterates `records()` inside the block."""
+    remember_url(location)  # its password and signed query are masked in every output from here on
     chosen = format or detect_format(location)
     with open_bytes(location, settings) as stream:
         yield RecordSource(stream, chosen, settings.encoding, settings.max_record_bytes)

@@ -1,15 +1,22 @@
 """Streaming GET with timeouts and bounded retries (httpx + tenacity).
 
-Retried: connection failures, timeouts, 429 and 5xx, up to `http_retries` times with
-exponential backoff. Not retried: other 4xx (asking again will not help). Only opening the
-response is retried; a stream that breaks half-way fails the run (the transaction rolls back).
+Retried: connection failures, timeouts, 408, 429 and 5xx (but 501 and 505), up to
+`http_retries` times with exponential backoff. Not retried, because asking again cannot help:
+other 4xx, an unsupported scheme (a redirect to `file://`), a TLS certificate the client
+refuses, an invalid URL. Only opening the response is retried; a stream that breaks half-way
+fails the run (the transaction rolls back).
 
-Whole-source proof: httpx refuses a body shorter than its `Content-Length` or a chunked body
-without its last chunk; after the last byte, a HEAD request must return the `ETag` (or, without
-one, the `Last-Modified`) the GET had, else the object changed while it was read.
+Whole-source proof: the body must be framed, by a `Content-Length` (h11 refuses a shorter
+body) or chunked (refused without its last chunk); a body ended only by the server closing the
+connection (HTTP/1.0 style) cannot be told from one cut short and is refused unless the
+operator opts in (`LOADER_HTTP_ALLOW_UNFRAMED`). The body is read raw: its `Content-Encoding`
+is decoded by the loader, which insists on each coding's own end (httpx's decoder accepts a
+gzip body without its trailer). After the last byte, a HEAD request must return the `ETag`
+(or, without one, the `Last-Modified`) the GET had, else the object changed while it was read.
 """
 
 import io
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,7 +24,7 @@ import httpx
 from tenacity import (
     RetryError,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential,
 )
@@ -25,7 +32,14 @@ from tenacity import (
 from loader_service.config import Settings
 from loader_service.errors import SourceChangedError, SourceError
 from loader_service.redaction import redact
-from loader_service.sources.transport import Opened
+from loader_service.sources.opened import Opened
+
+_RETRIED_STATUS = {408, 429}
+_NOT_RETRIED_5XX = {501, 505}  # not implemented, version not supported: the same next time
+# Transient by nature; `ProtocolError` covers a connection dropped mid-response.
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+ACCEPTED_ENCODINGS = "gzip, deflate"
+"""What the loader asks for and decodes itself (each checked for its own end)."""
 
 
 class _RetryableStatusError(Exception):
@@ -35,10 +49,10 @@ class _RetryableStatusError(Exception):
 
 
 class _ResponseReader(io.RawIOBase):
-    """A file-like view of a streamed response body (already content-decoded by httpx)."""
+    """A file-like view of a streamed response body, as it came over the wire (not decoded)."""
 
     def __init__(self, response: httpx.Response, name: str) -> None:
-        self._chunks = response.iter_bytes()
+        self._chunks = response.iter_raw()
         self._pending = b""
         self._name = name
 
@@ -58,11 +72,32 @@ class _ResponseReader(io.RawIOBase):
 
 
 def _send(client: httpx.Client, url: str) -> httpx.Response:
-    response = client.send(client.build_request("GET", url), stream=True)
-    if response.status_code == 429 or response.status_code >= 500:
+    request = client.build_request("GET", url, headers={"Accept-Encoding": ACCEPTED_ENCODINGS})
+    response = client.send(request, stream=True)
+    status = response.status_code
+    if status in _RETRIED_STATUS or (status >= 500 and status not in _NOT_RETRIED_5XX):
         response.close()
         raise _RetryableStatusError(response)
     return response
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether asking again may help: a status that says so, or a network failure (not a refused certificate)."""
+    if isinstance(error, _RetryableStatusError):
+        return True
+    if not isinstance(error, _TRANSIENT):
+        return False
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return True
+
+
+def _framed(headers: httpx.Headers) -> bool:
+    """A body whose end the client can recognise: a length, or chunked with its last chunk."""
+    return "content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()
 
 
 @contextmanager
@@ -74,7 +109,7 @@ def open_url(url: str, settings: Settings) -> Iterator[Opened]:
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             wait=wait_exponential(multiplier=settings.http_retry_wait, max=30),
-            retry=retry_if_exception_type((httpx.TransportError, _RetryableStatusError)),
+            retry=retry_if_exception(_transient),
             reraise=False,
         )
         try:
@@ -85,19 +120,31 @@ def open_url(url: str, settings: Settings) -> Iterator[Opened]:
                 message = f"{name}: {last} (after {attempts} attempts)"
             else:
                 message = f"{name}: cannot reach the server: {_reason(last)} (after {attempts} attempts)"
-            raise SourceError(message) from last
-        except httpx.HTTPError as error:  # not a transport error, e.g. an invalid URL
-            raise SourceError(f"{name}: {error}") from error
+            raise SourceError(message) from None
+        except httpx.UnsupportedProtocol as error:  # a redirect to file://, ftp://, ...: never retried
+            raise SourceError(f"{name}: {_reason(error)}; only http:// and https:// are read (not retried)") from None
+        except httpx.HTTPError as error:  # not transient: an invalid URL, a refused certificate, ...
+            raise SourceError(f"{name}: {_reason(error)} (not retried)") from None
         try:
             if response.status_code >= 400:
                 raise SourceError(f"{name}: HTTP {response.status_code} {response.reason_phrase}")
-            length = response.headers.get("content-length")
-            encoded = "content-encoding" in response.headers
-            size = int(length) if length and length.isdigit() and not encoded else None
-            validator = _validator(response.headers)
+            headers = response.headers
+            if not _framed(headers) and not settings.http_allow_unframed:
+                raise SourceError(
+                    f"{name}: the response has neither a Content-Length nor chunked framing, so a body "
+                    "cut short could not be told from a whole one; refused (set "
+                    "LOADER_HTTP_ALLOW_UNFRAMED=true to accept such a server; compressed bodies are "
+                    "still checked by their trailer)"
+                )
+            length = headers.get("content-length", "").strip()
+            size = int(length) if length.isdigit() else None
+            encodings = tuple(
+                coding.strip().lower() for coding in headers.get("content-encoding", "").split(",") if coding.strip()
+            )
+            validator = _validator(headers)
 
             def verify(read: int) -> None:
-                if size is not None and read != size:  # pragma: no cover - httpx refuses a short body
+                if size is not None and read != size:  # pragma: no cover - h11 refuses a short body
                     raise SourceChangedError(
                         f"{name}: the source changed while it was read (read {read} of {size} bytes); "
                         "nothing was changed"
@@ -105,7 +152,7 @@ def open_url(url: str, settings: Settings) -> Iterator[Opened]:
                 if validator is not None:
                     _check_unchanged(client, url, name, validator)
 
-            yield Opened(_ResponseReader(response, name), size, verify)  # type: ignore[arg-type]
+            yield Opened(_ResponseReader(response, name), size, verify, encodings)  # type: ignore[arg-type]
         finally:
             response.close()
 

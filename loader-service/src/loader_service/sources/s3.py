@@ -2,18 +2,23 @@
 
 boto3 finds credentials, region and endpoint the usual way (the Lambda's role, `AWS_*`
 variables, `AWS_ENDPOINT_URL_S3` for a local S3). Whole-source proof: the bytes read must be
-the object's `ContentLength`, and its `ETag` at the end must be the one the GET returned.
+the object's `ContentLength` (botocore refuses a shorter body), and just before the commit the
+object's current `ETag` and, in a versioned bucket, `VersionId` must be the ones the GET
+returned: an object replaced mid-read is refused. A body that breaks off is a one-line error.
 """
 
-from collections.abc import Iterator
+import io
+
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from loader_service.errors import SourceChangedError, SourceError
 from loader_service.redaction import redact
-from loader_service.sources.transport import Opened
+from loader_service.redaction import remember
+from loader_service.sources.opened import Opened
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -31,7 +36,37 @@ def split(url: str) -> tuple[str, str]:
 def client() -> "S3Client":
     import boto3
 
-    return boto3.client("s3")
+    session = boto3.Session()
+    credentials = session.get_credentials()
+    if credentials is not None:  # masked in every output, botocore's debug lines included
+        frozen = credentials.get_frozen_credentials()
+        remember(frozen.secret_key, frozen.token)
+    return session.client("s3")
+
+
+class _Body(io.RawIOBase):
+    """The object's body; a connection that breaks off is a `SourceError`, not botocore's traceback."""
+
+    def __init__(self, body: object, name: str) -> None:
+        self._body, self._name = body, name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: "memoryview | bytearray") -> int:  # type: ignore[override]
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            data: bytes = self._body.read(len(buffer))  # type: ignore[attr-defined]
+        except (BotoCoreError, OSError) as error:
+            raise SourceError(f"{self._name}: connection lost while reading: {type(error).__name__}: {error}") from None
+        except Exception as error:  # urllib3's ProtocolError and kin, not wrapped by botocore
+            if type(error).__module__.split(".")[0] not in ("urllib3", "botocore", "http"):
+                raise
+            raise SourceError(f"{self._name}: connection lost while reading: {type(error).__name__}") from None
+        size = len(data)
+        buffer[:size] = data
+        return size
 
 
 def _failure(name: str, error: Exception) -> SourceError:
@@ -63,24 +98,34 @@ def open_s3(url: str) -> Iterator[Opened]:
         response = s3.get_object(Bucket=bucket, Key=key)
     except (BotoCoreError, ClientError) as error:
         raise _failure(name, error) from None
-    size, etag = response["ContentLength"], response["ETag"]
+    size, seen = response["ContentLength"], _version(response)
     body = response["Body"]
 
     def verify(read: int) -> None:
         try:
-            now = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+            now = _version(s3.head_object(Bucket=bucket, Key=key))
         except (BotoCoreError, ClientError) as error:
             raise _failure(name, error) from None
-        if read != size or now != etag:
+        if read != size or now != seen:
             raise SourceChangedError(
                 f"{name}: the source changed while it was read (read {read} of {size} bytes; "
-                f"ETag {etag} when opened, {now} at the end); nothing was changed"
+                f"{_shown(seen)} when opened, {_shown(now)} at the end); nothing was changed"
             )
 
     try:
-        yield Opened(body, size, verify)  # type: ignore[arg-type]
+        yield Opened(_Body(body, name), size, verify)  # type: ignore[arg-type]
     finally:
         body.close()
+
+
+def _version(response: Mapping[str, Any]) -> tuple[str, str | None]:
+    """What names this version of the object: its ETag and, in a versioned bucket, its VersionId."""
+    return str(response.get("ETag")), response.get("VersionId")
+
+
+def _shown(version: tuple[str, str | None]) -> str:
+    etag, version_id = version
+    return f"ETag {etag}" + (f" version {version_id}" if version_id else "")
 
 
 def upload(path: Path, url: str) -> None:
