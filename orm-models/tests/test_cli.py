@@ -150,7 +150,7 @@ def test_help_of_each_command_keeps_its_line_breaks(capsys: pytest.CaptureFixtur
         assert "Exit status:" not in page  # its own description, not the module's
     migrate_page = _help(["migrate"], capsys)
     assert (
-        "Expand revisions always run. The upgrade stops before the first contract revision\n" in migrate_page
+        "The revisions form two Alembic branches, expand and contract. Every pending expand\n" in migrate_page
     )
 
 
