@@ -51,7 +51,7 @@ class Settings(ReportSettings):
         "cannot be told from a connection cut short)",
     )
     max_expansion: int = Field(
-        default=100, ge=2, description="most times compressed data may expand (past the first 16 MiB)"
+        default=100, ge=2, description="most times compressed data may expand (past its first MiB)"
     )
     max_decompressed_bytes: int | None = Field(
         default=None, ge=1, description="most bytes a compressed source may expand to (default: no limit)"

@@ -5,7 +5,7 @@ source as it was when it was opened (`ByteStream.verify()`): a file rewritten, t
 replaced mid-read, or an object changed on the server, is refused rather than loaded as if
 it were complete. Every compressed layer (an HTTP `Content-Encoding`, a gzip file) must end
 with its own trailer (gzip: CRC and length; deflate: its end-of-stream block and Adler-32),
-and may not expand past `LOADER_MAX_EXPANSION` times the bytes it came from.
+and may not expand past `LOADER_MAX_EXPANSION` times the bytes it came from (past its first MiB).
 """
 
 import gzip
@@ -27,7 +27,7 @@ from loader_service.sources.opened import Opened, Verifier
 
 GZIP_MAGIC = b"\x1f\x8b"
 SCHEMES = ("http", "https", "s3", "file")
-_EXPANSION_FLOOR = 16 << 20
+_EXPANSION_FLOOR = 1 << 20
 """Decompressed bytes always allowed, whatever the ratio: a small file may compress very well."""
 
 
