@@ -8,7 +8,6 @@ own, so a mask left over from another case cannot hide a leak.
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,11 +23,11 @@ def _canary() -> str:
 
 
 @pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)  # no stray .env; rejects land here
     for name in ("LOADER_HTTP_RETRIES", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    yield tmp_path
+    return tmp_path
 
 
 def _cli(
@@ -82,8 +81,13 @@ def test_a_malformed_database_url_is_one_line_without_its_secret(
     )
 
     assert status == EXIT_USAGE, err
-    assert err.count("\n") == 1 and err.startswith("loader-service: bad settings: DATABASE_URL"), err
-    assert json.loads(out) == {"ok": False, "error": err.removeprefix("loader-service: ").strip(), "exit_code": 2}
+    assert err.count("\n") == 1, err
+    assert err.startswith("loader-service: bad settings: DATABASE_URL"), err
+    assert json.loads(out) == {
+        "ok": False,
+        "error": err.removeprefix("loader-service: ").strip(),
+        "exit_code": 2,
+    }
     assert secret not in out + err + logged
     assert "Traceback" not in err + logged
 
@@ -101,7 +105,9 @@ def test_every_postgresql_url_form_runs_the_whole_start_up_path(
     url = url.replace(f"{scheme.lower()}://", f"{scheme}://", 1)
     source = write_csv(in_tmp / "p.csv", person_rows(3))
 
-    status, out, err, logged = _cli(monkeypatch, capsys, caplog, url, "run", "--source", str(source), "--json")
+    status, out, err, logged = _cli(
+        monkeypatch, capsys, caplog, url, "run", "--source", str(source), "--json"
+    )
 
     assert status == 0, err
     summary = json.loads(out)
@@ -120,10 +126,13 @@ def test_an_unreachable_database_is_one_line_and_one_json_object(
     source = write_csv(in_tmp / "p.csv", person_rows(2))
     url = f"postgresql://loader:{secret}@127.0.0.1:9/people"
 
-    status, out, err, logged = _cli(monkeypatch, capsys, caplog, url, "-vv", "run", "--source", str(source), "--json")
+    status, out, err, logged = _cli(
+        monkeypatch, capsys, caplog, url, "-vv", "run", "--source", str(source), "--json"
+    )
 
     assert status == EXIT_FAILED
-    assert err.count("\n") == 1 and "cannot connect to the database" in err
+    assert err.count("\n") == 1, err
+    assert "cannot connect to the database" in err
     assert json.loads(out)["ok"] is False
     assert secret not in out + err + logged
 

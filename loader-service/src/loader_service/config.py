@@ -7,7 +7,6 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from loader_service.database_url import normalise_database_url
-
 from loader_service.errors import SettingsError
 from loader_service.limits import DEFAULT_MAX_DELETE, normalise
 

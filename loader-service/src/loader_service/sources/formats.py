@@ -242,8 +242,14 @@ class RecordSource:
             ) from None
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
             where = f"{self.name}: at record {self._reading + 1}"
-            coding = "gzip" if isinstance(error, (EOFError, gzip.BadGzipFile)) and "deflate" not in str(error) else "compressed"
-            raise SourceError(f"{where}: broken or truncated {coding} data ({error}); nothing was changed") from None
+            coding = (
+                "gzip"
+                if isinstance(error, (EOFError, gzip.BadGzipFile)) and "deflate" not in str(error)
+                else "compressed"
+            )
+            raise SourceError(
+                f"{where}: broken or truncated {coding} data ({error}); nothing was changed"
+            ) from None
         except csv.Error as error:
             where = f"{self.name}: at record {self._reading + 1}"
             raise SourceError(f"{where}: malformed CSV ({error})") from None

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 from loader_service.config import Settings
@@ -56,7 +56,7 @@ class _Inflating(io.RawIOBase):
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self._zlib: "zlib._Decompress | None" = None
+        self._zlib: zlib._Decompress | None = None
         self._pending = b""
 
     def readable(self) -> bool:
@@ -155,7 +155,7 @@ def _decoder(coding: str, name: str) -> Callable[[BinaryIO], BinaryIO]:
     if coding in ("gzip", "x-gzip"):
         return _gunzip
     if coding == "deflate":
-        return lambda stream: io.BufferedReader(_Inflating(stream), 1 << 16)  # type: ignore[return-value]
+        return lambda stream: cast(BinaryIO, io.BufferedReader(_Inflating(stream), 1 << 16))
     raise SourceError(
         f"{name}: the server sent Content-Encoding {coding!r}, which the loader does not decode "
         "(gzip, deflate); refused"
@@ -185,23 +185,26 @@ def open_bytes(location: str, settings: Settings) -> Iterator[ByteStream]:
         else:
             opened = stack.enter_context(_open_file(Path(location)))
         counter = _Counting(opened.raw)
-        stream: BinaryIO = io.BufferedReader(counter, buffer_size=1 << 16)  # type: ignore[assignment]
+        stream = cast(BinaryIO, io.BufferedReader(counter, buffer_size=1 << 16))
         layers = [_decoder(coding, name) for coding in reversed(opened.encodings) if coding != "identity"]
         for decode in layers:
             stream = decode(stream)
-        peekable = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, 1 << 16)  # type: ignore[arg-type]
+        # peek() needs a BufferedReader; a decoder's output is given one.
+        peekable = (
+            stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(cast(Any, stream), 1 << 16)
+        )
         try:
             magic = peekable.peek(2)[:2]
         except (OSError, EOFError, zlib.error) as error:
             raise SourceError(f"{name}: cannot read: broken or truncated compressed data ({error})") from None
-        stream = peekable  # type: ignore[assignment]
+        stream = cast(BinaryIO, peekable)
         if magic == GZIP_MAGIC:  # a .gz file, whatever its name (or gzip inside a Content-Encoding)
             stream = _gunzip(stream)
             layers.append(_gunzip)
         bounded = None
         if layers:
             bounded = _Bounded(stream, counter, settings.max_expansion, settings.max_decompressed_bytes, name)
-            stream = io.BufferedReader(bounded, 1 << 16)  # type: ignore[assignment]
+            stream = cast(BinaryIO, io.BufferedReader(bounded, 1 << 16))
         yield ByteStream(name, stream, opened.size, counter, opened.verify, bool(layers), bounded)
 
 
