@@ -460,3 +460,29 @@ def test_a_file_url_is_a_local_file(settings: Settings, migrated_engine: Engine,
     source = write_csv(tmp_path / "people.csv", person_rows(5))
 
     assert run_load(settings, RunOptions(f"file://{source}")).inserted == 5
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "compress", "gzip, br"])
+def test_a_content_encoding_the_loader_cannot_check_is_refused_before_reading(
+    settings: Settings, server: tuple[str, dict[str, Served]], coding: str
+) -> None:
+    base, routes = server
+    path = f"/coded-{len(coding)}-{coding[-2:]}.csv"
+    routes[path] = Served(b"\x00" * 100, headers={"Content-Encoding": coding})
+
+    with pytest.raises(SourceError, match=r"Content-Encoding '\w+', which the loader does not decode"):
+        run_load(settings, RunOptions(f"{base}{path}"))
+
+
+def test_raw_deflate_as_some_servers_send_it_loads_and_must_end_too(
+    settings: Settings, migrated_engine: Engine, server: tuple[str, dict[str, Served]]
+) -> None:
+    base, routes = server
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    raw = compressor.compress(_source_bytes("")) + compressor.flush()
+    routes["/raw-deflate.csv"] = Served(raw, headers={"Content-Encoding": "deflate"})
+    routes["/raw-deflate-cut.csv"] = Served(raw[: len(raw) // 2], headers={"Content-Encoding": "deflate"})
+
+    assert run_load(settings, RunOptions(f"{base}/raw-deflate.csv")).inserted == ROWS
+    with pytest.raises(SourceError, match="deflate data ended before its end-of-stream marker"):
+        run_load(settings, RunOptions(f"{base}/raw-deflate-cut.csv"))

@@ -242,11 +242,7 @@ class RecordSource:
             ) from None
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
             where = f"{self.name}: at record {self._reading + 1}"
-            coding = (
-                "gzip"
-                if isinstance(error, (EOFError, gzip.BadGzipFile)) and "deflate" not in str(error)
-                else "compressed"
-            )
+            coding = self._bytes.compression or "gzip"
             raise SourceError(
                 f"{where}: broken or truncated {coding} data ({error}); nothing was changed"
             ) from None

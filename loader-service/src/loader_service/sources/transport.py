@@ -72,8 +72,9 @@ class _Inflating(io.RawIOBase):
                 if not data:
                     raise EOFError("deflate data ended before its end-of-stream marker")
             if self._zlib is None:
-                # zlib-wrapped as the RFC says, or raw deflate as some servers send it.
-                self._zlib = zlib.decompressobj(zlib.MAX_WBITS if (data[0] & 0x0F) == 8 else -zlib.MAX_WBITS)
+                # zlib-wrapped as the RFC says (a valid 2-byte header), or raw deflate as some servers send.
+                wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+                self._zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
             self._pending = self._zlib.decompress(data, 1 << 16)
         size = min(len(buffer), len(self._pending))
         buffer[:size] = self._pending[:size]
@@ -126,6 +127,8 @@ class ByteStream:
     gzip: bool = False
     """Whether any layer was decompressed (errors then name offsets "decompressed")."""
     _decoded: _Bounded | None = field(default=None, repr=False)
+    compression: str = ""
+    """What was decompressed, for messages: `gzip`, `deflate` or `gzip+deflate` (empty: nothing)."""
 
     @property
     def bytes_read(self) -> int:
@@ -186,7 +189,8 @@ def open_bytes(location: str, settings: Settings) -> Iterator[ByteStream]:
             opened = stack.enter_context(_open_file(Path(location)))
         counter = _Counting(opened.raw)
         stream = cast(BinaryIO, io.BufferedReader(counter, buffer_size=1 << 16))
-        layers = [_decoder(coding, name) for coding in reversed(opened.encodings) if coding != "identity"]
+        codings = [coding for coding in reversed(opened.encodings) if coding != "identity"]
+        layers = [_decoder(coding, name) for coding in codings]
         for decode in layers:
             stream = decode(stream)
         # peek() needs a BufferedReader; a decoder's output is given one.
@@ -201,11 +205,15 @@ def open_bytes(location: str, settings: Settings) -> Iterator[ByteStream]:
         if magic == GZIP_MAGIC:  # a .gz file, whatever its name (or gzip inside a Content-Encoding)
             stream = _gunzip(stream)
             layers.append(_gunzip)
+            codings.append("gzip")
         bounded = None
         if layers:
             bounded = _Bounded(stream, counter, settings.max_expansion, settings.max_decompressed_bytes, name)
             stream = cast(BinaryIO, io.BufferedReader(bounded, 1 << 16))
-        yield ByteStream(name, stream, opened.size, counter, opened.verify, bool(layers), bounded)
+        compression = "+".join(sorted({"gzip" if coding == "x-gzip" else coding for coding in codings}))
+        yield ByteStream(
+            name, stream, opened.size, counter, opened.verify, bool(layers), bounded, compression
+        )
 
 
 def _file_url_path(location: str) -> Path:
