@@ -77,7 +77,9 @@ def test_an_s3_source_loads_and_its_rejects_land_next_to_it(
     assert (result["read"], result["inserted"], result["rejected"]) == (50, 49, 1)
     assert result["rejects_file"] == f"s3://{BUCKET}/daily/people.rejects.jsonl"
     body = s3.get_object(Bucket=BUCKET, Key="daily/people.rejects.jsonl")["Body"].read()
-    assert json.loads(body)["errors"] == [{"field": "email", "reason": "is not an email address: An email address must have an @-sign."}]
+    assert json.loads(body)["errors"] == [
+        {"field": "email", "reason": "is not an email address: An email address must have an @-sign."}
+    ]
     assert len(people(migrated_engine)) == 49
 
 

@@ -103,9 +103,10 @@ def test_json_log_lines_report_each_merge_step_with_its_count(database_url: str,
     assert (counts["person_insert"], counts["organization_insert"]) == (29, 3)
     summary = next(line for line in lines if line["event"] == "summary")
     assert (summary["inserted"], summary["rejected"]) == (29, 1)
-    assert (
-        next(line for line in lines if line["event"] == "reject")["reason"]
-        == "email: is not an email address: The email address contains invalid characters before the @-sign: SPACE."
+    reason = next(line for line in lines if line["event"] == "reject")["reason"]
+    assert reason == (
+        "email: is not an email address: "
+        "The email address contains invalid characters before the @-sign: SPACE."
     )
 
 

@@ -12,6 +12,7 @@ import gzip
 import http.server
 import io
 import os
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from sqlalchemy import Engine
 
 from loader_service.config import Settings
 from loader_service.errors import SourceError
+from loader_service.logs import Event
 from loader_service.report import LogProgress
 from loader_service.run import RunOptions, run_load
 
@@ -150,7 +152,9 @@ def _cases() -> list[tuple[str, str, str]]:
         if ENCODINGS[encoding].content_encoding is None:  # a file has no Content-Encoding
             cases.append(("file", encoding, "whole"))
             cases.append(("file", encoding, "rewritten-mtime-set-back"))
-            cases += [("file", encoding, way) for way in ("no-trailer", "cut-in-compressed-data") if compressed]
+            cases += [
+                ("file", encoding, way) for way in ("no-trailer", "cut-in-compressed-data") if compressed
+            ]
         cases.append(("http", encoding, "whole"))
         http_ways = ["short-body", "close-delimited", "close-delimited-cut", "chunked-cut", "replaced"]
         cases += [("http", encoding, way) for way in http_ways]
@@ -234,7 +238,9 @@ def _remote_source(
         changed = {"ETag": '"v2"'}
     elif way == "version-replaced":  # the same bytes put again: a new version, the same ETag
         changed = {"x-amz-version-id": "version-2"}
-    framing = {"short-body": "short", "close-delimited": "close", "close-delimited-cut": "close-cut"}.get(way, way)
+    framing = {"short-body": "short", "close-delimited": "close", "close-delimited-cut": "close-cut"}.get(
+        way, way
+    )
     framing = framing if framing in ("short", "close", "close-cut", "chunked-cut") else "length"
     key = f"{case}{encoding.suffix}"
     path = f"/{BUCKET}/{key}" if transport == "s3" else f"/{key}"
@@ -307,53 +313,64 @@ def test_an_operator_who_accepts_unframed_bodies_still_gets_compressed_ones_chec
 # Bounded work: a decompression bomb stops within a bounded number of bytes, with one line.
 
 
-def _bomb(path: Path, size: int = 1 << 30) -> bytes:
-    """A CSV header, then `size` bytes of blank lines, gzipped (about 1 MB for 1 GiB)."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    chunk = b"\n" * (1 << 20)
+def _bomb(path: Path, line: bytes, size: int = 1 << 30) -> Path:
+    """A CSV header, then `size` bytes of `line` again and again, gzipped (about 1 MB for 1 GiB).
+
+    Sixteen gzip members of 64 MiB each (a valid gzip file: members concatenate), so making it
+    costs one 64 MiB compression.
+    """
+    member = gzip.compress(line * ((64 << 20) // len(line)), compresslevel=9, mtime=0)
     with path.open("wb") as out:
-        out.write(compressor.compress(",".join(HEADER).encode() + b"\n"))
-        for _ in range(size >> 20):
-            out.write(compressor.compress(chunk))
-        out.write(compressor.flush())
-    return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("bomb") / "bomb.csv.gz"
-    _bomb(path)
+        out.write(gzip.compress(",".join(HEADER).encode() + b"\n", mtime=0))
+        for _ in range(size // (64 << 20)):
+            out.write(member)
     return path
+
+
+BOMBS = {
+    # Blank lines are no records: the blank-run bound or the expansion bound stops it, first wins.
+    "blank lines": (b"\n", "(expands more than 100x|no record in the 1,048,577 \\(decompressed\\) bytes)"),
+    "one record again and again": (b"p-1,Ada,Lovelace,ada@example.com,o-1,Org\n", "expands more than 100x"),
+}
+
+
+@pytest.fixture(scope="module", params=list(BOMBS))
+def bomb(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    line, refusal = BOMBS[request.param]
+    return _bomb(tmp_path_factory.mktemp("bomb") / "bomb.csv.gz", line), refusal
 
 
 @pytest.mark.parametrize("transport", ["file", "http-gzip-file", "http-content-encoding-gzip"])
 def test_a_decompression_bomb_stops_early_with_one_line(
     settings: Settings,
     migrated_engine: Engine,
-    bomb: Path,
+    bomb: tuple[Path, str],
     server: tuple[str, dict[str, Served]],
     transport: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    assert bomb.stat().st_size < 2 << 20  # ~1 MB that expands to 1 GiB
+    path, refusal = bomb
+    assert path.stat().st_size < 4 << 20  # 1 to 3 MB that expand to 1 GiB
     base, routes = server
-    source = str(bomb)
+    source = str(path)
     if transport != "file":
         headers = {"Content-Encoding": "gzip"} if transport == "http-content-encoding-gzip" else {}
-        name = "bomb.csv" if headers else "bomb.csv.gz"
-        routes[f"/{name}"] = Served(bomb.read_bytes(), headers=headers)
+        name = f"bomb-{len(refusal)}.csv" + ("" if headers else ".gz")
+        routes[f"/{name}"] = Served(path.read_bytes(), headers=headers)
         source = f"{base}/{name}"
+    tolerant = settings.model_copy(update={"progress_interval": 1e-6, "max_errors": 10**9})
 
     with caplog.at_level("INFO"), pytest.raises(SourceError) as refused:
-        run_load(settings.model_copy(update={"progress_interval": 1e-6}), RunOptions(source, format="csv"))
+        run_load(tolerant, RunOptions(source, format="csv", rejects=path.with_suffix(".rejects")))
 
     message = str(refused.value)
-    assert "expands more than 100x" in message and "LOADER_MAX_EXPANSION" in message, message
-    decompressed = int(message.split(" bytes from ")[0].rsplit("(", 1)[1].replace(",", ""))
-    assert decompressed < 64 << 20  # stopped within 64 MiB of the 1 GiB
-    # Progress while nothing but blank lines came out: bytes read and decompressed, 0 records.
-    progress = [r.msg.fields for r in caplog.records if getattr(r.msg, "name", "") == "progress"]
-    assert progress and progress[-1]["records"] == 0 and progress[-1]["decompressed_bytes"] > 0
+    assert re.search(refusal, message), message
+    assert "\n" not in message
+    # Progress while it ran: bytes read and decompressed, records counted.
+    progress = [r.msg.fields for r in caplog.records if isinstance(r.msg, Event) and r.msg.name == "progress"]
+    assert progress
+    assert {"records", "bytes", "decompressed_bytes"} <= set(progress[-1])
+    assert int(str(progress[-1]["decompressed_bytes"])) < 64 << 20  # stopped within 64 MiB of the 1 GiB
 
 
 def test_a_size_limit_on_decompressed_bytes_is_a_setting(
@@ -363,7 +380,9 @@ def test_a_size_limit_on_decompressed_bytes_is_a_setting(
     source.write_bytes(gzip.compress(_source_bytes("")))
     limited = settings.model_copy(update={"max_decompressed_bytes": 50_000})
 
-    with pytest.raises(SourceError, match=r"more than 50,000 bytes once decompressed \(LOADER_MAX_DECOMPRESSED_BYTES\)"):
+    with pytest.raises(
+        SourceError, match=r"more than 50,000 bytes once decompressed \(LOADER_MAX_DECOMPRESSED_BYTES\)"
+    ):
         run_load(limited, RunOptions(str(source)))
 
 
@@ -372,12 +391,14 @@ def test_a_run_of_blank_lines_is_refused_once_it_is_longer_than_any_record_could
     settings: Settings, migrated_engine: Engine, tmp_path: Path, compressed: bool
 ) -> None:
     head = _source_bytes("")
-    data = head[: head.index(b"\n", 2000) + 1] + b"\n" * (40 << 10) + b"p-1,Ada,L,ada@example.com,o,O\n"
+    data = head[: head.index(b"\n", 2000) + 1] + b"\n" * (4 << 10) + b"p-1,Ada,L,ada@example.com,o,O\n"
     source = tmp_path / ("blank.csv.gz" if compressed else "blank.csv")
     source.write_bytes(gzip.compress(data) if compressed else data)
     small = settings.model_copy(update={"max_record_bytes": 1024})
 
-    with pytest.raises(SourceError, match=r"no record in the 16,3\d\d (\(decompressed\) )?bytes after byte offset"):
+    with pytest.raises(
+        SourceError, match=r"no record in the 1,0\d\d (\(decompressed\) )?bytes after byte offset"
+    ):
         run_load(small, RunOptions(str(source)))
 
 
@@ -386,8 +407,18 @@ def test_a_run_of_blank_lines_is_refused_once_it_is_longer_than_any_record_could
 
 @pytest.mark.parametrize(
     ("status", "retried"),
-    [(400, False), (401, False), (403, False), (404, False), (410, False), (501, False),
-     (408, True), (429, True), (500, True), (503, True)],
+    [
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (410, False),
+        (501, False),
+        (408, True),
+        (429, True),
+        (500, True),
+        (503, True),
+    ],
 )
 def test_only_errors_that_may_go_away_are_retried(
     settings: Settings, server: tuple[str, dict[str, Served]], status: int, retried: bool
@@ -408,13 +439,17 @@ def test_a_redirect_to_an_unsupported_scheme_is_refused_at_once(
     base, routes = server
     routes["/moved.csv"] = served = Served(b"", status=302, headers={"Location": target})
 
-    with pytest.raises(SourceError, match=r"unsupported protocol.*only http:// and https:// are read \(not retried\)"):
+    with pytest.raises(
+        SourceError, match=r"unsupported protocol.*only http:// and https:// are read \(not retried\)"
+    ):
         run_load(settings, RunOptions(f"{base}/moved.csv"))
 
     assert served.hits == 1
 
 
-@pytest.mark.parametrize("location", ["ftp://127.0.0.1/people.csv", "gopher://x/people.csv", "File:///tmp/x.csv.gz"])
+@pytest.mark.parametrize(
+    "location", ["ftp://127.0.0.1/people.csv", "gopher://x/people.csv", "File:///tmp/x.csv.gz"]
+)
 def test_an_unsupported_scheme_is_one_line(settings: Settings, location: str) -> None:
     expected = "no such file" if location.lower().startswith("file:") else "unsupported scheme"
     with pytest.raises(SourceError, match=expected):
@@ -425,3 +460,29 @@ def test_a_file_url_is_a_local_file(settings: Settings, migrated_engine: Engine,
     source = write_csv(tmp_path / "people.csv", person_rows(5))
 
     assert run_load(settings, RunOptions(f"file://{source}")).inserted == 5
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "compress", "gzip, br"])
+def test_a_content_encoding_the_loader_cannot_check_is_refused_before_reading(
+    settings: Settings, server: tuple[str, dict[str, Served]], coding: str
+) -> None:
+    base, routes = server
+    path = f"/coded-{len(coding)}-{coding[-2:]}.csv"
+    routes[path] = Served(b"\x00" * 100, headers={"Content-Encoding": coding})
+
+    with pytest.raises(SourceError, match=r"Content-Encoding '\w+', which the loader does not decode"):
+        run_load(settings, RunOptions(f"{base}{path}"))
+
+
+def test_raw_deflate_as_some_servers_send_it_loads_and_must_end_too(
+    settings: Settings, migrated_engine: Engine, server: tuple[str, dict[str, Served]]
+) -> None:
+    base, routes = server
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    raw = compressor.compress(_source_bytes("")) + compressor.flush()
+    routes["/raw-deflate.csv"] = Served(raw, headers={"Content-Encoding": "deflate"})
+    routes["/raw-deflate-cut.csv"] = Served(raw[: len(raw) // 2], headers={"Content-Encoding": "deflate"})
+
+    assert run_load(settings, RunOptions(f"{base}/raw-deflate.csv")).inserted == ROWS
+    with pytest.raises(SourceError, match="deflate data ended before its end-of-stream marker"):
+        run_load(settings, RunOptions(f"{base}/raw-deflate-cut.csv"))

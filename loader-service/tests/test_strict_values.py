@@ -24,19 +24,43 @@ GOOD = '"givenName": "Ada", "familyName": "L", "email": "ada@example.com", "org"
 
 # (what the line holds, a piece of the reject's reason)
 HOSTILE_LINES = {
-    "float id at 2**53 + 1": ('{"id": 9007199254740993.0, ' + GOOD + "}", "got the number 9007199254740992.0"),
+    "float id at 2**53 + 1": (
+        '{"id": 9007199254740993.0, ' + GOOD + "}",
+        "got the number 9007199254740992.0",
+    ),
     "float id at 2**53": ('{"id": 9007199254740992.0, ' + GOOD + "}", "got the number 9007199254740992.0"),
     "float id past 2**53": ('{"id": 1e300, ' + GOOD + "}", "got the number 1e+300"),
     "id twice": ('{"id": "p-00001", ' + GOOD + ', "id": "p-99999"}', "has the key 'id' more than once"),
-    "nested key twice": ('{"id": "p-00001", ' + GOOD + ', "x": {"a": 1, "a": 2}}', "has the key 'a' more than once"),
+    "nested key twice": (
+        '{"id": "p-00001", ' + GOOD + ', "x": {"a": 1, "a": 2}}',
+        "has the key 'a' more than once",
+    ),
     "NaN id": ('{"id": NaN, ' + GOOD + "}", "has NaN, which is not a JSON number"),
-    "Infinity name": ('{"id": "p-00001", "givenName": -Infinity}', "has -Infinity, which is not a JSON number"),
-    "5001-digit id": ('{"id": ' + "9" * 5001 + ", " + GOOD + "}", "a number of 5,001 characters (at most 64)"),
+    "Infinity name": (
+        '{"id": "p-00001", "givenName": -Infinity}',
+        "has -Infinity, which is not a JSON number",
+    ),
+    "5001-digit id": (
+        '{"id": ' + "9" * 5001 + ", " + GOOD + "}",
+        "a number of 5,001 characters (at most 64)",
+    ),
     "5001-digit float": ('{"id": 1.' + "0" * 5001 + ", " + GOOD + "}", "a number of 5,003 characters"),
-    "deep nesting": ('{"id": ' + "[" * 100_000 + "]" * 100_000 + ", " + GOOD + "}", "nests arrays or objects more than 32 deep"),
-    "deep nesting unclosed": ('{"id": "p-00001", "x": ' + "{" * 50_000, "nests arrays or objects more than 32 deep"),
-    "brackets in strings are no nesting": ('{"id": 12.5, "givenName": "' + "[" * 100 + '"}', "got the number 12.5"),
-    "html as email": ('{"id": "p-00001", "givenName": "A", "email": "<img src=x onerror=alert(1)>@evil.example"}', "email: is not an email address"),
+    "deep nesting": (
+        '{"id": ' + "[" * 100_000 + "]" * 100_000 + ", " + GOOD + "}",
+        "nests arrays or objects more than 32 deep",
+    ),
+    "deep nesting unclosed": (
+        '{"id": "p-00001", "x": ' + "{" * 50_000,
+        "nests arrays or objects more than 32 deep",
+    ),
+    "brackets in strings are no nesting": (
+        '{"id": 12.5, "givenName": "' + "[" * 100 + '"}',
+        "got the number 12.5",
+    ),
+    "html as email": (
+        '{"id": "p-00001", "givenName": "A", "email": "<img src=x onerror=alert(1)>@evil.example"}',
+        "email: is not an email address",
+    ),
 }
 
 
@@ -63,7 +87,9 @@ def test_a_hostile_jsonl_record_is_a_reject_with_its_reason(
 
 def test_the_last_exact_float_id_is_still_an_integer_and_2_53_is_not(settings: Settings) -> None:
     assert validate_row((9007199254740991.0, "Ada", None, None, None, None))[0] == "9007199254740991"
-    assert validate_row((9007199254740993, "Ada", None, None, None, None))[0] == "9007199254740993"  # exact int
+    assert (
+        validate_row((9007199254740993, "Ada", None, None, None, None))[0] == "9007199254740993"
+    )  # exact int
     with pytest.raises(ValidationError):
         validate_row((-9007199254740992.0, "Ada", None, None, None, None))
 
@@ -103,7 +129,13 @@ EMAILS_REFUSED = [
     "a@" + "b" * 64 + ".com",
     "a@xn--zz.com",
 ]
-EMAILS_ACCEPTED = ["ada@example.com", "Ada.Lovelace+tag@Example.CO.UK", "ü@exämple.com", "o'brien@example.ie", ""]
+EMAILS_ACCEPTED = [
+    "ada@example.com",
+    "Ada.Lovelace+tag@Example.CO.UK",
+    "ü@exämple.com",
+    "o'brien@example.ie",
+    "",
+]
 
 
 @pytest.mark.parametrize("address", EMAILS_REFUSED)
@@ -126,7 +158,9 @@ def test_the_fast_pre_check_only_accepts_what_the_library_accepts() -> None:
     accepted = 0
     for _ in range(20_000):
         local = "".join(generator.choices(alphabet, k=generator.randint(1, 12)))
-        labels = ["".join(generator.choices(string.ascii_letters + string.digits + "-_", k=generator.randint(1, 8)))]
+        labels = [
+            "".join(generator.choices(string.ascii_letters + string.digits + "-_", k=generator.randint(1, 8)))
+        ]
         labels += [generator.choice(["com", "co", "io", "local", "test", "x1", "org", "arpa", "c"])]
         address = f"{local}@{'.'.join(labels)}"
         if not plain(address):

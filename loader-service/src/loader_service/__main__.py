@@ -130,7 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"loader-service {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="debug logging; -vv: the libraries' debug lines too"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="debug logging; -vv: the libraries' debug lines too",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

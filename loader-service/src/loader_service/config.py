@@ -7,7 +7,6 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from loader_service.database_url import normalise_database_url
-
 from loader_service.errors import SettingsError
 from loader_service.limits import DEFAULT_MAX_DELETE, normalise
 
@@ -51,7 +50,7 @@ class Settings(ReportSettings):
         "cannot be told from a connection cut short)",
     )
     max_expansion: int = Field(
-        default=100, ge=2, description="most times compressed data may expand (past the first 16 MiB)"
+        default=100, ge=2, description="most times compressed data may expand (past its first MiB)"
     )
     max_decompressed_bytes: int | None = Field(
         default=None, ge=1, description="most bytes a compressed source may expand to (default: no limit)"

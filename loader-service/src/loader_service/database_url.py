@@ -42,7 +42,9 @@ def normalise_database_url(text: str) -> str:
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ValueError(f"not a valid database URL (expected {EXAMPLE})") from None
     if url.host and not re.fullmatch(r"[\w.~%:\[\]-]+", url.host):
-        raise ValueError("the host name holds characters no host name has (an unencoded character in the password?)")
+        raise ValueError(
+            "the host name holds characters no host name has (an unencoded character in the password?)"
+        )
     if url.port is not None and not 0 < url.port < 65536:
         raise ValueError("the port is not between 1 and 65535")
     remember(url.password if isinstance(url.password, str) else None)

@@ -35,5 +35,7 @@ def email_address(value: str | None) -> str | None:
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as error:
-        raise PydanticCustomError("email", "is not an email address: {reason}", {"reason": str(error)}) from None
+        raise PydanticCustomError(
+            "email", "is not an email address: {reason}", {"reason": str(error)}
+        ) from None
     return value

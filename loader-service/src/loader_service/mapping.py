@@ -9,10 +9,9 @@ constrained strings (validated in pydantic-core, no Python per field), fed the r
 declared order. A `BaseModel` per row measured ~2x slower end to end on 1M rows (see README).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
-
-from collections.abc import Callable
 
 from pydantic import AfterValidator, BeforeValidator, StringConstraints, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError

@@ -61,6 +61,10 @@ def register_and_guard(settings: Settings) -> None:
     except DBAPIError as error:
         event(log.warning, "startup_check_skipped", reason=str(error.orig).strip().splitlines()[0])
     except SQLAlchemyError as error:  # one line, never a traceback; the run's own connect reports the rest
-        event(log.warning, "startup_check_skipped", reason=f"{type(error).__name__}: {str(error).strip().splitlines()[0]}")
+        event(
+            log.warning,
+            "startup_check_skipped",
+            reason=f"{type(error).__name__}: {str(error).strip().splitlines()[0]}",
+        )
     finally:
         engine.dispose()

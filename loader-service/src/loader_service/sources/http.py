@@ -82,7 +82,7 @@ def _send(client: httpx.Client, url: str) -> httpx.Response:
 
 
 def _transient(error: BaseException) -> bool:
-    """Whether asking again may help: a status that says so, or a network failure (not a refused certificate)."""
+    """Whether asking again may help: such a status, or a network failure (not a refused certificate)."""
     if isinstance(error, _RetryableStatusError):
         return True
     if not isinstance(error, _TRANSIENT):
@@ -122,7 +122,9 @@ def open_url(url: str, settings: Settings) -> Iterator[Opened]:
                 message = f"{name}: cannot reach the server: {_reason(last)} (after {attempts} attempts)"
             raise SourceError(message) from None
         except httpx.UnsupportedProtocol as error:  # a redirect to file://, ftp://, ...: never retried
-            raise SourceError(f"{name}: {_reason(error)}; only http:// and https:// are read (not retried)") from None
+            raise SourceError(
+                f"{name}: {_reason(error)}; only http:// and https:// are read (not retried)"
+            ) from None
         except httpx.HTTPError as error:  # not transient: an invalid URL, a refused certificate, ...
             raise SourceError(f"{name}: {_reason(error)} (not retried)") from None
         try:
@@ -139,7 +141,9 @@ def open_url(url: str, settings: Settings) -> Iterator[Opened]:
             length = headers.get("content-length", "").strip()
             size = int(length) if length.isdigit() else None
             encodings = tuple(
-                coding.strip().lower() for coding in headers.get("content-encoding", "").split(",") if coding.strip()
+                coding.strip().lower()
+                for coding in headers.get("content-encoding", "").split(",")
+                if coding.strip()
             )
             validator = _validator(headers)
 

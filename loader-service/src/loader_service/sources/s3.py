@@ -8,7 +8,6 @@ returned: an object replaced mid-read is refused. A body that breaks off is a on
 """
 
 import io
-
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from loader_service.errors import SourceChangedError, SourceError
-from loader_service.redaction import redact
-from loader_service.redaction import remember
+from loader_service.redaction import redact, remember
 from loader_service.sources.opened import Opened
 
 if TYPE_CHECKING:
@@ -59,11 +57,15 @@ class _Body(io.RawIOBase):
         try:
             data: bytes = self._body.read(len(buffer))  # type: ignore[attr-defined]
         except (BotoCoreError, OSError) as error:
-            raise SourceError(f"{self._name}: connection lost while reading: {type(error).__name__}: {error}") from None
+            raise SourceError(
+                f"{self._name}: connection lost while reading: {type(error).__name__}: {error}"
+            ) from None
         except Exception as error:  # urllib3's ProtocolError and kin, not wrapped by botocore
             if type(error).__module__.split(".")[0] not in ("urllib3", "botocore", "http"):
                 raise
-            raise SourceError(f"{self._name}: connection lost while reading: {type(error).__name__}") from None
+            raise SourceError(
+                f"{self._name}: connection lost while reading: {type(error).__name__}"
+            ) from None
         size = len(data)
         buffer[:size] = data
         return size

@@ -5,7 +5,7 @@ source as it was when it was opened (`ByteStream.verify()`): a file rewritten, t
 replaced mid-read, or an object changed on the server, is refused rather than loaded as if
 it were complete. Every compressed layer (an HTTP `Content-Encoding`, a gzip file) must end
 with its own trailer (gzip: CRC and length; deflate: its end-of-stream block and Adler-32),
-and may not expand past `LOADER_MAX_EXPANSION` times the bytes it came from.
+and may not expand past `LOADER_MAX_EXPANSION` times the bytes it came from (past its first MiB).
 """
 
 import gzip
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 from loader_service.config import Settings
@@ -27,7 +27,7 @@ from loader_service.sources.opened import Opened, Verifier
 
 GZIP_MAGIC = b"\x1f\x8b"
 SCHEMES = ("http", "https", "s3", "file")
-_EXPANSION_FLOOR = 16 << 20
+_EXPANSION_FLOOR = 1 << 20
 """Decompressed bytes always allowed, whatever the ratio: a small file may compress very well."""
 
 
@@ -56,7 +56,7 @@ class _Inflating(io.RawIOBase):
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self._zlib: "zlib._Decompress | None" = None
+        self._zlib: zlib._Decompress | None = None
         self._pending = b""
 
     def readable(self) -> bool:
@@ -72,8 +72,9 @@ class _Inflating(io.RawIOBase):
                 if not data:
                     raise EOFError("deflate data ended before its end-of-stream marker")
             if self._zlib is None:
-                # zlib-wrapped as the RFC says, or raw deflate as some servers send it.
-                self._zlib = zlib.decompressobj(zlib.MAX_WBITS if (data[0] & 0x0F) == 8 else -zlib.MAX_WBITS)
+                # zlib-wrapped as the RFC says (a valid 2-byte header), or raw deflate as some servers send.
+                wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+                self._zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
             self._pending = self._zlib.decompress(data, 1 << 16)
         size = min(len(buffer), len(self._pending))
         buffer[:size] = self._pending[:size]
@@ -126,6 +127,8 @@ class ByteStream:
     gzip: bool = False
     """Whether any layer was decompressed (errors then name offsets "decompressed")."""
     _decoded: _Bounded | None = field(default=None, repr=False)
+    compression: str = ""
+    """What was decompressed, for messages: `gzip`, `deflate` or `gzip+deflate` (empty: nothing)."""
 
     @property
     def bytes_read(self) -> int:
@@ -155,7 +158,7 @@ def _decoder(coding: str, name: str) -> Callable[[BinaryIO], BinaryIO]:
     if coding in ("gzip", "x-gzip"):
         return _gunzip
     if coding == "deflate":
-        return lambda stream: io.BufferedReader(_Inflating(stream), 1 << 16)  # type: ignore[return-value]
+        return lambda stream: cast(BinaryIO, io.BufferedReader(_Inflating(stream), 1 << 16))
     raise SourceError(
         f"{name}: the server sent Content-Encoding {coding!r}, which the loader does not decode "
         "(gzip, deflate); refused"
@@ -185,24 +188,32 @@ def open_bytes(location: str, settings: Settings) -> Iterator[ByteStream]:
         else:
             opened = stack.enter_context(_open_file(Path(location)))
         counter = _Counting(opened.raw)
-        stream: BinaryIO = io.BufferedReader(counter, buffer_size=1 << 16)  # type: ignore[assignment]
-        layers = [_decoder(coding, name) for coding in reversed(opened.encodings) if coding != "identity"]
+        stream = cast(BinaryIO, io.BufferedReader(counter, buffer_size=1 << 16))
+        codings = [coding for coding in reversed(opened.encodings) if coding != "identity"]
+        layers = [_decoder(coding, name) for coding in codings]
         for decode in layers:
             stream = decode(stream)
-        peekable = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, 1 << 16)  # type: ignore[arg-type]
+        # peek() needs a BufferedReader; a decoder's output is given one.
+        peekable = (
+            stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(cast(Any, stream), 1 << 16)
+        )
         try:
             magic = peekable.peek(2)[:2]
         except (OSError, EOFError, zlib.error) as error:
             raise SourceError(f"{name}: cannot read: broken or truncated compressed data ({error})") from None
-        stream = peekable  # type: ignore[assignment]
+        stream = cast(BinaryIO, peekable)
         if magic == GZIP_MAGIC:  # a .gz file, whatever its name (or gzip inside a Content-Encoding)
             stream = _gunzip(stream)
             layers.append(_gunzip)
+            codings.append("gzip")
         bounded = None
         if layers:
             bounded = _Bounded(stream, counter, settings.max_expansion, settings.max_decompressed_bytes, name)
-            stream = io.BufferedReader(bounded, 1 << 16)  # type: ignore[assignment]
-        yield ByteStream(name, stream, opened.size, counter, opened.verify, bool(layers), bounded)
+            stream = cast(BinaryIO, io.BufferedReader(bounded, 1 << 16))
+        compression = "+".join(sorted({"gzip" if coding == "x-gzip" else coding for coding in codings}))
+        yield ByteStream(
+            name, stream, opened.size, counter, opened.verify, bool(layers), bounded, compression
+        )
 
 
 def _file_url_path(location: str) -> Path:
