@@ -42,8 +42,7 @@ def test_upgrade_from_empty_then_downgrade_to_base(create_database: Any) -> None
         "alembic_version",
         "organization",
         "person",
-        "schema_client",
-        "schema_client_audit",
+        *(table.name for table in registry.metadata.sorted_tables),
     }
     engine = sa.create_engine(url)
     with engine.connect() as connection:
@@ -133,9 +132,10 @@ def test_migrate_holds_back_a_contract_revision_until_asked(create_database: Any
         assert current_revision(connection) == "0002c"  # the expand bridge before it did run
     assert "last_name" in {column["name"] for column in sa.inspect(engine).get_columns("person")}
 
+    engine.dispose()  # an idle session of this test would be a live client the gate cannot place
     assert migrate(url, contract=True) is None
     with engine.connect() as connection:
-        assert current_revision(connection) == "0004"
+        assert current_revision(connection) == head_revision()
     engine.dispose()
 
 

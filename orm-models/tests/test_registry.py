@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from orm_models import ContractBlockedError, RegistrationError, migrate, register_client
+from orm_models import ContractBlockedError, RegistrationError, head_revision, migrate, register_client
 from orm_models.contract_gate import lock_gate
 from orm_models.registry import forget_client, mapped_columns, registered_clients
 
@@ -27,7 +27,7 @@ def expanded(create_database: Callable[[], str]) -> Iterator[tuple[str, sa.Engin
     url = create_database()
     migrate(url, "0002")
     assert migrate(url) == "0003"
-    engine = sa.create_engine(url)
+    engine = _engine(url)
     yield url, engine
     engine.dispose()
 
@@ -37,7 +37,7 @@ def shared_database(create_database: Callable[[], str]) -> Iterator[tuple[str, s
     url = create_database()
     migrate(url, "0002")
     assert migrate(url) == "0003"
-    engine = sa.create_engine(url)
+    engine = _engine(url)
     yield url, engine
     engine.dispose()
 
@@ -48,6 +48,23 @@ def registry(shared_database: tuple[str, sa.Engine]) -> tuple[str, sa.Engine]:
     with shared_database[1].begin() as connection:
         connection.execute(sa.text("TRUNCATE schema_client, schema_client_audit"))
     return shared_database
+
+
+def _engine(url: str) -> sa.Engine:
+    """No idle pooled sessions: the gate observes every session a client keeps open, and this
+    test process is no client (it registers the clients it plays explicitly)."""
+    return sa.create_engine(url, poolclass=sa.NullPool)
+
+
+def _age(engine: sa.Engine, service: str, by: timedelta) -> None:
+    """Move a service's last heartbeat into the past, as if it had stopped `by` ago."""
+    with engine.begin() as connection:
+        for table in ("schema_client", "schema_service"):
+            if connection.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is not None:
+                connection.execute(
+                    sa.text(f"UPDATE {table} SET last_seen_at = last_seen_at - :by WHERE service = :s"),
+                    {"by": by, "s": service},
+                )
 
 
 def _revision(engine: sa.Engine) -> str:
@@ -94,8 +111,9 @@ def test_the_gate_refuses_while_a_live_client_maps_the_drop(expanded: tuple[str,
     with engine.connect() as connection:
         assert "last_name" in {c["name"] for c in sa.inspect(connection).get_columns("person")}
 
-    assert migrate(url, contract=True, live_window=timedelta(0)) is None  # the loader is not live now
-    assert _revision(engine) == "0004"
+    _age(engine, "loader", timedelta(days=2))  # its last heartbeat was two days ago: not live now
+    assert migrate(url, contract=True) is None
+    assert _revision(engine) == head_revision()
     assert [row.action for row in _audit(engine)] == ["contract_applied"]
 
 
@@ -146,7 +164,11 @@ def test_cli_refusal_names_client_version_and_column(expanded: tuple[str, sa.Eng
     forced = _cli("migrate", "--contract", "--force", "--database-url", url)
     assert forced.returncode == 2
     assert "--reason" in forced.stderr
-    assert _cli("migrate", "--contract", "--live-window", "0s", "--database-url", url).returncode == 0
+    short = _cli("migrate", "--contract", "--live-window", "5s", "--database-url", url)
+    assert short.returncode == 2  # shorter than the heartbeat interval: an override
+    assert "shorter than the heartbeat interval" in short.stderr
+    _age(engine, "loader", timedelta(hours=2))
+    assert _cli("migrate", "--contract", "--live-window", "1h", "--database-url", url).returncode == 0
     assert _cli("status", "--json", "--database-url", url).stdout.count('"pending": []') == 1
     assert _cli("status", "--live-window", "soon", "--database-url", url).returncode == 2
 
@@ -245,7 +267,7 @@ def test_two_contract_migrations_serialise(expanded: tuple[str, sa.Engine]) -> N
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
-    assert _revision(engine) == "0004"
+    assert _revision(engine) == head_revision()
     assert [row.action for row in _audit(engine)] == ["contract_applied"]  # applied once
 
 

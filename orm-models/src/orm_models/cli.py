@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from orm_models.__about__ import __version__
 from orm_models.cli_args import UsageError, database_url_argument
 from orm_models.cli_registry import add_registry_commands, migrate_with_gate
+from orm_models.observed import OWN_APPLICATION
 from orm_models.migrate import (
     alembic_config,
     current_revision,
@@ -295,6 +296,20 @@ def _first_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `orm-models` console script; returns the exit status."""
     arguments = _build_parser().parse_args(argv)  # a usage error exits 2 here
+    # libpq's default application name: the contract gate does not count this command's own
+    # sessions as clients (a URL's application_name still wins).
+    previous = os.environ.get("PGAPPNAME")
+    os.environ["PGAPPNAME"] = f"{OWN_APPLICATION} {arguments.command}"
+    try:
+        return _run(arguments)
+    finally:  # main() also runs inside other programs (tests): leave their environment as it was
+        if previous is None:
+            del os.environ["PGAPPNAME"]
+        else:
+            os.environ["PGAPPNAME"] = previous
+
+
+def _run(arguments: argparse.Namespace) -> int:
     try:
         status = int(arguments.handler(arguments))
         sys.stdout.flush()  # a closed pipe raises here, inside the try, not at interpreter exit
