@@ -282,7 +282,8 @@ def _registration_error(error: DBAPIError) -> RegistrationError:
     if code in {"42501", "25006"}:  # insufficient_privilege, read_only_sql_transaction
         return RegistrationError(
             "client registry not writable by this database role (read-only?); "
-            "the contract gate cannot see this client: grant INSERT, UPDATE on schema_client",
+            "the contract gate cannot see this client: grant INSERT, UPDATE on schema_service, "
+            "schema_client_observed (schema_client before revision 0005)",
             read_only=True,
         )
     if isinstance(error, ProgrammingError) and code == "42P01":  # undefined_table
