@@ -289,13 +289,14 @@ def _registration_error(error: DBAPIError) -> RegistrationError:
     if isinstance(error, ProgrammingError) and code == "42P01":  # undefined_table
         return RegistrationError(
             "no client registry in this database: run `orm-models migrate` with orm-models>="
-            f"{_REGISTRY_SINCE}"
+            f"{REGISTRY_SINCE}"
         )
     reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
     return RegistrationError(f"client registration failed: {reason}")
 
 
-_REGISTRY_SINCE = "2.3"
+REGISTRY_SINCE = "2.3.0"
+"""The first orm-models release with `register_client`: a service on an older one cannot register."""
 
 
 def from_row(row: RowMapping | Mapping[str, Any]) -> Registration:
