@@ -6,9 +6,9 @@ import sqlalchemy
 from fastapi.testclient import TestClient
 
 import orm_models
-from orm_models.guard import schema_problems
 from api_service.main import create_app
 from api_service.schemas.health import Readiness, Version
+from orm_models.guard import schema_problems
 
 from .conftest import make_settings
 
@@ -84,7 +84,9 @@ def _guard_says(url: str) -> str:
         engine.dispose()
 
 
-def test_readyz_says_upgrade_the_service_when_the_database_is_ahead(create_database: Callable[[], str]) -> None:
+def test_readyz_says_upgrade_the_service_when_the_database_is_ahead(
+    create_database: Callable[[], str],
+) -> None:
     """A newer orm-models migrated and contracted the database: migrating cannot help, upgrading can."""
     url = create_database()
     orm_models.migrate(url)

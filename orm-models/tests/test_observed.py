@@ -30,7 +30,9 @@ def _client(url: str, application_name: str) -> sa.Engine:
     return sa.create_engine(url, connect_args={"application_name": application_name}, poolclass=sa.NullPool)
 
 
-def _blockers(gate: sa.Engine, window: timedelta = timedelta(hours=1), ignore: tuple[str, ...] = ()) -> list[Blocker]:
+def _blockers(
+    gate: sa.Engine, window: timedelta = timedelta(hours=1), ignore: tuple[str, ...] = ()
+) -> list[Blocker]:
     with gate.begin() as connection:
         return blockers_for(connection, DROPS, window, ignore)
 

@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 
 import orm_models
-
 from orm_models import ContractBlockedError, RegistrationError, head_revision, migrate, register_client
 from orm_models.cli import main
 from orm_models.contract_gate import lock_gate
@@ -288,7 +287,9 @@ def test_a_database_ahead_of_this_release_is_named(create_database: Callable[[],
     assert "newer than orm-models" in _cli("status", "--database-url", url).stdout
 
 
-def test_entries_are_per_service_and_version_with_instances_counted(create_database: Callable[[], str]) -> None:
+def test_entries_are_per_service_and_version_with_instances_counted(
+    create_database: Callable[[], str],
+) -> None:
     url = create_database()
     migrate(url)  # at head: the per-service registry
     engine = _engine(url)
@@ -298,7 +299,9 @@ def test_entries_are_per_service_and_version_with_instances_counted(create_datab
     register_client(engine, service="api", instance="web-1")
     register_client(engine, service="api", instance="web-1")  # a heartbeat: the same instance
     with engine.connect() as connection:
-        entries = {(c.service, c.orm_models_version): len(c.instances) for c in registered_clients(connection)}
+        entries = {
+            (c.service, c.orm_models_version): len(c.instances) for c in registered_clients(connection)
+        }
         rows = connection.execute(sa.text("SELECT count(*) FROM schema_service")).scalar_one()
     assert entries == {("loader", "1.1.0"): 3, ("loader", "2.4.0"): 1, ("api", orm_models.__version__): 1}
     assert rows == 3

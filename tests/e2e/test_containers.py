@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orm_models.registry import REGISTRY_SINCE
 from tests.e2e.deploy_checks import (
     compose_problems,
     copied_sources,
     credentials_in_files,
     dockerfile_problems,
 )
-from orm_models.registry import REGISTRY_SINCE
 from tests.e2e.helpers import ROOT
 from tools.release import version
 
@@ -183,7 +183,9 @@ def test_the_migrate_job_runs_the_newest_orm_models_of_the_stack_and_every_lock_
     release the database should be at), and no service's lock predates the client registry."""
     services = _compose()["services"]
     assert isinstance(services, dict)
-    locked = {name: _locked_orm_models(ROOT / services[name]["build"]["context"]) for name in ("api", "loader")}
+    locked = {
+        name: _locked_orm_models(ROOT / services[name]["build"]["context"]) for name in ("api", "loader")
+    }
     [runs_it] = [name for name in locked if services[name]["image"] == services["migrate"]["image"]]
     newest = max(locked.values(), key=version.parse)
     assert version.parse(locked[runs_it]) == version.parse(newest), locked

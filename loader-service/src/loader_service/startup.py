@@ -39,7 +39,9 @@ def register_and_guard(settings: Settings) -> None:
     """
     # Named like the load's own session: the contract gate places what PostgreSQL shows of it.
     engine = create_engine(
-        settings.database_url.get_secret_value(), poolclass=NullPool, connect_args={"application_name": SERVICE}
+        settings.database_url.get_secret_value(),
+        poolclass=NullPool,
+        connect_args={"application_name": SERVICE},
     )
     try:
         try:

@@ -31,11 +31,11 @@ from sqlalchemy.exc import DBAPIError
 from orm_models.__about__ import __version__
 from orm_models.cli_args import UsageError, database_url_argument
 from orm_models.cli_registry import add_registry_commands, migrate_with_gate
-from orm_models.observed import OWN_APPLICATION
 from orm_models.migrate import (
     alembic_config,
     current_revision,
 )
+from orm_models.observed import OWN_APPLICATION
 
 EXIT_OK = 0
 EXIT_FAILED = 1

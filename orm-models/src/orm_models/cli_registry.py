@@ -18,7 +18,14 @@ from orm_models.cli_args import UsageError, database_url_argument, safe_url
 from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, ContractBlockedError
 from orm_models.migrate import DatabaseAheadError, head_revision, migrate, pending_contract_drops
 from orm_models.registry import DEFAULT_HEARTBEAT_INTERVAL, forget_client
-from orm_models.status import format_duration, blockers_table, collect_status, parse_duration, to_json, to_text
+from orm_models.status import (
+    blockers_table,
+    collect_status,
+    format_duration,
+    parse_duration,
+    to_json,
+    to_text,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

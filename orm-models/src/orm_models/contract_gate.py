@@ -142,7 +142,9 @@ def _observed_blocker(
         evidence = f"not registered; a statement named table {', '.join(tables)}"
     else:
         evidence = "not registered; what it uses was not seen (idle when sampled)"
-    version = next((c.orm_models_version for c in registered if c.service == observation.application_name), None)
+    version = next(
+        (c.orm_models_version for c in registered if c.service == observation.application_name), None
+    )
     client = Registration(
         service=observation.name,
         instance=observation.where,
@@ -160,7 +162,9 @@ def heartbeat_floor(
 ) -> timedelta:
     """The shortest honest live window: the heartbeat interval, or a live client's longer one."""
     cutoff = window_cutoff(connection, live_window)
-    declared = [c.heartbeat for c in registered_clients(connection) if c.heartbeat and c.last_seen_at >= cutoff]
+    declared = [
+        c.heartbeat for c in registered_clients(connection) if c.heartbeat and c.last_seen_at >= cutoff
+    ]
     return max([heartbeat_interval, *declared])
 
 

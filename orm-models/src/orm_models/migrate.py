@@ -83,8 +83,9 @@ def migrate(
     With `contract=True` each contract revision passes the gate first (`orm_models.contract_gate`):
     no client registered (`orm_models.registry.register_client`) and seen within `live_window`
     may still map what it drops or tightens, and no client PostgreSQL showed connected within it
-    may have used it (`orm_models.observed`). Two contract migrations serialise on an advisory lock, and a client
-    registering meanwhile is either seen by the gate or waits until the contract committed.
+    may have used it (`orm_models.observed`). Two contract migrations serialise on an advisory
+    lock, and a client registering meanwhile is either seen by the gate or waits until the
+    contract committed.
 
     Args:
         target: A database URL (`postgresql://`, `postgres://` and `postgresql+psycopg2://` all

@@ -52,7 +52,9 @@ class Observation:
         """`role@address` (`local`: a Unix socket)."""
         return f"{self.role}@{self.client_addr}"
 
-    def attributed_to(self, clients: Iterable[Registration], identities: Iterable[tuple[str, str, str]]) -> bool:
+    def attributed_to(
+        self, clients: Iterable[Registration], identities: Iterable[tuple[str, str, str]]
+    ) -> bool:
         """Whether a registration accounts for it: its application name is a registered service's
         name, or it connects as a registered client did (application name, role, address)."""
         if self.application_name and any(c.service == self.application_name for c in clients):

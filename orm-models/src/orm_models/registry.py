@@ -36,7 +36,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
@@ -201,9 +201,10 @@ def register_client(
     """
     from orm_models.observed import record_activity  # observed imports this module's tables
 
-    values = {
+    name = instance or default_instance()
+    values: dict[str, object] = {
         "service": service,
-        "instance": instance or default_instance(),
+        "instance": name,
         "version": version,
         "maps": sorted(set(mapped_columns() if mapped is None else mapped)),
         "writes": sorted(set(written)),
@@ -216,7 +217,7 @@ def register_client(
             connection.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": GATE_LOCK})
             if has_table(connection, SERVICE_TABLE):
                 row = connection.execute(text(_UPSERT_SERVICE), values).mappings().one()
-                registration = _from_service_row(row, values["instance"])
+                registration = _from_service_row(row, name)
             else:  # a database whose registry predates 0005
                 row = connection.execute(text(_UPSERT_CLIENT), values).mappings().one()
                 registration = from_row(row)
@@ -262,7 +263,7 @@ def _instances(raw: Mapping[str, str]) -> tuple[tuple[str, datetime], ...]:
     return tuple(sorted(seen, key=lambda item: (item[1], item[0]), reverse=True))
 
 
-def _from_service_row(row: Mapping[str, Any], instance: str) -> Registration:
+def _from_service_row(row: RowMapping | Mapping[str, Any], instance: str) -> Registration:
     seconds = row["heartbeat_seconds"]
     return Registration(
         service=row["service"],
@@ -288,8 +289,7 @@ def _registration_error(error: DBAPIError) -> RegistrationError:
         )
     if isinstance(error, ProgrammingError) and code == "42P01":  # undefined_table
         return RegistrationError(
-            "no client registry in this database: run `orm-models migrate` with orm-models>="
-            f"{REGISTRY_SINCE}"
+            f"no client registry in this database: run `orm-models migrate` with orm-models>={REGISTRY_SINCE}"
         )
     reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
     return RegistrationError(f"client registration failed: {reason}")
@@ -354,7 +354,9 @@ def _merged(group: list[Registration]) -> Registration:
         first_seen_at=min(one.first_seen_at for one in group),
         last_seen_at=newest.last_seen_at,
         instances=tuple(
-            sorted(((one.instance, one.last_seen_at) for one in group), key=lambda i: (i[1], i[0]), reverse=True)
+            sorted(
+                ((one.instance, one.last_seen_at) for one in group), key=lambda i: (i[1], i[0]), reverse=True
+            )
         ),
         heartbeat=newest.heartbeat,
     )
@@ -371,7 +373,9 @@ def _collapse(entries: list[Registration]) -> list[Registration]:
 
 def _merged_entries(group: list[Registration]) -> Registration:
     flat = [
-        Registration(e.service, name, e.orm_models_version, e.maps, e.writes, e.first_seen_at, seen, (), e.heartbeat)
+        Registration(
+            e.service, name, e.orm_models_version, e.maps, e.writes, e.first_seen_at, seen, (), e.heartbeat
+        )
         for e in group
         for name, seen in (e.instances or ((e.instance, e.last_seen_at),))
     ]
@@ -443,14 +447,18 @@ def forget_client(
     return len(gone)
 
 
-def _forget_entries(connection: Connection, service: str, instance: str | None, version: str | None) -> list[str]:
+def _forget_entries(
+    connection: Connection, service: str, instance: str | None, version: str | None
+) -> list[str]:
     condition = services.c.service == service
     if version is not None:
         condition &= services.c.orm_models_version == version
     gone: list[str] = []
     for row in connection.execute(select(services).where(condition).with_for_update()).mappings():
         names = list(row["instances"])
-        key = (services.c.service == row["service"]) & (services.c.orm_models_version == row["orm_models_version"])
+        key = (services.c.service == row["service"]) & (
+            services.c.orm_models_version == row["orm_models_version"]
+        )
         if instance is None or names == [instance]:
             connection.execute(services.delete().where(key))
             gone.extend(names or [f"{row['service']} {row['orm_models_version']}"])

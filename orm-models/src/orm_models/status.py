@@ -108,7 +108,10 @@ def to_dict(status: Status) -> dict[str, object]:
         ],
         "clients": [
             _client(client)
-            | {"live": live, "live_instances": status.live_instances.get((client.service, client.orm_models_version), 0)}
+            | {
+                "live": live,
+                "live_instances": status.live_instances.get((client.service, client.orm_models_version), 0),
+            }
             for client, live in status.clients
         ],
         "observed": [
@@ -154,7 +157,8 @@ def blockers_table(blockers: tuple[Blocker, ...] | list[Blocker]) -> str:
     rows += [
         (
             b.client.service,
-            b.client.instance + (f" ({len(b.client.instances)} instances)" if len(b.client.instances) > 1 else ""),
+            b.client.instance
+            + (f" ({len(b.client.instances)} instances)" if len(b.client.instances) > 1 else ""),
             b.client.orm_models_version,
             b.client.last_seen_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
             ", ".join(b.columns) + (f" [observed: {b.evidence}]" if b.evidence else ""),
@@ -209,7 +213,7 @@ def to_text(status: Status) -> str:
         rows += [
             (
                 c.service,
-                f"{status.live_instances.get((c.service, c.orm_models_version), 0)} live of {len(c.instances) or 1}",
+                _instances_cell(status, c),
                 c.orm_models_version,
                 c.last_seen_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
                 "live" if live else "stale",
@@ -222,11 +226,18 @@ def to_text(status: Status) -> str:
     return "\n".join(lines)
 
 
+def _instances_cell(status: Status, client: Registration) -> str:
+    live = status.live_instances.get((client.service, client.orm_models_version), 0)
+    return f"{live} live of {len(client.instances) or 1}"
+
+
 def _observed_lines(status: Status, window: str) -> list[str]:
     if not status.observed:
         return ["observed by PostgreSQL: no client sessions"]
     lines = [f"observed by PostgreSQL (pg_stat_activity, live = seen within {window}):"]
-    rows: list[tuple[str, ...]] = [("application", "role@address", "last seen", "state", "registered", "named")]
+    rows: list[tuple[str, ...]] = [
+        ("application", "role@address", "last seen", "state", "registered", "named")
+    ]
     rows += [
         (
             o.name,
