@@ -112,28 +112,28 @@ def record_activity(connection: Connection) -> list[Observation]:
     """Sample `pg_stat_activity` and keep what it showed (on databases with revision 0005)."""
     sampled = sample_activity(connection)
     if sampled and has_table(connection, OBSERVED_TABLE):
+        rows = [
+            {
+                "application_name": o.application_name,
+                "role": o.role,
+                "client_addr": o.client_addr,
+                "touched": {name: at.isoformat() for name, at in o.touched.items()},
+            }
+            for o in sampled
+        ]
+        # One statement for every identity: a heartbeat pays one round trip, not one per client.
         connection.execute(
             text(
                 f"INSERT INTO {OBSERVED_TABLE} AS seen (application_name, role, client_addr, touched) "
-                "VALUES (:application_name, :role, :client_addr, CAST(:touched AS jsonb)) "
+                "SELECT application_name, role, client_addr, touched "
+                "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+                "AS sampled(application_name text, role text, client_addr text, touched jsonb) "
                 "ON CONFLICT (application_name, role, client_addr) DO UPDATE SET "
                 "touched = seen.touched || EXCLUDED.touched, last_seen_at = now()"
             ),
-            [
-                {
-                    "application_name": o.application_name,
-                    "role": o.role,
-                    "client_addr": o.client_addr,
-                    "touched": _json({name: at.isoformat() for name, at in o.touched.items()}),
-                }
-                for o in sampled
-            ],
+            {"rows": json.dumps(rows, sort_keys=True)},
         )
     return sampled
-
-
-def _json(value: Mapping[str, str]) -> str:
-    return json.dumps(value, sort_keys=True)
 
 
 def observed_clients(connection: Connection, sampled: list[Observation] | None = None) -> list[Observation]:
