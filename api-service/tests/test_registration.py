@@ -2,7 +2,6 @@
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -12,9 +11,7 @@ import orm_models
 from api_service.main import create_app
 from api_service.schemas.health import Version
 from orm_models import migrate
-
-if TYPE_CHECKING:
-    from orm_models.registry import Registration
+from orm_models.registry import Registration, registered_clients
 
 from .conftest import make_settings
 
@@ -34,8 +31,6 @@ def _version_once(client: TestClient, status: str) -> Version:
 
 def _seen(url: str) -> list[Registration]:
     """The registry as orm-models reads it (per process before 2.5, per service and version since)."""
-    from orm_models.registry import registered_clients
-
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
         with engine.connect() as connection:
