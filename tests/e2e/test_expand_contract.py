@@ -289,6 +289,7 @@ def test_an_unregistered_1x_client_blocks_the_contract_until_it_has_been_gone_a_
     try:
         written = _wait_for_writes(url, 0, writer)
         refused = _operator(url, "migrate", "--contract")
+        print(refused.stderr + refused.stdout)  # shown with -rP
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "refused" in refused.stderr
         [row] = [line for line in refused.stdout.splitlines() if line.startswith("nightly-1x")]
