@@ -302,7 +302,7 @@ def test_entries_are_per_service_and_version_with_instances_counted(
         entries = {
             (c.service, c.orm_models_version): len(c.instances) for c in registered_clients(connection)
         }
-        rows = connection.execute(sa.text("SELECT count(*) FROM schema_service")).scalar_one()
+        rows: int = connection.execute(sa.text("SELECT count(*) FROM schema_service")).scalar_one()
     assert entries == {("loader", "1.1.0"): 3, ("loader", "2.4.0"): 1, ("api", orm_models.__version__): 1}
     assert rows == 3
 

@@ -96,7 +96,7 @@ def sample_activity(connection: Connection) -> list[Observation]:
         return []
     columns: dict[str, set[str]] = {}
     for table, column in connection.execute(text(_CATALOG)):
-        columns.setdefault(table, set()).add(column)
+        columns.setdefault(str(table), set()).add(str(column))
     merged: dict[tuple[str, str, str], dict[str, datetime]] = {}
     now: datetime = rows[0]["now"]
     for row in rows:

@@ -339,7 +339,7 @@ def registered_identities(connection: Connection) -> set[tuple[str, str, str]]:
     if not has_table(connection, SERVICE_TABLE):
         return set()
     query = select(services.c.application_name, services.c.role, services.c.client_addr)
-    return {(a or "", r or "", c or "") for a, r, c in connection.execute(query)}
+    return {(str(a or ""), str(r or ""), str(c or "")) for a, r, c in connection.execute(query)}
 
 
 def _merged(group: list[Registration]) -> Registration:
@@ -435,7 +435,8 @@ def forget_client(
             removed = connection.execute(
                 observed.delete().where(observed.c.application_name == service).returning(observed.c.role)
             )
-            gone.extend(f"observed as role {role}" for role in removed.scalars())
+            roles: list[str] = list(removed.scalars())
+            gone.extend(f"observed as role {role}" for role in roles)
         if gone:
             record(
                 connection,
