@@ -2,11 +2,13 @@
 
 from collections.abc import Callable
 
+import sqlalchemy
 from fastapi.testclient import TestClient
 
 import orm_models
 from api_service.main import create_app
 from api_service.schemas.health import Readiness, Version
+from orm_models.guard import schema_problems
 
 from .conftest import make_settings
 
@@ -68,7 +70,40 @@ def test_readyz_is_503_naming_what_an_old_schema_lacks(create_database: Callable
 
     assert status == 503
     assert not body.schema_ok
-    assert body.detail == "database at revision 0001 lacks person.family_name: run `orm-models migrate`"
+    assert "missing person.family_name" in body.detail
+    assert body.detail.endswith(f"run `orm-models migrate` (orm-models {orm_models.__version__} or newer)")
+    assert body.detail == _guard_says(url)  # the loader's words too: both print orm-models' guard
+
+
+def _guard_says(url: str) -> str:
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.NullPool)
+    try:
+        with engine.connect() as connection:
+            return schema_problems(connection).message()
+    finally:
+        engine.dispose()
+
+
+def test_readyz_says_upgrade_the_service_when_the_database_is_ahead(
+    create_database: Callable[[], str],
+) -> None:
+    """A newer orm-models migrated and contracted the database: migrating cannot help, upgrading can."""
+    url = create_database()
+    orm_models.migrate(url)
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.NullPool)
+    with engine.begin() as connection:  # what a later release's contract does: a mapped column gone
+        connection.execute(sqlalchemy.text("ALTER TABLE person DROP COLUMN given_name"))
+        connection.execute(sqlalchemy.text("UPDATE alembic_version SET version_num = 'from-a-newer-release'"))
+    engine.dispose()
+
+    status, body = _readiness(url)
+
+    assert status == 503
+    assert "missing person.given_name" in body.detail
+    assert "a newer orm-models migrated it (revision from-a-newer-release)" in body.detail
+    assert "move this service to an orm-models release that no longer maps them" in body.detail
+    assert "run `orm-models migrate`" not in body.detail
+    assert body.detail == _guard_says(url)
 
 
 def test_version(seeded_client: TestClient) -> None:

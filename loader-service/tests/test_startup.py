@@ -14,17 +14,20 @@ from pydantic import SecretStr
 from loader_service.config import Settings
 from loader_service.errors import EXIT_SCHEMA, SchemaRefusedError
 from loader_service.run import RunOptions, run_load
+from loader_service.startup import WRITTEN
 from orm_models import migrate
+from orm_models.guard import schema_problems
+from orm_models.registry import Registration, registered_clients
 
 CLI = str(Path(sys.executable).with_name("loader-service"))
 
 
-def _registrations(url: str) -> list[sa.Row[tuple[str, str, list[str]]]]:
-    engine = sa.create_engine(url)
+def _registrations(url: str) -> list[Registration]:
+    """The registry as orm-models reads it (per process before 2.5, per service and version since)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
         with engine.connect() as connection:
-            query = "SELECT service, instance, writes FROM schema_client ORDER BY instance"
-            return list(connection.execute(sa.text(query)).all())
+            return registered_clients(connection)
     finally:
         engine.dispose()
 
@@ -91,3 +94,32 @@ def test_the_guard_refuses_with_one_line(
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM person")).scalar_one() == 0
     engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["behind", "ahead"])
+def test_the_refusal_gives_the_guards_advice_behind_or_ahead(
+    create_database: Callable[[], str], tmp_path: Path, database: str
+) -> None:
+    """Behind: run `orm-models migrate`. Ahead (a newer orm-models contracted it): upgrade the
+    loader. The words are orm-models' guard's, as the API's /readyz gives them."""
+    url = create_database()
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    if database == "behind":
+        migrate(url, "0001")  # 1.0.0's schema: no family_name
+    else:
+        migrate(url)
+        with engine.begin() as connection:  # what a later release's contract does
+            connection.execute(sa.text("ALTER TABLE person DROP COLUMN given_name"))
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = 'from-a-newer-release'"))
+    with engine.connect() as connection:
+        advice = schema_problems(connection, written=WRITTEN).message()
+    engine.dispose()
+    source = write_csv(tmp_path / "p.csv", person_rows(2))
+    with pytest.raises(SchemaRefusedError) as refused:
+        run_load(Settings(database_url=SecretStr(url)), RunOptions(str(source)))
+    assert str(refused.value).startswith(advice)
+    if database == "behind":
+        assert "run `orm-models migrate`" in advice
+    else:
+        assert "move this service to an orm-models release that no longer maps them" in advice
+        assert "run `orm-models migrate`" not in advice

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import orm_models
 from orm_models import ContractBlockedError, RegistrationError, head_revision, migrate, register_client
+from orm_models.cli import main
 from orm_models.contract_gate import lock_gate
 from orm_models.migrate import branch_heads, current_heads
 from orm_models.registry import forget_client, mapped_columns, registered_clients
@@ -28,7 +30,7 @@ def expanded(create_database: Callable[[], str]) -> Iterator[tuple[str, sa.Engin
     url = create_database()
     migrate(url, "0002")
     assert migrate(url) == "0003"
-    engine = sa.create_engine(url)
+    engine = _engine(url)
     yield url, engine
     engine.dispose()
 
@@ -38,7 +40,7 @@ def shared_database(create_database: Callable[[], str]) -> Iterator[tuple[str, s
     url = create_database()
     migrate(url, "0002")
     assert migrate(url) == "0003"
-    engine = sa.create_engine(url)
+    engine = _engine(url)
     yield url, engine
     engine.dispose()
 
@@ -49,6 +51,23 @@ def registry(shared_database: tuple[str, sa.Engine]) -> tuple[str, sa.Engine]:
     with shared_database[1].begin() as connection:
         connection.execute(sa.text("TRUNCATE schema_client, schema_client_audit"))
     return shared_database
+
+
+def _engine(url: str) -> sa.Engine:
+    """No idle pooled sessions: the gate observes every session a client keeps open, and this
+    test process is no client (it registers the clients it plays explicitly)."""
+    return sa.create_engine(url, poolclass=sa.NullPool)
+
+
+def _age(engine: sa.Engine, service: str, by: timedelta) -> None:
+    """Move a service's last heartbeat into the past, as if it had stopped `by` ago."""
+    with engine.begin() as connection:
+        for table in ("schema_client", "schema_service"):
+            if connection.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar() is not None:
+                connection.execute(
+                    sa.text(f"UPDATE {table} SET last_seen_at = last_seen_at - :by WHERE service = :s"),
+                    {"by": by, "s": service},
+                )
 
 
 def _contracted(engine: sa.Engine) -> bool:
@@ -96,7 +115,8 @@ def test_the_gate_refuses_while_a_live_client_maps_the_drop(expanded: tuple[str,
     with engine.connect() as connection:
         assert "last_name" in {c["name"] for c in sa.inspect(connection).get_columns("person")}
 
-    assert migrate(url, contract=True, live_window=timedelta(0)) is None  # the loader is not live now
+    _age(engine, "loader", timedelta(days=2))  # its last heartbeat was two days ago: not live now
+    assert migrate(url, contract=True) is None
     assert _contracted(engine)
     assert [row.action for row in _audit(engine)] == ["contract_applied"]
 
@@ -149,7 +169,11 @@ def test_cli_refusal_names_client_version_and_column(expanded: tuple[str, sa.Eng
     forced = _cli("migrate", "--contract", "--force", "--database-url", url)
     assert forced.returncode == 2
     assert "--reason" in forced.stderr
-    assert _cli("migrate", "--contract", "--live-window", "0s", "--database-url", url).returncode == 0
+    short = _cli("migrate", "--contract", "--live-window", "5s", "--database-url", url)
+    assert short.returncode == 2  # shorter than the heartbeat interval: an override
+    assert "shorter than the heartbeat interval" in short.stderr
+    _age(engine, "loader", timedelta(hours=2))
+    assert _cli("migrate", "--contract", "--live-window", "1h", "--database-url", url).returncode == 0
     assert _cli("status", "--json", "--database-url", url).stdout.count('"pending": []') == 1
     assert _cli("status", "--live-window", "soon", "--database-url", url).returncode == 2
 
@@ -264,3 +288,69 @@ def test_a_database_ahead_of_this_release_is_named(create_database: Callable[[],
     assert "the database is at revision 0099, which orm-models" in result.stderr
     assert "Traceback" not in result.stderr
     assert "newer than orm-models" in _cli("status", "--database-url", url).stdout
+
+
+def test_entries_are_per_service_and_version_with_instances_counted(
+    create_database: Callable[[], str],
+) -> None:
+    url = create_database()
+    migrate(url)  # at head: the per-service registry
+    engine = _engine(url)
+    for instance in ("host-a:1", "host-a:2", "host-b:7"):
+        register_client(engine, service="loader", instance=instance, mapped=V1_MAPS, version="1.1.0")
+    register_client(engine, service="loader", instance="host-a:3", version="2.4.0")
+    register_client(engine, service="api", instance="web-1")
+    register_client(engine, service="api", instance="web-1")  # a heartbeat: the same instance
+    with engine.connect() as connection:
+        entries = {
+            (c.service, c.orm_models_version): len(c.instances) for c in registered_clients(connection)
+        }
+        rows: int = connection.execute(sa.text("SELECT count(*) FROM schema_service")).scalar_one()
+    assert entries == {("loader", "1.1.0"): 3, ("loader", "2.4.0"): 1, ("api", orm_models.__version__): 1}
+    assert rows == 3
+
+    refused = _cli("status", "--database-url", url)
+    assert "3 live of 3" in refused.stdout
+
+    assert forget_client(engine, "loader", instance="host-a:2") == 1
+    assert forget_client(engine, "loader", version="1.1.0") == 2
+    with engine.connect() as connection:
+        assert {(c.service, c.orm_models_version) for c in registered_clients(connection)} == {
+            ("loader", "2.4.0"),
+            ("api", orm_models.__version__),
+        }
+    forgot = _cli("clients", "forget", "loader", "--version", "2.4.0", "--database-url", url)
+    assert forgot.returncode == 0, forgot.stderr
+    assert "forgot loader 2.4.0" in forgot.stdout
+    engine.dispose()
+
+
+def test_old_per_process_rows_are_grouped_per_service_and_version(registry: tuple[str, sa.Engine]) -> None:
+    """2.3/2.4 clients (and README's statement) write one row per process: one entry each version."""
+    _, engine = registry
+    with engine.begin() as connection:
+        for instance in ("a", "b", "c"):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO schema_client (service, instance, orm_models_version, maps, writes) "
+                    "VALUES ('loader', :i, '2.4.0', :maps, '{}')"
+                ),
+                {"i": instance, "maps": V1_MAPS},
+            )
+    with engine.connect() as connection:
+        [entry] = registered_clients(connection)
+    assert (entry.service, entry.orm_models_version, len(entry.instances)) == ("loader", "2.4.0", 3)
+
+
+@pytest.mark.parametrize("window", ["inf", "1e400", "1e10d", "0", "0s", "-5m", "nan", "soon", "", "1e-9"])
+@pytest.mark.parametrize("command", ["migrate", "status"])
+def test_a_live_window_that_is_no_positive_finite_duration_is_one_line_and_exit_2(
+    command: str, window: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "postgresql://nobody@127.0.0.1:9/none"  # never reached: the window is refused first
+    extra = ["--contract"] if command == "migrate" else []
+    # `=`: argparse takes a separate "-5m" for an option
+    assert main([command, *extra, f"--live-window={window}", "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"orm-models: --live-window: not a duration: {window!r}")

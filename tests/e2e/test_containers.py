@@ -10,11 +10,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
+from orm_models.registry import REGISTRY_SINCE
 from tests.e2e.deploy_checks import (
     compose_problems,
     copied_sources,
@@ -22,6 +24,7 @@ from tests.e2e.deploy_checks import (
     dockerfile_problems,
 )
 from tests.e2e.helpers import ROOT
+from tools.release import version
 
 API_CMD = "uvicorn --factory api_service.main:create_app"
 SERVICES = {"api-service": API_CMD, "loader-service": None}
@@ -167,3 +170,24 @@ def test_hadolint_finds_nothing(service: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _locked_orm_models(service_dir: Path) -> str:
+    lock = tomllib.loads((service_dir / "uv.lock").read_text())
+    [pinned] = [p["version"] for p in lock["package"] if p["name"] == "orm-models"]
+    return str(pinned)
+
+
+def test_the_migrate_job_runs_the_newest_orm_models_of_the_stack_and_every_lock_can_register() -> None:
+    """The job's image is a service's: its lock's orm-models is the newest any service runs (the
+    release the database should be at), and no service's lock predates the client registry."""
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    locked = {
+        name: _locked_orm_models(ROOT / services[name]["build"]["context"]) for name in ("api", "loader")
+    }
+    [runs_it] = [name for name in locked if services[name]["image"] == services["migrate"]["image"]]
+    newest = max(locked.values(), key=version.parse)
+    assert version.parse(locked[runs_it]) == version.parse(newest), locked
+    too_old = {name: v for name, v in locked.items() if version.parse(v) < version.parse(REGISTRY_SINCE)}
+    assert too_old == {}, f"cannot register in the client registry (needs orm-models>={REGISTRY_SINCE})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -230,3 +231,85 @@ def test_concurrent_writers_of_every_release_lose_nothing(server_url: str, venvs
     assert set(final) == set(expected_family)  # no row lost or invented
     inconsistent = [k for k, r in final.items() if r.last_name != (r.family_name or "")]
     assert inconsistent == []
+
+
+OPERATOR = Path(sys.executable).with_name("orm-models")
+"""This tree's `orm-models` (the e2e session installs it): the gate that observes clients."""
+
+
+def _operator(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(OPERATOR), *args, "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=isolated_env(),
+        check=False,
+    )
+
+
+def _loop_writes(url: str) -> int:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)  # no idle session of this test stays open
+    try:
+        with engine.connect() as connection:
+            query = "SELECT count(*) FROM person WHERE external_id LIKE 'loop-%' AND last_name LIKE 'Loop%'"
+            return int(connection.execute(sa.text(query)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _wait_for_writes(url: str, more_than: int, writer: subprocess.Popen[str]) -> int:
+    """Until the writer has written more than `more_than` people (it failing ends the wait)."""
+    while writer.poll() is None:
+        count = _loop_writes(url)
+        if count > more_than:
+            return count
+        time.sleep(0.05)
+    raise AssertionError(f"the 1.x writer stopped: {writer.communicate()}")
+
+
+def test_an_unregistered_1x_client_blocks_the_contract_until_it_has_been_gone_a_window(
+    server_url: str, venvs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A 1.x service nobody touched (no registration; only PGAPPNAME set) keeps writing last_name:
+    the gate sees it in pg_stat_activity, refuses and names it; once it has been gone longer than
+    the live window, the contract runs."""
+    url = _new_database(server_url, "e2e_unregistered")
+    _ok(_orm_models(venvs[V1], url, "migrate"))
+    assert "stopped before contract revision" in _ok(_operator(url, "migrate"))
+
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen(
+        [str(venvs[V1]), str(CLIENT), "loop", str(stop)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=isolated_env(DATABASE_URL=url, PGAPPNAME="nightly-1x"),
+    )
+    try:
+        written = _wait_for_writes(url, 0, writer)
+        refused = _operator(url, "migrate", "--contract")
+        print(refused.stderr + refused.stdout)  # shown with -rP
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "refused" in refused.stderr
+        [row] = [line for line in refused.stdout.splitlines() if line.startswith("nightly-1x")]
+        assert "not registered" in row
+        assert "person.last_name" in row
+        last_seen = refused.stdout.splitlines()[0].index("last seen")
+        assert row[last_seen : last_seen + 4].isdigit()  # when: a date, e.g. 2026-12-06 17:30:01 UTC
+        assert "last_name" in _columns(url)
+        status = _ok(_operator(url, "status"))
+        assert "nightly-1x" in status
+        assert "without registering" in status
+        _wait_for_writes(url, written, writer)  # refused, and the 1.x client never noticed
+    finally:
+        stop.touch()
+        out, err = writer.communicate(timeout=240)
+    assert writer.returncode == 0, err
+    assert json.loads(out)["writes"] > 0
+
+    # A short window by the documented option (services that heartbeat every 2 s), then waited out.
+    window = ("--heartbeat-interval", "2s", "--live-window", "2s")
+    time.sleep(2.5)
+    _ok(_operator(url, "migrate", "--contract", *window))
+    assert "last_name" not in _columns(url)

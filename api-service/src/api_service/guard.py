@@ -4,19 +4,23 @@ This is the single seam for the schema guard (README: "Renaming a column"): `sta
 once in the app's lifespan and `schema_check` on every `/readyz`. The client registration of a
 later issue goes here too; the callers stay as they are.
 
-The check is by reflection, not by revision: this service only reads, so it needs every table and
-column its models map, and nothing else. A database behind the head is fine when a contract
-revision is held back (`orm-models migrate` stops before it while older clients still map what it
-drops), and one ahead of it is fine when what came since is additive.
+The check is orm-models' own start-up guard (`orm_models.guard`, by reflection, not by revision):
+this service only reads, so it needs every table and column its models map, and nothing else. A
+database behind the head is fine when a contract revision is held back (`orm-models migrate` stops
+before it while older clients still map what it drops), and one ahead of it is fine when what came
+since is additive. When something is missing, the advice is the guard's, word for word, as the
+loader prints it: behind, run `orm-models migrate`; ahead (a newer orm-models migrated and
+contracted it), move this service to a newer orm-models.
 """
 
 import logging
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine
 
 import orm_models
+from orm_models.guard import schema_problems
 
 log = logging.getLogger(__name__)
 
@@ -37,33 +41,13 @@ def expected_revision() -> str:
     return orm_models.head_revision()
 
 
-def missing_from(connection: Connection) -> list[str]:
-    """The tables (`table`) and columns (`table.column`) the models map but the database lacks."""
-    inspector = inspect(connection)
-    present = set(inspector.get_table_names())
-    missing: list[str] = []
-    for table in orm_models.Base.metadata.sorted_tables:
-        if table.name not in present:
-            missing.append(table.name)
-            continue
-        columns = {column["name"] for column in inspector.get_columns(table.name)}
-        missing.extend(
-            f"{table.name}.{column.name}" for column in table.columns if column.name not in columns
-        )
-    return missing
-
-
 def schema_check(connection: Connection) -> SchemaStatus:
     """Whether the database has everything the installed orm-models maps, and where it stands."""
-    current = orm_models.current_revision(connection)
     expected = expected_revision()
-    if current is None:
-        detail = f"database never migrated, expected {expected}: run `orm-models migrate`"
-        return SchemaStatus(False, current, expected, detail)
-    missing = missing_from(connection)
-    if missing:
-        detail = f"database at revision {current} lacks {', '.join(missing)}: run `orm-models migrate`"
-        return SchemaStatus(False, current, expected, detail)
+    problems = schema_problems(connection)  # read-only: it writes no table, so only missing ones count
+    current = problems.revision
+    if not problems.ok:
+        return SchemaStatus(False, current, expected, problems.message())
     if current == expected:
         detail = "schema at the expected revision"
     else:

@@ -28,7 +28,14 @@ class Heartbeat:
     """Registers this process now and every `interval` seconds until `stop()`."""
 
     def __init__(self, database_url: str, interval: float, instance: str | None = None) -> None:
-        self._engine = create_engine(database_url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+        # Named like the data sessions: the contract gate places what PostgreSQL shows of this service.
+        self._engine = create_engine(
+            database_url,
+            pool_size=1,
+            max_overflow=0,
+            pool_pre_ping=True,
+            connect_args={"application_name": SERVICE},
+        )
         self._interval = interval
         self._instance = instance
         self._stop = threading.Event()

@@ -37,7 +37,12 @@ def register_and_guard(settings: Settings) -> None:
 
     A database that cannot be reached is left to the run itself, which reports it as usual.
     """
-    engine = create_engine(settings.database_url.get_secret_value(), poolclass=NullPool)
+    # Named like the load's own session: the contract gate places what PostgreSQL shows of it.
+    engine = create_engine(
+        settings.database_url.get_secret_value(),
+        poolclass=NullPool,
+        connect_args={"application_name": SERVICE},
+    )
     try:
         try:
             registration = register_client(

@@ -36,6 +36,7 @@ from orm_models.migrate import (
     alembic_config,
     current_revision,
 )
+from orm_models.observed import OWN_APPLICATION
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -320,6 +321,20 @@ def _first_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `orm-models` console script; returns the exit status."""
     arguments = _build_parser().parse_args(argv)  # a usage error exits 2 here
+    # libpq's default application name: the contract gate does not count this command's own
+    # sessions as clients (a URL's application_name still wins).
+    previous = os.environ.get("PGAPPNAME")
+    os.environ["PGAPPNAME"] = f"{OWN_APPLICATION} {arguments.command}"
+    try:
+        return _run(arguments)
+    finally:  # main() also runs inside other programs (tests): leave their environment as it was
+        if previous is None:
+            del os.environ["PGAPPNAME"]
+        else:
+            os.environ["PGAPPNAME"] = previous
+
+
+def _run(arguments: argparse.Namespace) -> int:
     try:
         status = int(arguments.handler(arguments))
         sys.stdout.flush()  # a closed pipe raises here, inside the try, not at interpreter exit

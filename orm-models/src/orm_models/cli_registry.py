@@ -14,21 +14,32 @@ from datetime import timedelta
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 
-from orm_models.cli_args import database_url_argument, safe_url
+from orm_models.cli_args import UsageError, database_url_argument, safe_url
 from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, ContractBlockedError
 from orm_models.migrate import DatabaseAheadError, head_revision, migrate, pending_contract_drops
-from orm_models.registry import forget_client
-from orm_models.status import blockers_table, collect_status, parse_duration, to_json, to_text
+from orm_models.registry import DEFAULT_HEARTBEAT_INTERVAL, forget_client
+from orm_models.status import (
+    blockers_table,
+    collect_status,
+    format_duration,
+    parse_duration,
+    to_json,
+    to_text,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 
 
-def _window(text: str) -> timedelta:
+def _duration_option(arguments: argparse.Namespace, name: str) -> timedelta:
+    """A duration option, parsed here rather than by argparse: a bad one is one line, exit 2."""
+    given = getattr(arguments, name)
+    if isinstance(given, timedelta):  # the default
+        return given
     try:
-        return parse_duration(text)
+        return parse_duration(given)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        raise UsageError(f"--{name.replace('_', '-')}: {error}") from None
 
 
 def migrate_with_gate(url: URL, revision: str, arguments: argparse.Namespace) -> int:
@@ -40,9 +51,11 @@ def migrate_with_gate(url: URL, revision: str, arguments: argparse.Namespace) ->
             url.render_as_string(hide_password=False),
             revision,
             contract=arguments.contract,
-            live_window=arguments.live_window,
+            live_window=_duration_option(arguments, "live_window"),
             force=arguments.force,
             reason=arguments.reason,
+            heartbeat_interval=_duration_option(arguments, "heartbeat_interval"),
+            ignore=arguments.ignore_application,
         )
     except ContractBlockedError as refused:
         print(
@@ -53,8 +66,10 @@ def migrate_with_gate(url: URL, revision: str, arguments: argparse.Namespace) ->
         )
         print(blockers_table(refused.blockers))
         print(
-            "Move them to a release that no longer maps these columns (or retire them with "
-            "`orm-models clients forget SERVICE`), or override with --force --reason '...'.",
+            "Move them to a release that no longer maps these columns, stop the observed ones that "
+            "are not registered (or vouch for one with --ignore-application NAME), retire what is "
+            "gone with `orm-models clients forget NAME [--version V]`, or override with "
+            "--force --reason '...'.",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -80,10 +95,11 @@ def _status(arguments: argparse.Namespace) -> int:
     drops and whether the gate would let it run now (if not, who blocks it). Clients are
     live when seen within --live-window, stale otherwise.
     """
+    window = _duration_option(arguments, "live_window")
     engine = create_engine(database_url_argument(arguments))
     try:
-        with engine.connect() as connection:
-            status = collect_status(connection, arguments.live_window)
+        with engine.begin() as connection:  # its sample of pg_stat_activity is kept
+            status = collect_status(connection, window)
     finally:
         engine.dispose()
     print(to_json(status) if arguments.json else to_text(status))
@@ -91,16 +107,19 @@ def _status(arguments: argparse.Namespace) -> int:
 
 
 def _forget(arguments: argparse.Namespace) -> int:
-    """Retire a decommissioned service (every instance, or --instance I) from the registry.
+    """Retire a decommissioned service (every version and instance, or --version V / --instance I).
 
-    The removal is recorded in the registry's audit table. Exit 1 when nothing matched.
+    Without --version and --instance, what PostgreSQL observed under that application name goes
+    too (a client still connected is observed again at the next sample). The removal is recorded
+    in the registry's audit table. Exit 1 when nothing matched.
     """
     engine = create_engine(database_url_argument(arguments))
     try:
-        removed = forget_client(engine, arguments.service, arguments.instance)
+        removed = forget_client(engine, arguments.service, arguments.instance, arguments.version)
     finally:
         engine.dispose()
-    who = arguments.service + (f" instance {arguments.instance}" if arguments.instance else "")
+    who = arguments.service + (f" {arguments.version}" if arguments.version else "")
+    who += f" instance {arguments.instance}" if arguments.instance else ""
     if not removed:
         print(f"orm-models: no registered client {who}; nothing changed", file=sys.stderr)
         return EXIT_FAILED
@@ -142,9 +161,28 @@ def add_registry_commands(
     """
     add_command = add_command or _plain_command
     database_option = database_option or _plain_database_option
-    hours = int(DEFAULT_LIVE_WINDOW.total_seconds() // 3600)
-    window = f"a client seen this recently counts as live (default {hours}h)"
-    migrate_parser.add_argument("--live-window", type=_window, default=DEFAULT_LIVE_WINDOW, help=window)
+    window = (
+        f"a client seen this recently counts as live (default {format_duration(DEFAULT_LIVE_WINDOW)}; "
+        "e.g. 24h, 90m, 2d, 30s)"
+    )
+    migrate_parser.add_argument("--live-window", default=DEFAULT_LIVE_WINDOW, metavar="DURATION", help=window)
+    migrate_parser.add_argument(
+        "--heartbeat-interval",
+        default=DEFAULT_HEARTBEAT_INTERVAL,
+        metavar="DURATION",
+        help=(
+            f"how often your services heartbeat (default {format_duration(DEFAULT_HEARTBEAT_INTERVAL)}, the "
+            "API's); a shorter --live-window, or one shorter than a live client's declared "
+            "heartbeat, needs --force --reason"
+        ),
+    )
+    migrate_parser.add_argument(
+        "--ignore-application",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an application name whose observed sessions do not block (repeatable; audited)",
+    )
     migrate_parser.add_argument(
         "--force", action="store_true", help="apply the contract despite live clients"
     )
@@ -152,7 +190,7 @@ def add_registry_commands(
 
     status_parser = add_command(commands, "status", _status)
     status_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    status_parser.add_argument("--live-window", type=_window, default=DEFAULT_LIVE_WINDOW, help=window)
+    status_parser.add_argument("--live-window", default=DEFAULT_LIVE_WINDOW, metavar="DURATION", help=window)
     database_option(status_parser)
 
     clients_parser = commands.add_parser(
@@ -161,5 +199,6 @@ def add_registry_commands(
     clients_commands = clients_parser.add_subparsers(dest="clients_command", required=True, metavar="COMMAND")
     forget_parser = add_command(clients_commands, "forget", _forget)
     forget_parser.add_argument("service")
+    forget_parser.add_argument("--version", help="only this orm-models version (default: every version)")
     forget_parser.add_argument("--instance", help="only this instance (default: every instance)")
     database_option(forget_parser)

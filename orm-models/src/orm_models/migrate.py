@@ -1,14 +1,17 @@
 """Run the packaged Alembic migrations against a database, from code or the CLI."""
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from orm_models.__about__ import __version__
 from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, check_gate, lock_gate
+from orm_models.observed import OWN_APPLICATION
+from orm_models.registry import DEFAULT_HEARTBEAT_INTERVAL
 from orm_models.sql_target import begin
 from orm_models.version_state import ancestors, database_heads, expand_position, reduce_heads
 
@@ -109,6 +112,8 @@ def migrate(
     live_window: timedelta = DEFAULT_LIVE_WINDOW,
     force: bool = False,
     reason: str | None = None,
+    heartbeat_interval: timedelta = DEFAULT_HEARTBEAT_INTERVAL,
+    ignore: Iterable[str] = (),
 ) -> str | None:
     """Upgrade the database towards `revision` (default: the head of both branches).
 
@@ -119,10 +124,12 @@ def migrate(
     migrated (no client can depend on it yet); otherwise it is held back and the first held
     one's id is returned, so nothing an old release maps is removed by accident.
 
-    With `contract=True` each contract revision passes the gate first: no client registered
-    (`orm_models.registry.register_client`) and seen within `live_window` may still map what it
-    drops or tightens. Two contract migrations serialise on an advisory lock, and a client
-    registering meanwhile is either seen by the gate or waits until the contract committed.
+    With `contract=True` each contract revision passes the gate first (`orm_models.contract_gate`):
+    no client registered (`orm_models.registry.register_client`) and seen within `live_window`
+    may still map what it drops or tightens, and no client PostgreSQL showed connected within it
+    may have used it (`orm_models.observed`). Two contract migrations serialise on an advisory
+    lock, and a client registering meanwhile is either seen by the gate or waits until the
+    contract committed.
 
     Args:
         target: A database URL (`postgresql://`, `postgres://` and `postgresql+psycopg2://` all
@@ -135,17 +142,24 @@ def migrate(
         force: Apply contract revisions despite live clients; needs `reason`, which the audit
             table records with who and when.
         reason: Why forcing is right (required with `force`).
+        heartbeat_interval: How often the services heartbeat; a shorter `live_window` is an
+            override (needs `force` and `reason`).
+        ignore: Application names the operator vouches for: their observed sessions do not
+            block (recorded in the audit table).
 
     Returns:
         The id of the first contract revision held back, or None when `revision` was reached.
 
     Raises:
         ContractBlockedError: Live clients still map what a contract revision removes.
+        LiveWindowTooShortError: `live_window` is shorter than the heartbeat interval, unforced.
         DatabaseAheadError: The database is at a revision this release does not ship.
     """
     with begin(target) as connection:
         config = alembic_config(connection)
         if contract:
+            # Named for this transaction: a second contract migration waiting for the lock is no client.
+            connection.execute(text(f"SET LOCAL application_name = '{OWN_APPLICATION} migrate'"))
             lock_gate(connection)  # before reading the revision: a contract running now finishes first
         directory = ScriptDirectory.from_config(config)
         heads = database_heads(connection, directory)
@@ -171,6 +185,8 @@ def migrate(
                 live_window=live_window,
                 force=force,
                 reason=reason,
+                heartbeat_interval=heartbeat_interval,
+                ignore=ignore,
             )
             command.upgrade(config, script.revision)
         return None

@@ -1,6 +1,7 @@
 """`orm-models status`: where the database stands, who uses it, and whether a contract may run."""
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -9,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 
 from orm_models.__about__ import __version__
-from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, Blocker, blockers_for, live_clients
+from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, Blocker, blockers_for, window_cutoff
 from orm_models.migrate import (
     alembic_config,
     branch_heads,
@@ -20,7 +21,8 @@ from orm_models.migrate import (
     removes,
 )
 from orm_models.migrations.client_registry import CLIENT_TABLE
-from orm_models.registry import Registration, registered_clients
+from orm_models.observed import Observation, observed_clients, record_activity
+from orm_models.registry import Registration, registered_clients, registered_identities
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,21 @@ class Status:
     registry: bool
     pending: list[PendingRevision] = field(default_factory=list)
     clients: list[tuple[Registration, bool]] = field(default_factory=list)
-    """Every registered client and whether it is live (seen within the window)."""
+    """Every registered service and version and whether it is live (seen within the window)."""
     heads: list[str] = field(default_factory=list)
     """Every revision the database is at: the expand branch's and, once contracts ran, the contract's."""
     contracted: bool = False
     """The contract branch's head has run."""
+    live_instances: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Per (service, version): how many of its instances were seen within the window."""
+    observed: list[tuple[Observation, bool, bool]] = field(default_factory=list)
+    """Every client PostgreSQL showed: whether live, and whether a registration accounts for it."""
+
+    @property
+    def unregistered(self) -> list[Observation]:
+        """Live observed clients no registration accounts for: their orm-models cannot register
+        (a release before 2.3.0) or they do not call `register_client`."""
+        return [o for o, live, attributed in self.observed if live and not attributed]
 
 
 def collect_status(connection: Connection, live_window: timedelta = DEFAULT_LIVE_WINDOW) -> Status:
@@ -64,10 +76,18 @@ def collect_status(connection: Connection, live_window: timedelta = DEFAULT_LIVE
     known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
     ahead = any(head not in known for head in heads)
     registry = inspect(connection).has_table(CLIENT_TABLE)
+    cutoff = window_cutoff(connection, live_window)
     clients: list[tuple[Registration, bool]] = []
+    counts: dict[tuple[str, str], int] = {}
     if registry:
-        live = {(c.service, c.instance) for c in live_clients(connection, live_window)}
-        clients = [(c, (c.service, c.instance) in live) for c in registered_clients(connection)]
+        clients = [(c, c.last_seen_at >= cutoff) for c in registered_clients(connection)]
+        counts = {(c.service, c.orm_models_version): c.instances_since(cutoff) for c, _ in clients}
+    registered = [c for c, _ in clients]
+    identities = registered_identities(connection) if registry else set()
+    observed = [
+        (o, o.last_seen_at >= cutoff, o.attributed_to(registered, identities))
+        for o in observed_clients(connection, record_activity(connection))
+    ]
     pending = []
     for script in [] if ahead else pending_revisions(current, heads=heads):
         phase = str(getattr(script.module, "phase", "expand"))
@@ -80,7 +100,17 @@ def collect_status(connection: Connection, live_window: timedelta = DEFAULT_LIVE
     contract_head = branch_heads().get("contract")
     contracted = contract_head is not None and contract_head in heads
     return Status(
-        current, head_revision(), ahead, live_window, registry, pending, clients, sorted(heads), contracted
+        current,
+        head_revision(),
+        ahead,
+        live_window,
+        registry,
+        pending,
+        clients,
+        heads=sorted(heads),
+        contracted=contracted,
+        live_instances=counts,
+        observed=observed,
     )
 
 
@@ -104,7 +134,28 @@ def to_dict(status: Status) -> dict[str, object]:
             }
             for p in status.pending
         ],
-        "clients": [_client(client) | {"live": live} for client, live in status.clients],
+        "clients": [
+            _client(client)
+            | {
+                "live": live,
+                "live_instances": status.live_instances.get((client.service, client.orm_models_version), 0),
+            }
+            for client, live in status.clients
+        ],
+        "observed": [
+            {
+                "application_name": o.application_name,
+                "role": o.role,
+                "client_addr": o.client_addr,
+                "first_seen_at": o.first_seen_at.isoformat(),
+                "last_seen_at": o.last_seen_at.isoformat(),
+                "touched": sorted(o.touched),
+                "live": live,
+                "registered": attributed,
+            }
+            for o, live, attributed in status.observed
+        ],
+        "unregistered": [o.name for o in status.unregistered],
     }
 
 
@@ -112,6 +163,7 @@ def _client(client: Registration) -> dict[str, object]:
     return {
         "service": client.service,
         "instance": client.instance,
+        "instances": len(client.instances) or 1,
         "orm_models_version": client.orm_models_version,
         "first_seen_at": client.first_seen_at.isoformat(),
         "last_seen_at": client.last_seen_at.isoformat(),
@@ -125,15 +177,19 @@ def to_json(status: Status) -> str:
 
 
 def blockers_table(blockers: tuple[Blocker, ...] | list[Blocker]) -> str:
-    """Service, instance, version, last seen, columns: one line per blocking client."""
+    """Service (or observed application), instance, version, last seen, columns: one line each.
+
+    An observed client's columns are followed by what PostgreSQL showed of it.
+    """
     rows: list[tuple[str, ...]] = [("service", "instance", "orm-models", "last seen", "still maps")]
     rows += [
         (
             b.client.service,
-            b.client.instance,
+            b.client.instance
+            + (f" ({len(b.client.instances)} instances)" if len(b.client.instances) > 1 else ""),
             b.client.orm_models_version,
             b.client.last_seen_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
-            ", ".join(b.columns),
+            ", ".join(b.columns) + (f" [observed: {b.evidence}]" if b.evidence else ""),
         )
         for b in blockers
     ]
@@ -149,7 +205,7 @@ def _table(rows: Sequence[tuple[str, ...]]) -> str:
 
 def to_text(status: Status) -> str:
     """The human-readable report."""
-    window = _duration(status.live_window)
+    window = format_duration(status.live_window)
     lines = [f"database revision: {status.revision or 'none (never migrated)'}"]
     if status.revision is not None and not status.ahead:
         contracts = "applied" if status.contracted else "held back"
@@ -184,11 +240,11 @@ def to_text(status: Status) -> str:
         lines.append("clients: none registered")
     else:
         lines.append(f"clients (live = seen within {window}):")
-        rows: list[tuple[str, ...]] = [("service", "instance", "orm-models", "last seen", "state", "maps")]
+        rows: list[tuple[str, ...]] = [("service", "instances", "orm-models", "last seen", "state", "maps")]
         rows += [
             (
                 c.service,
-                c.instance,
+                _instances_cell(status, c),
                 c.orm_models_version,
                 c.last_seen_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
                 "live" if live else "stale",
@@ -197,10 +253,44 @@ def to_text(status: Status) -> str:
             for c, live in status.clients
         ]
         lines.extend(f"  {line}" for line in _table(rows).splitlines())
+    lines.extend(_observed_lines(status, window))
     return "\n".join(lines)
 
 
-def _duration(window: timedelta) -> str:
+def _instances_cell(status: Status, client: Registration) -> str:
+    live = status.live_instances.get((client.service, client.orm_models_version), 0)
+    return f"{live} live of {len(client.instances) or 1}"
+
+
+def _observed_lines(status: Status, window: str) -> list[str]:
+    if not status.observed:
+        return ["observed by PostgreSQL: no client sessions"]
+    lines = [f"observed by PostgreSQL (pg_stat_activity, live = seen within {window}):"]
+    rows: list[tuple[str, ...]] = [
+        ("application", "role@address", "last seen", "state", "registered", "named")
+    ]
+    rows += [
+        (
+            o.name,
+            o.where,
+            o.last_seen_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
+            "live" if live else "stale",
+            "yes" if attributed else "NO",
+            ", ".join(sorted(name for name in o.touched if "." not in name)) or "-",
+        )
+        for o, live, attributed in status.observed
+    ]
+    lines.extend(f"  {line}" for line in _table(rows).splitlines())
+    for o in status.unregistered:
+        lines.append(
+            f"  warning: {o.name} ({o.where}) uses this database without registering: its orm-models "
+            "cannot register (a release before 2.3.0) or it never calls register_client; it blocks "
+            "every contract while live (set application_name to its service name and register it)"
+        )
+    return lines
+
+
+def format_duration(window: timedelta) -> str:
     seconds = int(window.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0 and seconds >= size:
@@ -208,15 +298,31 @@ def _duration(window: timedelta) -> str:
     return f"{seconds}s"
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_LONGEST = timedelta(days=3650)
+"""Ten years: a longer live window is a typo, and `timedelta` overflows near 2.7 million years."""
+
+
 def parse_duration(text: str) -> timedelta:
-    """`24h`, `90m`, `2d`, `30s` or plain seconds; raises ValueError with the accepted forms."""
+    """`24h`, `90m`, `2d`, `30s` or plain seconds: a positive, finite duration of at most ten years.
+
+    Raises:
+        ValueError: one line naming the input and the accepted forms (`inf`, `nan`, `1e400`,
+            `0`, a negative number and anything else that is not such a duration).
+    """
     value = text.strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "s")
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "s")
+    forms = "use e.g. 24h, 90m, 2d, 30s"
     try:
         amount = float(number)
     except ValueError:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 24h, 90m, 2d, 30s)") from None
-    if amount < 0:
-        raise ValueError(f"not a duration: {text!r} (it must not be negative)")
-    return timedelta(seconds=amount * units[unit])
+        raise ValueError(f"not a duration: {text!r} ({forms})") from None
+    if not math.isfinite(amount) or amount <= 0:
+        raise ValueError(f"not a duration: {text!r} (it must be positive and finite; {forms})")
+    seconds = amount * _UNITS[unit]
+    if seconds > _LONGEST.total_seconds():
+        raise ValueError(f"not a duration: {text!r} (longer than {format_duration(_LONGEST)}; {forms})")
+    window = timedelta(seconds=seconds)
+    if not window:  # below a microsecond
+        raise ValueError(f"not a duration: {text!r} (it must be positive and finite; {forms})")
+    return window

@@ -4,6 +4,8 @@
     python client.py write SERVICE PREFIX N          # insert N people through its own models
     python client.py read                            # every person as its models see them (JSON)
     python client.py writers SEED OPS POOL           # random concurrent writes, audited per write
+    python client.py loop STOPFILE                   # write, then read back, one person at a time
+                                                     # until STOPFILE exists; never registers
 
 Exit 4 when the start-up guard refuses (one line on stderr). Released wheels before 2.3.0 ship
 no `register_client`: this client registers with the one statement README's runbook gives.
@@ -193,6 +195,26 @@ def writers(seed: int, ops: int, pool: int) -> int:
     return 0
 
 
+def loop(stop: str) -> int:
+    """A service nobody touched: it writes and reads back through its own models, one pooled
+    session, until told to stop; it never registers. Exit 1 at the first write it cannot read back."""
+    engine = _engine()
+    done = 0
+    while not os.path.exists(stop):
+        external_id = f"loop-{os.getpid()}-{done}"
+        family = f"Loop{done}"
+        with Session(engine) as session:
+            session.add(_person(external_id, f"Given{done}", family))
+            session.commit()
+            person = session.scalars(sa.select(Person).where(Person.external_id == external_id)).one()
+            if _family(person) != family or getattr(person, "last_name", family) != family:
+                print(f"wrote {family!r}, read back {_family(person)!r}", file=sys.stderr)
+                return 1
+        done += 1
+    print(json.dumps({"writer": VERSION, "writes": done}))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command, *args = argv
     if command == "start":
@@ -203,6 +225,8 @@ def main(argv: list[str]) -> int:
         return read()
     if command == "writers":
         return writers(int(args[0]), int(args[1]), int(args[2]))
+    if command == "loop":
+        return loop(args[0])
     print(f"unknown command {command}", file=sys.stderr)
     return 2
 
