@@ -91,7 +91,7 @@ def estimate(cursor: pg.cursor, staged: int, deletes: bool) -> Estimate:
     cursor.execute(
         f"""
         SELECT count(*), count(p.id), count(*) FILTER (WHERE p.id IS NOT NULL AND {_DIFFERS})
-        FROM {STAGING} TABLESAMPLE SYSTEM (%s) AS s
+        FROM {STAGING} AS s TABLESAMPLE SYSTEM (%s)
         LEFT JOIN organization AS o ON o.external_id = s.org_external_id
         LEFT JOIN {TABLE} AS p ON p.external_id = s.external_id
         """,
