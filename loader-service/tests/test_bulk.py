@@ -16,9 +16,9 @@ from pydantic import SecretStr
 
 from loader_service.config import Settings
 from loader_service.errors import DatabaseError
+from loader_service.report import Summary
 from loader_service.run import RunOptions, run_load
-from orm_models import Base, Person, migrate
-from orm_models import registry
+from orm_models import Base, Person, migrate, registry
 
 # Everything attached to `person` that a swap must give back, as the catalog has it.
 _CATALOG = {
@@ -48,16 +48,21 @@ _CATALOG = {
 
 def catalog(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as connection:
-        return {name: [tuple(row) for row in connection.execute(sa.text(query))] for name, query in _CATALOG.items()}
+        return {
+            name: [tuple(row) for row in connection.execute(sa.text(query))]
+            for name, query in _CATALOG.items()
+        }
 
 
 def models_drift(engine: sa.Engine) -> list[Any]:
-    """What `check`'s comparison (Alembic's, as orm-models' own test runs it) finds between models and database."""
+    """What `check`'s comparison (Alembic's, as orm-models' own test runs it) finds: models vs database."""
     combined = sa.MetaData(naming_convention=Base.metadata.naming_convention)
     for table in [*Base.metadata.sorted_tables, *registry.metadata.sorted_tables]:
         table.to_metadata(combined)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
         return list(compare_metadata(context, combined))
 
 
@@ -105,7 +110,12 @@ def test_a_first_load_takes_the_bulk_path_and_leaves_the_migrated_schema(
         new_id = connection.execute(
             sa.insert(Person).values(external_id="x-1", given_name="Ada").returning(Person.id)
         ).scalar_one()
-        assert new_id > connection.execute(sa.text("SELECT max(id) FROM person WHERE external_id <> 'x-1'")).scalar_one()
+        assert (
+            new_id
+            > connection.execute(
+                sa.text("SELECT max(id) FROM person WHERE external_id <> 'x-1'")
+            ).scalar_one()
+        )
         connection.execute(sa.text(f"DROP OWNED BY {reader}"))
         connection.execute(sa.text(f"DROP ROLE {reader}"))
     # The next run's start-up guard and registration are green on the swapped table.
@@ -134,7 +144,11 @@ def test_the_paths_agree_and_each_is_chosen_by_the_share_changed(
         merged = run_load(merge_settings, RunOptions(str(source), max_delete="100%", load_path="merge"))
         caplog.clear()
         outcomes.append((chosen, merged))
-        assert (chosen.inserted, chosen.updated, chosen.deleted) == (merged.inserted, merged.updated, merged.deleted)
+        assert (chosen.inserted, chosen.updated, chosen.deleted) == (
+            merged.inserted,
+            merged.updated,
+            merged.deleted,
+        )
         assert (chosen.organizations_inserted, chosen.organizations_updated) == (
             merged.organizations_inserted,
             merged.organizations_updated,
@@ -151,12 +165,16 @@ def _values(found: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     return {key: tuple(v for k, v in row.items() if k != "updated_at") for key, row in found.items()}
 
 
-def test_kept_people_keep_their_ids_and_untouched_values(fresh: tuple[Settings, sa.Engine], tmp_path: Path) -> None:
+def test_kept_people_keep_their_ids_and_untouched_values(
+    fresh: tuple[Settings, sa.Engine], tmp_path: Path
+) -> None:
     settings, engine = fresh
     run_load(settings, RunOptions(str(write_csv(tmp_path / "a.csv", person_rows(100)))))
     before = people(engine)
     with engine.begin() as connection:  # a column the loader does not write: kept through the swap
-        connection.execute(sa.text("UPDATE person SET created_at = '2001-01-01' WHERE external_id = 'p-00007'"))
+        connection.execute(
+            sa.text("UPDATE person SET created_at = '2001-01-01' WHERE external_id = 'p-00007'")
+        )
     changed = person_rows(100, variant="-b")
     run_load(settings, RunOptions(str(write_csv(tmp_path / "b.csv", changed)), load_path="bulk"))
     after = people(engine)
@@ -164,7 +182,11 @@ def test_kept_people_keep_their_ids_and_untouched_values(fresh: tuple[Settings, 
     assert {key: row["id"] for key, row in after.items()} == {key: row["id"] for key, row in before.items()}
     assert all(after[key]["updated_at"] > before[key]["updated_at"] for key in before)
     with engine.connect() as connection:
-        assert str(connection.execute(sa.text("SELECT created_at FROM person WHERE external_id = 'p-00007'")).scalar_one()).startswith("2001-01-01")
+        assert str(
+            connection.execute(
+                sa.text("SELECT created_at FROM person WHERE external_id = 'p-00007'")
+            ).scalar_one()
+        ).startswith("2001-01-01")
 
 
 @pytest.mark.parametrize(
@@ -184,7 +206,11 @@ def test_kept_people_keep_their_ids_and_untouched_values(fresh: tuple[Settings, 
     ids=["foreign_key_into_person", "view", "trigger"],
 )
 def test_what_a_swap_cannot_carry_sends_the_run_down_the_merge_path(
-    setup: str, reason: str, fresh: tuple[Settings, sa.Engine], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    setup: str,
+    reason: str,
+    fresh: tuple[Settings, sa.Engine],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings, engine = fresh
     with engine.begin() as connection:
@@ -192,7 +218,9 @@ def test_what_a_swap_cannot_carry_sends_the_run_down_the_merge_path(
     before = catalog(engine)
     caplog.set_level(logging.INFO, logger="loader_service")
 
-    summary = run_load(settings, RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(20))), load_path="bulk"))
+    summary = run_load(
+        settings, RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(20))), load_path="bulk")
+    )
 
     path, why = _path(caplog)
     assert (path, summary.inserted) == ("merge", 20)
@@ -208,9 +236,12 @@ def test_a_database_still_holding_last_name_is_loaded_by_the_merge(
     migrate(url, "0002")  # what 1.1.0 clients run on; the routine migrate then holds the contract back
     migrate(url)
     caplog.set_level(logging.INFO, logger="loader_service")
-    run_load(Settings(database_url=SecretStr(url)), RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(5)))))
+    run_load(
+        Settings(database_url=SecretStr(url)), RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(5))))
+    )
     path, why = _path(caplog)
-    assert path == "merge" and "person_bridge_last_name" in why
+    assert path == "merge"
+    assert "person_bridge_last_name" in why
 
 
 def test_the_swap_steps_back_for_a_long_reader_so_new_readers_never_queue(
@@ -222,26 +253,35 @@ def test_the_swap_steps_back_for_a_long_reader_so_new_readers_never_queue(
     long_reader.execute(sa.text("SELECT count(*) FROM person")).scalar_one()  # holds ACCESS SHARE to its end
     caplog.set_level(logging.INFO, logger="loader_service")
     settings = settings.model_copy(update={"swap_lock_timeout": 0.05, "merge_lock_timeout": 60.0})
-    outcome: list[object] = []
+    outcome: list[Summary] = []
     loader = threading.Thread(
         target=lambda: outcome.append(
-            run_load(settings, RunOptions(str(write_csv(tmp_path / "b.csv", person_rows(50, variant="-b"))), load_path="bulk"))
+            run_load(
+                settings,
+                RunOptions(
+                    str(write_csv(tmp_path / "b.csv", person_rows(50, variant="-b"))), load_path="bulk"
+                ),
+            )
         )
     )
     loader.start()
     try:
-        _wait_for(lambda: any("swap_lock_busy" in r.getMessage() for r in caplog.records) or not loader.is_alive())
+        _wait_for(
+            lambda: any("swap_lock_busy" in r.getMessage() for r in caplog.records) or not loader.is_alive()
+        )
         # A new reader gets in while the loader waits: it is never queued behind the swap's lock.
         # (If it were, it would wait for the long reader, which ends only after this query.)
         with engine.connect() as reader:
             reader.execute(sa.text("SET lock_timeout = '20s'"))
             assert reader.execute(sa.text("SELECT count(*) FROM person")).scalar_one() == 50
-            assert reader.execute(sa.text("SELECT min(family_name) FROM person")).scalar_one().endswith("0")
+            oldest: str = reader.execute(sa.text("SELECT min(family_name) FROM person")).scalar_one()
+            assert oldest.endswith("0")  # still the first load's names: the swap has not happened
     finally:
         long_reader.rollback()
         long_reader.close()
         loader.join(timeout=120)
-    assert len(outcome) == 1 and getattr(outcome[0], "updated") == 50
+    [summary] = outcome
+    assert summary.updated == 50
 
 
 def test_a_reader_that_never_lets_go_fails_the_run_and_changes_nothing(
@@ -254,7 +294,12 @@ def test_a_reader_that_never_lets_go_fails_the_run_and_changes_nothing(
     with engine.connect() as long_reader:
         long_reader.execute(sa.text("SELECT count(*) FROM person")).scalar_one()
         with pytest.raises(DatabaseError, match=r"swap failed, nothing was changed: person stayed busy"):
-            run_load(settings, RunOptions(str(write_csv(tmp_path / "b.csv", person_rows(30, variant="-b"))), load_path="bulk"))
+            run_load(
+                settings,
+                RunOptions(
+                    str(write_csv(tmp_path / "b.csv", person_rows(30, variant="-b"))), load_path="bulk"
+                ),
+            )
         long_reader.rollback()
     assert people(engine) == before
 

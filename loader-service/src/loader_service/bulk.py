@@ -24,9 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from psycopg2 import errors
+from psycopg2 import errors, sql
 from psycopg2 import extensions as pg
-from psycopg2 import sql
 
 from loader_service.errors import DatabaseError
 from loader_service.limits import DeleteLimit
@@ -151,7 +150,11 @@ def build(
         ).format(next_table, live_table)
     )
     if shape.reloptions:  # options as the catalog prints them (`fillfactor=90`)
-        cursor.execute(sql.SQL("ALTER TABLE {} SET ({})").format(next_table, sql.SQL(", ").join(map(sql.SQL, shape.reloptions))))
+        cursor.execute(
+            sql.SQL("ALTER TABLE {} SET ({})").format(
+                next_table, sql.SQL(", ").join(map(sql.SQL, shape.reloptions))
+            )
+        )
 
     columns = sql.SQL(", ").join(map(sql.Identifier, shape.columns))
     # Kept people: the source's values, every other column (created_at, columns added by later
@@ -172,12 +175,14 @@ def build(
             )
             SELECT count(*), count(*) FILTER (WHERE updated_at = now()) FROM moved
             """
-        ).format(next=next_table, columns=columns, values=values, staging=sql.Identifier(STAGING), live=live_table)
+        ).format(
+            next=next_table, columns=columns, values=values, staging=sql.Identifier(STAGING), live=live_table
+        )
     )
     kept, updated = cursor.fetchone() or (0, 0)
     # People the source does not have: kept as they are in append mode, when deleting is unsafe,
     # and when their record was rejected (its key is in KEPT).
-    survivors = sql.SQL("")
+    survivors: sql.Composable = sql.SQL("")
     if deletes:
         survivors = sql.SQL("AND EXISTS (SELECT 1 FROM {} AS k WHERE k.external_id = p.external_id)").format(
             sql.Identifier(KEPT)
@@ -243,7 +248,10 @@ def build(
     for number, (_, unique, body) in enumerate(shape.indexes):
         cursor.execute(
             sql.SQL("CREATE {}INDEX {} ON {} {}").format(
-                sql.SQL("UNIQUE " if unique else ""), sql.Identifier(_temporary("i", number)), next_table, sql.SQL(body)
+                sql.SQL("UNIQUE " if unique else ""),
+                sql.Identifier(_temporary("i", number)),
+                next_table,
+                sql.SQL(body),
             )
         )
     _copy_access(cursor, shape, next_table, shape.qualified(_temporary("s", 0)))
@@ -263,7 +271,10 @@ def _copy_access(cursor: pg.cursor, shape: TableShape, table: sql.Composed, sequ
     row = cursor.fetchone()
     if row is None or row[0] != shape.owner:
         cursor.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(table, sql.Identifier(shape.owner)))
-    for target, kind, grants in ((table, "TABLE", shape.grants), (sequence, "SEQUENCE", shape.sequence_grants)):
+    for target, kind, grants in (
+        (table, "TABLE", shape.grants),
+        (sequence, "SEQUENCE", shape.sequence_grants),
+    ):
         # Default privileges may have granted the new table what the live one does not have.
         cursor.execute(
             """
@@ -332,9 +343,13 @@ def swap(cursor: pg.cursor, built: Built, *, lock_timeout: float, wait: float) -
         )
     )
     cursor.execute(sql.SQL("DROP TABLE {}").format(live_table))
-    cursor.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(shape.qualified(NEXT), sql.Identifier(shape.name)))
     cursor.execute(
-        sql.SQL("ALTER SEQUENCE {} RENAME TO {}").format(new_sequence, sql.Identifier(shape.identity.sequence))
+        sql.SQL("ALTER TABLE {} RENAME TO {}").format(shape.qualified(NEXT), sql.Identifier(shape.name))
+    )
+    cursor.execute(
+        sql.SQL("ALTER SEQUENCE {} RENAME TO {}").format(
+            new_sequence, sql.Identifier(shape.identity.sequence)
+        )
     )
     for number, (name, _) in enumerate(shape.constraints):
         cursor.execute(
@@ -344,7 +359,9 @@ def swap(cursor: pg.cursor, built: Built, *, lock_timeout: float, wait: float) -
         )
     for number, (name, _, _) in enumerate(shape.indexes):
         cursor.execute(
-            sql.SQL("ALTER INDEX {} RENAME TO {}").format(shape.qualified(_temporary("i", number)), sql.Identifier(name))
+            sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                shape.qualified(_temporary("i", number)), sql.Identifier(name)
+            )
         )
     cursor.execute("RELEASE SAVEPOINT loader_swap")
     event(log.info, "bulk_step", step="person_swap", attempts=attempts, seconds=_since(locked))

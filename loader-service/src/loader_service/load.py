@@ -285,8 +285,6 @@ def _merge_people(
     return inserted, updated, deleted
 
 
-
-
 def _run_step(cursor: pg.cursor, name: str, sql: str) -> int:
     """Execute one merge statement; log its row count and duration (the merge is the long part)."""
     started = time.perf_counter()

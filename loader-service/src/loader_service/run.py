@@ -13,10 +13,10 @@ import psycopg2
 from psycopg2 import extensions as pg
 
 from loader_service import load
-from loader_service.load_path import LoadPath, SwapSettings, write
 from loader_service.config import Settings
 from loader_service.errors import LoaderError
 from loader_service.limits import DeleteLimit
+from loader_service.load_path import LoadPath, SwapSettings, write
 from loader_service.lock import advisory_lock
 from loader_service.logs import event
 from loader_service.mapping import KEY_FIELD, FieldError

@@ -80,7 +80,8 @@ def read_shape(cursor: pg.cursor, table: str) -> TableShape:
         blockers.append("this role does not own it (a swap replaces the table)")
 
     cursor.execute(
-        "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped"
+        " ORDER BY attnum",
         (oid,),
     )
     columns = tuple(row[0] for row in cursor.fetchall())
@@ -177,7 +178,8 @@ def _indexes(cursor: pg.cursor, oid: int, blockers: list[str]) -> tuple[tuple[st
         JOIN pg_class AS t ON t.oid = x.indrelid
         JOIN pg_namespace AS n ON n.oid = t.relnamespace
         WHERE x.indrelid = %s
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint AS k WHERE k.conindid = x.indexrelid AND k.conrelid = %s)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint AS k
+                          WHERE k.conindid = x.indexrelid AND k.conrelid = %s)
         ORDER BY i.relname
         """,
         (oid, oid),
