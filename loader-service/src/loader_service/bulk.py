@@ -51,6 +51,7 @@ _WRITTEN = {
     "organization_id": "o.id",
     "updated_at": f"CASE WHEN {_DIFFERS} THEN now() ELSE p.updated_at END",
 }
+_SORT_MEMORY = "128MB"
 _SAMPLE_ROWS = 4000
 """Staging rows the path choice looks up in `person` (by its unique index): a few milliseconds."""
 
@@ -215,7 +216,6 @@ def build(
             SELECT nextval({sequence}), s.external_id, s.given_name, s.family_name, s.email, o.id
             FROM {staging} AS s LEFT JOIN organization AS o ON o.external_id = s.org_external_id
             WHERE NOT EXISTS (SELECT 1 FROM {live} AS p WHERE p.external_id = s.external_id)
-            ORDER BY s.record_no
             """
         ).format(
             next=next_table,
@@ -229,6 +229,8 @@ def build(
 
     on_step("person_keys")
     started = time.perf_counter()
+    # Each index build sorts its column in memory up to this, then on disk: 1M emails fit.
+    cursor.execute("SET LOCAL maintenance_work_mem = %s", (_SORT_MEMORY,))
     identity = shape.identity
     cursor.execute(
         sql.SQL("ALTER TABLE {} ALTER COLUMN {} ADD GENERATED {} AS IDENTITY (SEQUENCE NAME {} {})").format(
