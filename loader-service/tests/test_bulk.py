@@ -139,6 +139,7 @@ def test_the_paths_agree_and_each_is_chosen_by_the_share_changed(
 
     paths, outcomes = [], []
     for source in sources:
+        ids_before = {key: row["id"] for key, row in people(bulk_engine).items()}
         chosen = run_load(bulk_settings, RunOptions(str(source), max_delete="100%"))
         paths.append(_path(caplog)[0])
         merged = run_load(merge_settings, RunOptions(str(source), max_delete="100%", load_path="merge"))
@@ -153,7 +154,17 @@ def test_the_paths_agree_and_each_is_chosen_by_the_share_changed(
             merged.organizations_inserted,
             merged.organizations_updated,
         )
-        assert _values(people(bulk_engine)) == _values(people(merge_engine))
+        after = people(bulk_engine)
+        assert _values(after) == _values(people(merge_engine))
+        # Kept people keep their ids; new ones get fresh ids past every earlier one.
+        assert {key: after[key]["id"] for key in ids_before if key in after} == {
+            key: ids_before[key] for key in ids_before if key in after
+        }
+        new_ids = [row["id"] for key, row in after.items() if key not in ids_before]
+        assert len(set(new_ids)) == len(new_ids) == chosen.inserted
+        assert min(new_ids, default=max(ids_before.values(), default=0) + 1) > max(
+            ids_before.values(), default=0
+        )
 
     assert paths == ["bulk", "merge", "bulk"]
     assert (outcomes[2][0].inserted, outcomes[2][0].updated, outcomes[2][0].deleted) == (40, 250, 50)
@@ -161,8 +172,11 @@ def test_the_paths_agree_and_each_is_chosen_by_the_share_changed(
 
 
 def _values(found: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
-    """Each person's id and values (not timestamps: the two databases loaded at different moments)."""
-    return {key: tuple(v for k, v in row.items() if k != "updated_at") for key, row in found.items()}
+    """Each person's values; not the timestamps (the databases loaded at other moments) nor the id
+    (each database numbers its new people in its own scan order; ids are checked apart)."""
+    return {
+        key: tuple(v for k, v in row.items() if k not in ("updated_at", "id")) for key, row in found.items()
+    }
 
 
 def test_kept_people_keep_their_ids_and_untouched_values(
