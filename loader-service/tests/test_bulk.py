@@ -179,28 +179,41 @@ def _values(found: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     }
 
 
-def test_kept_people_keep_their_ids_and_untouched_values(
-    fresh: tuple[Settings, sa.Engine], tmp_path: Path
+def test_kept_people_keep_their_ids_and_the_columns_the_loader_does_not_write(
+    fresh: tuple[Settings, sa.Engine], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings, engine = fresh
+    with engine.begin() as connection:  # what a later expand release may add: the swap keeps both working
+        connection.execute(
+            sa.text(
+                "ALTER TABLE person ADD COLUMN nickname text,"
+                " ADD COLUMN name_length int GENERATED ALWAYS AS (length(given_name)) STORED"
+            )
+        )
     run_load(settings, RunOptions(str(write_csv(tmp_path / "a.csv", person_rows(100)))))
     before = people(engine)
-    with engine.begin() as connection:  # a column the loader does not write: kept through the swap
+    with engine.begin() as connection:  # columns the loader does not write: kept through the swap
         connection.execute(
-            sa.text("UPDATE person SET created_at = '2001-01-01' WHERE external_id = 'p-00007'")
+            sa.text(
+                "UPDATE person SET created_at = '2001-01-01', nickname = 'Seven'"
+                " WHERE external_id = 'p-00007'"
+            )
         )
     changed = person_rows(100, variant="-b")
-    run_load(settings, RunOptions(str(write_csv(tmp_path / "b.csv", changed)), load_path="bulk"))
+    changed[7]["givenName"] = "Septima"
+    caplog.set_level(logging.INFO, logger="loader_service")
+    summary = run_load(settings, RunOptions(str(write_csv(tmp_path / "b.csv", changed)), load_path="bulk"))
     after = people(engine)
 
+    assert _path(caplog) == ("bulk", '"asked for (--path bulk)"')
+    assert summary.updated == 100
     assert {key: row["id"] for key, row in after.items()} == {key: row["id"] for key, row in before.items()}
     assert all(after[key]["updated_at"] > before[key]["updated_at"] for key in before)
     with engine.connect() as connection:
-        assert str(
-            connection.execute(
-                sa.text("SELECT created_at FROM person WHERE external_id = 'p-00007'")
-            ).scalar_one()
-        ).startswith("2001-01-01")
+        kept = connection.execute(
+            sa.text("SELECT created_at, nickname, name_length FROM person WHERE external_id = 'p-00007'")
+        ).one()
+    assert (str(kept.created_at)[:10], kept.nickname, kept.name_length) == ("2001-01-01", "Seven", 7)
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def read_shape(cursor: pg.cursor, table: str) -> TableShape:
         """
         SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text,
                c.relrowsecurity, pg_has_role(c.relowner, 'USAGE'), obj_description(c.oid, 'pg_class'),
-               coalesce(c.reloptions, '{}'), c.relpersistence::text
+               coalesce(c.reloptions, '{}'), c.relpersistence::text, c.relreplident::text
         FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
         WHERE c.oid = %s::regclass
         """,
@@ -70,18 +70,21 @@ def read_shape(cursor: pg.cursor, table: str) -> TableShape:
     )
     row = cursor.fetchone()
     assert row is not None  # ::regclass raised if the table were missing
-    oid, schema, name, owner, kind, row_security, owned, comment, reloptions, persistence = row
+    oid, schema, name, owner, kind, row_security, owned, comment, reloptions, persistence, replica = row
     blockers = _blockers(cursor, oid)
     if kind != "r" or persistence != "p":
         blockers.append("it is not a plain, logged table")
     if row_security:
         blockers.append("it has row-level security")
+    if replica != "d":
+        blockers.append("its replica identity is not the default")
     if not owned:
         blockers.append("this role does not own it (a swap replaces the table)")
 
     cursor.execute(
+        # Generated columns compute themselves in the next table too (LIKE ... INCLUDING GENERATED).
         "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped"
-        " ORDER BY attnum",
+        " AND attgenerated = '' ORDER BY attnum",
         (oid,),
     )
     columns = tuple(row[0] for row in cursor.fetchall())
