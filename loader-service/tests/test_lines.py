@@ -40,14 +40,18 @@ def test_a_bad_byte_past_the_first_block_names_its_line_and_offset() -> None:
     lines[7000] = b"7000,bad \xff byte\n"
     data = b"".join(lines)
     reader = _lines(data)
-    seen = 0
+    seen: list[str] = []
     with pytest.raises(BadEncodingError) as caught:
-        for _ in reader:
-            reader.record_bytes = 0
-            seen += 1
-    assert seen == 7000  # every line before the bad one was handed out
+        _collect(reader, seen)
+    assert len(seen) == 7000  # every line before the bad one was handed out
     assert caught.value.offset == data.index(b"\xff")
     assert caught.value.byte == b"\xff"
+
+
+def _collect(reader: Lines, seen: list[str]) -> None:
+    for line in reader:
+        reader.record_bytes = 0
+        seen.append(line)
 
 
 def test_oversized_records_within_and_across_blocks_are_skipped_and_reading_goes_on() -> None:
