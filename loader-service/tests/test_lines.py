@@ -13,7 +13,7 @@ from loader_service.sources.lines import BadEncodingError, Lines, RecordTooLarge
 
 
 def _lines(data: bytes, max_record: int = 1 << 20, encoding: str = "utf-8-sig") -> Lines:
-    return Lines(io.BufferedReader(io.BytesIO(data)), encoding, max_record, name="source")  # type: ignore[arg-type]
+    return Lines(io.BufferedReader(io.BytesIO(data)), encoding, max_record, name="source")
 
 
 def _read_all(lines: Lines) -> list[str | tuple[str, int]]:
