@@ -1,5 +1,10 @@
 """Loader benchmark (`nox -s bench`): this loader against bare COPY and the per-row ORM loader.
 
+The loader runs both ways side by side: the bulk path (build the next table without indexes,
+swap it in) and the merge path (`--path merge`), on a first load and on a 90 %-changed sync;
+and the unchanged re-sync (auto: the merge). The two bare COPYs frame them: into an index-free
+table (the wire/parse ceiling) and into the indexed `person`.
+
 Every method runs in its own subprocess (a "worker" of this script) on the same generated file
 and the same `person` table, so each gets a clean interpreter and its peak RSS is its own
 (`os.wait4`). Times are measured inside the worker around the load itself (interpreter start-up
