@@ -17,6 +17,7 @@ from loader_service.config import Settings
 from loader_service.errors import LockBusyError
 from loader_service.generate import generate
 from loader_service.load import connect
+from loader_service.load_path import LoadPath
 from loader_service.lock import LOCK_KEY
 from loader_service.run import RunOptions, run_load
 
@@ -32,8 +33,9 @@ def _cli(database_url: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.parametrize("path", ["merge", "bulk"])
 def test_a_reader_never_sees_an_empty_table_or_a_mix_of_two_loads(
-    settings: Settings, migrated_engine: Engine, tmp_path: Path
+    path: LoadPath, settings: Settings, migrated_engine: Engine, tmp_path: Path
 ) -> None:
     size = 20_000
     sources = [str(write_csv(tmp_path / f"{v}.csv", person_rows(size, variant=v))) for v in ("-A", "-B")]
@@ -44,7 +46,7 @@ def test_a_reader_never_sees_an_empty_table_or_a_mix_of_two_loads(
     def loads() -> None:
         try:
             for index in range(1, 5):
-                run_load(settings, RunOptions(sources[index % 2]))
+                run_load(settings, RunOptions(sources[index % 2], load_path=path))
         finally:
             done.set()
 
@@ -130,11 +132,15 @@ def test_concurrent_cli_run_told_not_to_wait_exits_with_status_3(database_url: s
 _PHASE_QUERIES = {
     "copy": r"^\s*COPY loader_staging",
     "merge": r"^\s*(UPDATE person|INSERT INTO person|DELETE FROM person)",
+    # The bulk path: writing the next table, building its keys and indexes.
+    "bulk_build": r"INSERT INTO .*loader_next_person",
+    "bulk_keys": r"(ADD CONSTRAINT|CREATE (UNIQUE )?INDEX) .*loader_next_person",
 }
+_PATHS = {"copy": "auto", "merge": "merge", "bulk_build": "bulk", "bulk_keys": "bulk"}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", ["copy", "merge"])
+@pytest.mark.parametrize("phase", list(_PHASE_QUERIES))
 def test_sigkill_mid_load_leaves_the_previous_dataset(
     phase: str, settings: Settings, database_url: str, migrated_engine: Engine, tmp_path: Path
 ) -> None:
@@ -145,7 +151,8 @@ def test_sigkill_mid_load_leaves_the_previous_dataset(
     large = tmp_path / "next.csv"
     generate(large, 150_000, seed=2, variant="-next", start=50_000)  # updates, inserts and deletes
 
-    run = _cli(database_url, "--source", str(large), "--max-delete", "100%")  # deletes half the people
+    # Deletes half the people.
+    run = _cli(database_url, "--source", str(large), "--max-delete", "100%", "--path", _PATHS[phase])
     watcher = connect(database_url)
     watcher.autocommit = True
     with watcher.cursor() as cursor:
@@ -170,8 +177,50 @@ def test_sigkill_mid_load_leaves_the_previous_dataset(
 
     assert run.returncode == -signal.SIGKILL
     assert fingerprint(migrated_engine) == before
+    _assert_no_next_table(migrated_engine)
     # The lock died with the connection: the next run gets it and completes.
     assert run_load(settings, RunOptions(str(large), max_delete="100%")).read == 150_000
+
+
+def test_sigkill_while_the_swap_waits_for_its_lock_leaves_the_previous_table(
+    settings: Settings, database_url: str, migrated_engine: Engine, tmp_path: Path
+) -> None:
+    """Killed inside the swap (a long reader keeps it retrying): the old table, whole, and no leftover."""
+    run_load(settings, RunOptions(str(write_csv(tmp_path / "a.csv", person_rows(200)))))
+    before = fingerprint(migrated_engine)
+    with migrated_engine.connect() as long_reader:
+        long_reader.execute(text("SELECT count(*) FROM person")).scalar_one()  # ACCESS SHARE to its end
+        source = write_csv(tmp_path / "b.csv", person_rows(200, variant="-b"))
+        run = _cli(database_url, "--source", str(source), "--path", "bulk")
+        watcher = connect(database_url)
+        watcher.autocommit = True
+        with watcher.cursor() as cursor:
+            cursor.execute("SET application_name = 'loader-tests'")
+        try:
+            deadline = time.monotonic() + 60
+            while not _loader_running(watcher, r"LOCK TABLE .* IN ACCESS EXCLUSIVE MODE"):
+                assert run.poll() is None, f"the load ended before its swap: {run.communicate()}"
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+            os.kill(run.pid, signal.SIGKILL)
+            run.communicate(timeout=30)
+            while _loader_running(watcher, "."):
+                assert time.monotonic() < deadline, "the killed loader's backend never ended"
+                time.sleep(0.05)
+        finally:
+            watcher.close()
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+        long_reader.rollback()
+    assert run.returncode == -signal.SIGKILL
+    assert fingerprint(migrated_engine) == before
+    _assert_no_next_table(migrated_engine)
+
+
+def _assert_no_next_table(engine: Engine) -> None:
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT to_regclass('loader_next_person')")).scalar_one() is None
 
 
 def _loader_running(watcher: "psycopg2.extensions.connection", pattern: str) -> bool:

@@ -84,6 +84,8 @@ def test_json_log_lines_report_each_merge_step_with_its_count(database_url: str,
         "1",
         "--rejects",
         str(tmp_path / "r.jsonl"),
+        "--path",
+        "merge",  # a first load takes the bulk path by itself
         DATABASE_URL=database_url,
         LOADER_LOG_FORMAT="json",
     )

@@ -15,6 +15,7 @@ from loader_service.config import ReportSettings, Settings, get_settings, settin
 from loader_service.errors import EXIT_OK, LoaderError, SettingsError
 from loader_service.limits import DEFAULT_MAX_DELETE, DeleteLimit
 from loader_service.load import MODES
+from loader_service.load_path import LOAD_PATHS
 from loader_service.logs import event
 from loader_service.report import configure_logging, progress_for
 from loader_service.run import RunOptions, run_load
@@ -65,6 +66,7 @@ def _run(arguments: argparse.Namespace) -> int:
         max_errors=arguments.max_errors,
         lock_timeout=arguments.lock_timeout,
         max_delete=arguments.max_delete,
+        load_path=arguments.path,
     )
     if arguments.every is None:
         return _run_once(settings, options, arguments.json)
@@ -165,6 +167,13 @@ def _parser() -> argparse.ArgumentParser:
         "--lock-timeout",
         type=float,
         help="seconds to wait while another run holds the lock (default: LOADER_LOCK_TIMEOUT or 0)",
+    )
+    run.add_argument(
+        "--path",
+        choices=LOAD_PATHS,
+        default="auto",
+        help="bulk: build the next table without indexes and swap it in; merge: write changed rows; "
+        "auto (default): bulk when the estimated share of rows changed reaches LOADER_BULK_SHARE",
     )
     run.add_argument("--every", type=_duration, help="run on a schedule, e.g. 15m, 1h30m (until SIGTERM)")
     run.add_argument("--runs", type=_non_negative, help="with --every: stop after this many runs")

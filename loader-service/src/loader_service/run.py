@@ -16,6 +16,7 @@ from loader_service import load
 from loader_service.config import Settings
 from loader_service.errors import LoaderError
 from loader_service.limits import DeleteLimit
+from loader_service.load_path import LoadPath, SwapSettings, write
 from loader_service.lock import advisory_lock
 from loader_service.logs import event
 from loader_service.mapping import KEY_FIELD, FieldError
@@ -43,6 +44,8 @@ class RunOptions:
     """`20%` or `500` (see `limits`); None: `LOADER_MAX_DELETE`."""
     log_rejects: bool = False
     """With no `rejects` path: log every reject in full instead of writing a file (Lambda)."""
+    load_path: LoadPath = "auto"
+    """`bulk` (build and swap), `merge` (row by row), or `auto`: by the estimated share changed."""
 
 
 def default_rejects_path(source: str, directory: Path | None = None) -> Path:
@@ -110,12 +113,26 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                         "(they may be among them)",
                     )
                 progress.phase("merging")
-                counts = load.merge(
-                    cursor, options.mode, delete, max_delete=max_delete, on_step=progress.step
+                written = write(
+                    cursor,
+                    options.mode,
+                    delete,
+                    requested=options.load_path,
+                    staged=valid,
+                    swap=SwapSettings(
+                        settings.bulk_share, settings.swap_lock_timeout, settings.merge_lock_timeout
+                    ),
+                    max_delete=max_delete,
+                    on_step=progress.step,
+                    # Read to the end and proven whole then; still the same source now, before
+                    # the commit (and before a swap's exclusive lock: this may be a request)?
+                    before_swap=source.verify,
                 )
-                # Read to the end and proven whole then; still the same source now, at the commit?
-                source.verify()
                 connection.commit()
+                if written.locked is not None:
+                    held = round(1000 * (time.perf_counter() - written.locked), 1)
+                    event(log.info, "swap_committed", lock_held_ms=held)
+                counts = written.counts
             except BaseException:
                 _rollback(connection)
                 raise

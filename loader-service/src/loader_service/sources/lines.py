@@ -1,9 +1,13 @@
 """Decoded lines of a byte stream, in bounded memory, each one's byte offset known.
 
-Decoding line by line (rather than through a read-ahead `TextIOWrapper`) is what lets an
-encoding error name the record that holds the bad byte and its offset, and lets a line longer
-than the maximum record size be skipped (a per-record reject) or refused (no line end in
-sight: `/dev/zero`) without ever holding more than one record in memory.
+The stream is read and decoded a block at a time (64 KiB, cut after its last line end): one
+C-level decode and one split per block instead of a `readline` and an incremental-decoder
+call per line (profiled: those were 40% of reading a CSV). Each line keeps its raw bytes
+beside its text until it is handed out, so an encoding error still names the record that
+holds the bad byte and its offset (a block that fails to decode is handed out line by line,
+each decoded alone), and a line longer than the maximum record size is still skipped (a
+per-record reject) or refused (no line end in sight: `/dev/zero`) without ever holding more
+than one record plus one block in memory.
 """
 
 import codecs
@@ -11,6 +15,8 @@ from typing import BinaryIO
 
 from loader_service.errors import SourceError
 
+_BLOCK = 1 << 16
+"""Bytes read and decoded at a time."""
 _SCAN_FACTOR = 16
 """How far past the maximum record size we look for the end of an oversized line before giving up."""
 _PREFIX = 80
@@ -46,13 +52,22 @@ class Lines:
             raise SourceError(
                 f"LOADER_ENCODING={encoding} is not ASCII-compatible; use utf-8, latin-1, cp1252, ..."
             )
-        self._readline = stream.readline
+        self._read = stream.read
         self._decoder = codecs.getincrementaldecoder(encoding)("strict")
         self._decode = self._decoder.decode
         self._max = max_record
         self._name = name
+        self._carry = b""
+        """Bytes read after the last line end: the start of the next line."""
+        self._eof = False
+        self._fresh = True
+        """Nothing decoded yet (a decoder's byte-order-mark state is still at its start)."""
+        self._texts: list[str | None] = []
+        """Decoded lines not yet handed out, last first (None: decode it alone when its turn comes)."""
+        self._raws: list[bytes] = []
+        """Their raw bytes, in the same order."""
         self.offset = 0
-        """Bytes consumed so far (of the decompressed stream)."""
+        """Bytes handed out so far (of the decompressed stream)."""
         self.record_bytes = 0
         """Bytes of the record being read; the reader resets it at each record's start."""
 
@@ -60,51 +75,104 @@ class Lines:
         return self
 
     def __next__(self) -> str:
-        raw = self._readline(self._max + 1)
-        if not raw:
-            tail = self._decode_at(b"", final=True)
-            if tail:  # pragma: no cover - an ASCII-compatible decoder holds nothing back at a line end
-                return tail
-            raise StopIteration
+        if not self._raws:
+            self._fill()
+        raw = self._raws.pop()
+        text = self._texts.pop()
         size = len(raw)
         self.record_bytes += size
         if self.record_bytes > self._max:
             start = self.offset - (self.record_bytes - size)
             self.offset += size
-            if not raw.endswith(b"\n"):
-                self._skip_line(start)
             self.record_bytes = 0
-            self._decoder.reset()
             raise RecordTooLargeError(start, self._max, raw[:_PREFIX])
-        try:
-            text = self._decode(raw)
-        except UnicodeDecodeError as error:
-            raise BadEncodingError(
-                self.offset + error.start, raw[error.start : error.start + 1], error.reason
-            ) from None
+        if text is None:
+            text = self._decode_alone(raw, final=self._eof and not self._raws)
         self.offset += size
         return text
 
-    def _decode_at(self, raw: bytes, final: bool = False) -> str:
+    def _fill(self) -> None:
+        """Read on until a whole line (or the last one) is pending; StopIteration at the end."""
+        while not self._raws:
+            if self._eof:
+                raise StopIteration
+            block = self._read(_BLOCK)
+            if not block:
+                self._eof = True
+                if self._carry:  # the last line, without a line end
+                    self._pend(self._carry, final=True)
+                    self._carry = b""
+                continue
+            data = self._carry + block if self._carry else block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                self._carry = data
+                if len(data) > self._max:
+                    self._skip_oversized()
+                continue
+            self._carry = data[cut:]
+            self._pend(data[:cut])
+
+    def _pend(self, data: bytes, final: bool = False) -> None:
+        """Split `data` (whole lines, or the last line) into pending lines, decoded in one call."""
+        raws = data.split(b"\n")
+        tail = raws.pop()  # b"" after a line end; at the end of the stream, a last line without one
+        texts: list[str] | None
         try:
-            return self._decode(raw, final)
+            texts = self._decode(data, final).split("\n")
+            self._fresh = False
+        except UnicodeDecodeError:
+            # Each line is decoded alone when its turn comes: the lines before the bad byte are
+            # handed out first, and the error names the record that holds it.
+            texts = None
+            if self._fresh:  # utf-8-sig forgets the byte-order mark it just consumed: start over
+                self._decoder.reset()
+        text_tail = texts.pop() if texts is not None else None
+        if texts is not None and (len(texts) != len(raws) or bool(text_tail) != bool(tail)):
+            texts = None  # a decoder that makes or eats line ends (utf-7...): line by line, as read
+        pending: list[str | None] = [None] * len(raws) if texts is None else [text + "\n" for text in texts]
+        lines = [raw + b"\n" for raw in raws]
+        if tail:
+            lines.append(tail)
+            pending.append(text_tail if texts is not None else None)
+        lines.reverse()
+        pending.reverse()
+        self._raws, self._texts = lines, pending
+
+    def _decode_alone(self, raw: bytes, final: bool) -> str:
+        try:
+            text = self._decode(raw, final)
         except UnicodeDecodeError as error:
             raise BadEncodingError(
                 self.offset + error.start, raw[error.start : error.start + 1], error.reason
             ) from None
+        self._fresh = False
+        return text
 
-    def _skip_line(self, start: int) -> None:
-        """Read on to the end of the current line; refuse when it does not end within a bounded scan."""
-        scanned = self.offset - start
+    def _skip_oversized(self) -> None:
+        """The line being read is over the limit: skip to its end, or refuse when none is in sight."""
+        start = self.offset - self.record_bytes
+        prefix = self._carry[:_PREFIX]
+        skipped = len(self._carry)
+        self._carry = b""
         while True:
-            chunk = self._readline(1 << 16)
-            self.offset += len(chunk)
-            scanned += len(chunk)
-            if not chunk or chunk.endswith(b"\n"):
-                return
-            if scanned > _SCAN_FACTOR * self._max:
+            block = self._read(_BLOCK)
+            if not block:
+                self._eof = True
+                break
+            end = block.find(b"\n")
+            if end >= 0:
+                skipped += end + 1
+                self._carry = block[end + 1 :]
+                break
+            skipped += len(block)
+            if skipped + self.record_bytes > _SCAN_FACTOR * self._max:
                 raise SourceError(
-                    f"{self._name}: at byte offset {start}: no line end within {scanned:,} bytes "
+                    f"{self._name}: at byte offset {start}: no line end within "
+                    f"{skipped + self.record_bytes:,} bytes "
                     f"(maximum record size {self._max:,} bytes, LOADER_MAX_RECORD_BYTES); "
                     "this does not look like CSV or JSON Lines. Nothing was changed"
                 )
+        self.offset += skipped
+        self.record_bytes = 0
+        raise RecordTooLargeError(start, self._max, prefix)

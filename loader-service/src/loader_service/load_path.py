@@ -1,0 +1,115 @@
+"""Which way staging reaches `person`: the row merge or the bulk build-and-swap, chosen by cost.
+
+The merge writes each changed row into the indexed table (every index updated per row); the
+bulk path rewrites the whole table without indexes and builds them once. The merge wins while
+few rows change; the bulk path once a large share does (a first load: all of them). The share
+is estimated from a sample of staging looked up in `person` (milliseconds), and compared with
+`LOADER_BULK_SHARE`. The log line `load_path` says which path ran and why.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import psycopg2
+from psycopg2 import extensions as pg
+
+from loader_service import bulk, load
+from loader_service.limits import DeleteLimit
+from loader_service.logs import event
+from loader_service.table_shape import read_shape
+
+LoadPath = Literal["auto", "bulk", "merge"]
+LOAD_PATHS: tuple[LoadPath, ...] = ("auto", "bulk", "merge")
+STEPS = (*load.ORGANIZATION_STEPS, *bulk.BULK_STEPS)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Written:
+    counts: load.MergeCounts
+    path: Literal["bulk", "merge"]
+    locked: float | None = None
+    """`perf_counter()` when the swap took its exclusive lock (held until the caller commits)."""
+
+
+@dataclass(frozen=True)
+class SwapSettings:
+    share: float
+    """Estimated share of rows changed from which the bulk path is taken."""
+    lock_timeout: float
+    """Seconds one attempt waits for the swap's exclusive lock before stepping back."""
+    wait: float
+    """Seconds of attempts before the run gives up (nothing changed)."""
+
+
+def write(
+    cursor: pg.cursor,
+    mode: load.Mode,
+    delete: bool,
+    *,
+    requested: LoadPath,
+    staged: int,
+    swap: SwapSettings,
+    max_delete: DeleteLimit | None,
+    on_step: load.StepReporter,
+    before_swap: Callable[[], None],
+) -> Written:
+    """Write staging into the live tables by the chosen path; the caller commits.
+
+    `before_swap` runs after the bulk build and before the exclusive lock (the source's last
+    check): nothing slow happens while readers wait.
+    """
+    deletes = mode == "sync" and delete
+    path, reason = _choose(cursor, requested, deletes, staged, swap.share)
+    event(log.info, "load_path", path=path, reason=reason)
+    if path == "merge":
+        counts = load.merge(cursor, mode, delete, max_delete=max_delete, on_step=on_step)
+        before_swap()
+        return Written(counts, "merge")
+    try:
+        organizations = load.merge_organizations(cursor, on_step, STEPS)
+        built = bulk.build(
+            cursor,
+            read_shape(cursor, bulk.TABLE),
+            deletes=deletes,
+            max_delete=max_delete,
+            on_step=lambda name: on_step(name, STEPS.index(name) + 1, len(STEPS)),
+        )
+        before_swap()
+        on_step("person_swap", len(STEPS), len(STEPS))
+        locked = bulk.swap(cursor, built, lock_timeout=swap.lock_timeout, wait=swap.wait)
+    except psycopg2.Error as error:
+        raise load.database_error("bulk load", error) from None
+    counts = load.MergeCounts(built.inserted, built.updated, built.deleted, *organizations)
+    return Written(counts, "bulk", locked)
+
+
+def _choose(
+    cursor: pg.cursor, requested: LoadPath, deletes: bool, staged: int, share: float
+) -> tuple[Literal["bulk", "merge"], str]:
+    if requested == "merge":
+        return "merge", "asked for (--path merge)"
+    shape = read_shape(cursor, bulk.TABLE)
+    if shape.blockers:
+        why = "; ".join(shape.blockers)
+        if requested == "bulk":
+            event(log.warning, "bulk_refused", reason=why)
+        return "merge", f"a swap cannot carry {bulk.TABLE}: {why}"
+    if requested == "bulk":
+        return "bulk", "asked for (--path bulk)"
+    started = time.perf_counter()
+    guess = bulk.estimate(cursor, staged, deletes)
+    measured = (
+        f"~{guess.inserted} inserted, ~{guess.updated} updated, ~{guess.deleted} deleted of "
+        f"{guess.live} people ({guess.changed_share:.0%} changed, bulk from {share:.0%}; "
+        f"sampled in {time.perf_counter() - started:.3f} s)"
+    )
+    if guess.live == 0:
+        return "bulk", f"{bulk.TABLE} is empty: a first load"
+    if guess.changed_share >= share:
+        return "bulk", measured
+    return "merge", measured
