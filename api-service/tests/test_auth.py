@@ -207,17 +207,30 @@ def test_unknown_kids_do_not_flood_the_issuer(seeded_url: str) -> None:
     assert body == {"detail": "invalid token: token signed by a key the issuer does not publish"}
 
 
-def test_issuer_unreachable_before_any_key_is_503(seeded_url: str) -> None:
+def test_issuer_unreachable_before_any_key_is_503_until_the_stated_retry(seeded_url: str) -> None:
+    """Down at start-up: a 503 whose Retry-After is when the API tries the issuer again, and does."""
     with DevIssuer() as gone:
-        token = gone.issue()
-        settings = make_settings(seeded_url, **auth_settings(gone), auth_http_timeout_seconds=1)
-    # Stopped: its port refuses connections now.
-    with TestClient(create_app(settings)) as client:
+        port = int(gone.url.rsplit(":", 1)[1])
+        settings = make_settings(
+            seeded_url, **auth_settings(gone), auth_http_timeout_seconds=1, auth_jwks_min_refresh_seconds=4
+        )
+    # Stopped: its port refuses connections now, also to the start-up fetch.
+    with TestClient(create_app(settings)) as client, DevIssuer(port=port) as back:
+        token = back.issue()
+        back.jwks_gate.clear()  # up again, but not answering yet: only the attempts are counted
         response = client.get("/people", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 503
+        assert response.json() == {"detail": "token issuer unavailable"}
+        retry_after = int(response.headers["retry-after"])
+        assert 1 <= retry_after <= 4
+        assert back.jwks_requests == 0  # the 503 came from what is held, not from a new attempt
+        back.jwks_gate.set()
 
-    assert response.status_code == 503
-    assert response.headers["retry-after"] == "7"
-    assert response.json() == {"detail": "token issuer unavailable"}
+        time.sleep(retry_after)  # as the client is told
+        status, _, body = _get(client, token)
+
+    assert status == 200, body
+    assert back.jwks_requests == 1
 
 
 def test_anonymous_only_when_asked_and_said_loudly(

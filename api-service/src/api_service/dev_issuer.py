@@ -82,6 +82,12 @@ class DevIssuer:
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}"
         self._thread: threading.Thread | None = None
+        # For tests and benchmarks of a slow issuer: each JWKS answer first waits for the gate
+        # (open unless a test closes it), then sleeps jwks_delay seconds.
+        self.jwks_gate = threading.Event()
+        self.jwks_gate.set()
+        self.jwks_delay = 0.0
+        self.jwks_requests = 0
 
     # --- keys and tokens ---------------------------------------------------------------------
 
@@ -193,6 +199,9 @@ def _handler_for(issuer: DevIssuer) -> type[BaseHTTPRequestHandler]:
             if self.path == "/.well-known/openid-configuration":
                 self._reply(200, issuer.discovery())
             elif self.path == "/jwks.json":
+                issuer.jwks_requests += 1
+                issuer.jwks_gate.wait()
+                time.sleep(issuer.jwks_delay)
                 self._reply(200, issuer.jwks())
             else:
                 self._reply(404, {"error": "not_found"})
