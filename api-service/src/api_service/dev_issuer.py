@@ -19,9 +19,11 @@ import argparse
 import contextlib
 import ipaddress
 import json
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -79,6 +81,7 @@ class DevIssuer:
         self.keys: list[SigningKey] = [SigningKey.generate(algorithm)]
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
+        self._server.handle_error = _quiet_on_disconnect(self._server.handle_error)  # type: ignore[method-assign]
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}"
         self._thread: threading.Thread | None = None
@@ -160,6 +163,16 @@ class DevIssuer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _quiet_on_disconnect(handle_error: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """A client that gave up on a slow answer (jwks_delay) is no error worth a traceback."""
+
+    def handle(request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            handle_error(request, client_address)
+
+    return handle
 
 
 class _BadRequestError(Exception):
