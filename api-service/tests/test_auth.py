@@ -1,14 +1,17 @@
 """Bearer tokens against the local issuer: who gets in, who gets a 401 or a 403, and why."""
 
 import base64
+import datetime
 import json
 import time
 from collections.abc import Iterator
 
 import jwt
+import jwt.api_jwt
 import pytest
 from fastapi.testclient import TestClient
 
+import api_service.auth
 from api_service.dev_issuer import DevIssuer, SigningKey
 from api_service.main import create_app
 
@@ -247,15 +250,27 @@ def test_anonymous_only_when_asked_and_said_loudly(
     assert warning["level"] == "warning"
 
 
-def test_a_remembered_token_still_expires(seeded_url: str) -> None:
-    """Verified tokens are remembered for speed; their expiry is checked on every use all the same."""
+def test_a_remembered_token_still_expires(seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified tokens are remembered for speed; their expiry is checked on every use all the same.
+
+    The clocks (the memory's and PyJWT's) are moved past the expiry rather than waited for, so
+    the outcome does not depend on how fast the first two requests are served.
+    """
     with DevIssuer() as short:
         settings = make_settings(seeded_url, **auth_settings(short), auth_leeway_seconds=0)
         with TestClient(create_app(settings)) as client:
-            token = short.issue(expires_in=1)
+            token = short.issue(expires_in=60)
             assert _get(client, token)[0] == 200
             assert _get(client, token)[0] == 200  # from memory
-            time.sleep(1.1)
+
+            class _Later(datetime.datetime):
+                @classmethod
+                def now(cls, tz: datetime.tzinfo | None = None) -> "_Later":
+                    moved = datetime.datetime.now(tz) + datetime.timedelta(seconds=120)
+                    return cls.fromtimestamp(moved.timestamp(), tz)
+
+            monkeypatch.setattr(api_service.auth, "now", lambda: time.time() + 120)
+            monkeypatch.setattr(jwt.api_jwt, "datetime", _Later)
             status, _, body = _get(client, token)
 
     assert status == 401
