@@ -15,8 +15,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
 
+from loader_service.choices import FORMATS, Format  # noqa: F401 - defined there for the CLI
 from loader_service.config import Settings
 from loader_service.errors import SourceError
 from loader_service.mapping import KEY_FIELD, SOURCE_NAMES
@@ -24,8 +24,6 @@ from loader_service.redaction import redact
 from loader_service.sources.lines import BadEncodingError, Lines, RecordTooLargeError
 from loader_service.sources.transport import ByteStream, open_bytes
 
-Format = Literal["csv", "jsonl"]
-FORMATS: tuple[Format, ...] = ("csv", "jsonl")
 _SUFFIXES: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 
