@@ -22,10 +22,19 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-from orm_models.__about__ import __version__
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+from sqlalchemy import create_engine
+from sqlalchemy.exc import DBAPIError
 
-# Alembic, SQLAlchemy and the modules built on them are imported by the functions that use them,
-# so that `--version` and `--help` answer in a fraction of a second.
+from orm_models.__about__ import __version__
+from orm_models.cli_args import UsageError, database_url_argument
+from orm_models.cli_registry import add_registry_commands, migrate_with_gate
+from orm_models.migrate import (
+    alembic_config,
+    current_revision,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -36,12 +45,6 @@ _Handler = Callable[[argparse.Namespace], int]
 
 def _shipped_revision(revision: str) -> str:
     """`revision` when this package ships it (an id, `head` or `base`), else a usage error."""
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
-
-    from orm_models.cli_args import UsageError
-    from orm_models.migrate import alembic_config
-
     scripts = ScriptDirectory.from_config(alembic_config())
     try:
         if revision.strip():
@@ -65,20 +68,12 @@ def _migrate(arguments: argparse.Namespace) -> int:
     changes and the blocking clients are listed (exit 1). --force --reason TEXT overrides
     the gate and records who, when and why in the registry's audit table.
     """
-    from orm_models.cli_args import database_url_argument
-    from orm_models.cli_registry import migrate_with_gate
-
     revision = _shipped_revision(arguments.revision)
     return migrate_with_gate(database_url_argument(arguments), revision, arguments)
 
 
 def _current(arguments: argparse.Namespace) -> int:
     """Print the revision the database is at ("empty (never migrated)" when none)."""
-    from sqlalchemy import create_engine
-
-    from orm_models.cli_args import database_url_argument
-    from orm_models.migrate import current_revision
-
     engine = create_engine(database_url_argument(arguments))
     try:
         with engine.connect() as connection:
@@ -185,7 +180,6 @@ def _revision(arguments: argparse.Namespace) -> int:
     printed. Exit 1 when the lint flags the new revision (the file stays, to be edited).
     """
     from orm_models.authoring.revision import RevisionWriteError, describe, new_revision
-    from orm_models.cli_args import database_url_argument
 
     try:
         written = new_revision(
@@ -231,7 +225,6 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"orm-models {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from orm_models.cli_registry import add_registry_commands
 
     sub = _add_command(commands, "migrate", _migrate)
     sub.add_argument("--revision", default="head", help="target revision (default: head)")
@@ -301,17 +294,7 @@ def _first_line(error: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `orm-models` console script; returns the exit status."""
-    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
-        # Before the parser: building it imports SQLAlchemy (the registry's options).
-        print(f"orm-models {__version__}")
-        return EXIT_OK
     arguments = _build_parser().parse_args(argv)  # a usage error exits 2 here
-    from alembic.script.revision import RevisionError
-    from alembic.util import CommandError
-    from sqlalchemy.exc import DBAPIError
-
-    from orm_models.cli_args import UsageError
-
     try:
         status = int(arguments.handler(arguments))
         sys.stdout.flush()  # a closed pipe raises here, inside the try, not at interpreter exit

@@ -11,39 +11,28 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 
-from typing import TYPE_CHECKING
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
-
-# The rest (Alembic, the status report) is imported by the commands that run it: `orm-models
-# --help` builds these parsers, and should not pay for them.
-
-# contract_gate.DEFAULT_LIVE_WINDOW as the option is typed (a test holds them equal): argparse
-# converts a string default with the option's type when it parses, so `--help` need not import
-# the gate (SQLAlchemy, Alembic) to say it.
-_DEFAULT_WINDOW_TEXT = "24h"
+from orm_models.cli_args import database_url_argument, safe_url
+from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, ContractBlockedError
+from orm_models.migrate import DatabaseAheadError, head_revision, migrate, pending_contract_drops
+from orm_models.registry import forget_client
+from orm_models.status import blockers_table, collect_status, parse_duration, to_json, to_text
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 
 
 def _window(text: str) -> timedelta:
-    from orm_models.status import parse_duration
-
     try:
         return parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def migrate_with_gate(url: "URL", revision: str, arguments: argparse.Namespace) -> int:
+def migrate_with_gate(url: URL, revision: str, arguments: argparse.Namespace) -> int:
     """`orm-models migrate` once its revision and URL are checked: the gate's refusal as a table."""
-    from orm_models.cli_args import safe_url
-    from orm_models.contract_gate import ContractBlockedError
-    from orm_models.migrate import DatabaseAheadError, head_revision, migrate, pending_contract_drops
-    from orm_models.status import blockers_table
-
     if arguments.force and not arguments.contract:
         raise ValueError("--force only applies with --contract")
     try:
@@ -91,11 +80,6 @@ def _status(arguments: argparse.Namespace) -> int:
     drops and whether the gate would let it run now (if not, who blocks it). Clients are
     live when seen within --live-window, stale otherwise.
     """
-    from sqlalchemy import create_engine
-
-    from orm_models.cli_args import database_url_argument
-    from orm_models.status import collect_status, to_json, to_text
-
     engine = create_engine(database_url_argument(arguments))
     try:
         with engine.connect() as connection:
@@ -111,11 +95,6 @@ def _forget(arguments: argparse.Namespace) -> int:
 
     The removal is recorded in the registry's audit table. Exit 1 when nothing matched.
     """
-    from sqlalchemy import create_engine
-
-    from orm_models.cli_args import database_url_argument
-    from orm_models.registry import forget_client
-
     engine = create_engine(database_url_argument(arguments))
     try:
         removed = forget_client(engine, arguments.service, arguments.instance)
@@ -163,8 +142,9 @@ def add_registry_commands(
     """
     add_command = add_command or _plain_command
     database_option = database_option or _plain_database_option
-    window = f"a client seen this recently counts as live (default {_DEFAULT_WINDOW_TEXT})"
-    migrate_parser.add_argument("--live-window", type=_window, default=_DEFAULT_WINDOW_TEXT, help=window)
+    hours = int(DEFAULT_LIVE_WINDOW.total_seconds() // 3600)
+    window = f"a client seen this recently counts as live (default {hours}h)"
+    migrate_parser.add_argument("--live-window", type=_window, default=DEFAULT_LIVE_WINDOW, help=window)
     migrate_parser.add_argument(
         "--force", action="store_true", help="apply the contract despite live clients"
     )
@@ -172,7 +152,7 @@ def add_registry_commands(
 
     status_parser = add_command(commands, "status", _status)
     status_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    status_parser.add_argument("--live-window", type=_window, default=_DEFAULT_WINDOW_TEXT, help=window)
+    status_parser.add_argument("--live-window", type=_window, default=DEFAULT_LIVE_WINDOW, help=window)
     database_option(status_parser)
 
     clients_parser = commands.add_parser(
