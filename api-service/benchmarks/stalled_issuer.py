@@ -42,7 +42,9 @@ async def _one(host: str, port: int, request: bytes) -> tuple[int, float]:
     return int(head.split(b" ", 2)[1]), time.perf_counter() - started
 
 
-async def _flood(host: str, port: int, token: str, per_second: float, stop_at: float) -> list[tuple[int, float]]:
+async def _flood(
+    host: str, port: int, token: str, per_second: float, stop_at: float
+) -> list[tuple[int, float]]:
     request = (
         f"GET /people?limit=1 HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
         "Connection: close\r\n\r\n"
@@ -67,7 +69,9 @@ async def _phase(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per phase")
     parser.add_argument("--stall", type=float, default=6.0, help="seconds the issuer takes per JWKS answer")
@@ -100,10 +104,16 @@ def main() -> None:
 
     flood_statuses = sorted({status for status, _ in flood})
     flood_ms = [seconds * 1000 for _, seconds in flood]
-    print(f"\n{args.rows} people, {args.connections} valid-token connections, {args.workers} workers, {args.duration:g} s per phase")
+    print(
+        f"\n{args.rows} people, {args.connections} valid-token connections, {args.workers} workers, "
+        f"{args.duration:g} s per phase"
+    )
     print("| phase | valid req/s | valid p50 ms | valid p99 ms | errors |")
     print("|---|---:|---:|---:|---:|")
-    for label, result in (("calm issuer", calm), (f"issuer {args.stall:g} s + {args.flood:g}/s unknown kids", stalled)):
+    for label, result in (
+        ("calm issuer", calm),
+        (f"issuer {args.stall:g} s + {args.flood:g}/s unknown kids", stalled),
+    ):
         print(
             f"| {label} | {result.requests_per_second:.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} "
             f"| {result.errors} |"
@@ -111,8 +121,9 @@ def main() -> None:
     if flood_ms:
         quantiles = statistics.quantiles(flood_ms, n=100)
         print(
-            f"\nunknown-kid flood: {len(flood)} requests, statuses {flood_statuses}, p50 {quantiles[49]:.1f} ms, "
-            f"p99 {quantiles[98]:.1f} ms, max {max(flood_ms):.0f} ms; JWKS requests at the issuer: {refreshes}"
+            f"\nunknown-kid flood: {len(flood)} requests, statuses {flood_statuses}, "
+            f"p50 {quantiles[49]:.1f} ms, p99 {quantiles[98]:.1f} ms, max {max(flood_ms):.0f} ms; "
+            f"JWKS requests at the issuer: {refreshes}"
         )
     change = stalled.p99_ms / calm.p99_ms - 1
     print(f"valid-token p99, stalled vs calm: {change:+.0%}")

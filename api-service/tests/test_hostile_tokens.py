@@ -84,7 +84,8 @@ def _answer(
     client: TestClient, capsys: pytest.CaptureFixture[str], authorization: str | bytes
 ) -> tuple[int, dict[str, str], list[dict[str, object]]]:
     capsys.readouterr()
-    response = client.get("/people", headers={"Authorization": authorization})
+    raw = authorization if isinstance(authorization, bytes) else authorization.encode("latin-1")
+    response = client.get("/people", headers={b"Authorization": raw})
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # a traceback would not parse as JSON
     # The test's own HTTP client logs its request through the same root handler: not the API's.
@@ -92,7 +93,9 @@ def _answer(
     assert response.status_code != 500
     # The response went through the protocol layer: the header is Latin-1, one line, no quotes.
     challenge = response.headers.get("www-authenticate", "")
-    assert challenge.isascii() and "\r" not in challenge and "\n" not in challenge
+    assert challenge.isascii()
+    assert "\r" not in challenge
+    assert "\n" not in challenge
     assert len(challenge) < 300
     return response.status_code, dict(response.headers), records
 
@@ -109,13 +112,13 @@ def _assert_one_access_line(records: list[dict[str, object]], status: int) -> No
 def test_hostile_header_parameter_is_401(
     strict_client: TestClient, issuer: DevIssuer, capsys: pytest.CaptureFixture[str], name: str, value: object
 ) -> None:
-    status, headers, records = _answer(strict_client, capsys, f"Bearer {_with_header(issuer, **{name: value})}")
+    status, headers, records = _answer(
+        strict_client, capsys, f"Bearer {_with_header(issuer, **{name: value})}"
+    )
 
     assert status == 401
     assert headers["www-authenticate"].startswith('Bearer realm="api-service", error="invalid_token"')
     _assert_one_access_line(records, 401)
-
-
 
 
 def _legitimate(name: str, value: object) -> bool:
@@ -180,11 +183,17 @@ def test_malformed_token_text_is_401(
     _assert_one_access_line(records, 401)
 
 
-def test_a_refused_algorithm_is_named_only_when_safe_to_echo(strict_client: TestClient, issuer: DevIssuer) -> None:
-    named = strict_client.get("/people", headers={"Authorization": f"Bearer {_with_header(issuer, alg='HS256')}"})
+def test_a_refused_algorithm_is_named_only_when_safe_to_echo(
+    strict_client: TestClient, issuer: DevIssuer
+) -> None:
+    named = strict_client.get(
+        "/people", headers={"Authorization": f"Bearer {_with_header(issuer, alg='HS256')}"}
+    )
     hostile = strict_client.get(
         "/people", headers={"Authorization": f"Bearer {_with_header(issuer, alg='RS256' + chr(0x2603))}"}
     )
 
     assert "signing algorithm 'HS256' not accepted" in named.headers["www-authenticate"]
-    assert hostile.json() == {"detail": "invalid token: signing algorithm (string) not accepted (RS256, ES256)"}
+    assert hostile.json() == {
+        "detail": "invalid token: signing algorithm (string) not accepted (RS256, ES256)"
+    }

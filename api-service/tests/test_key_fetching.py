@@ -44,7 +44,10 @@ def test_valid_tokens_never_wait_for_a_stalled_issuer(seeded_url: str) -> None:
     with DevIssuer() as issuer:
         # Keys always due for a refresh: every request with a known key starts one if none runs.
         settings = make_settings(
-            seeded_url, **auth_settings(issuer), auth_jwks_cache_seconds=0.001, auth_jwks_min_refresh_seconds=0
+            seeded_url,
+            **auth_settings(issuer),
+            auth_jwks_cache_seconds=0.001,
+            auth_jwks_min_refresh_seconds=0,
         )
         valid = issuer.issue()
         with TestClient(create_app(settings)) as client:
@@ -64,7 +67,7 @@ def test_valid_tokens_never_wait_for_a_stalled_issuer(seeded_url: str) -> None:
                 assert keys.refreshing  # the download was still hanging through all of it
             finally:
                 issuer.jwks_gate.set()
-            refresh = keys._refresh  # noqa: SLF001 - the test waits for the download it released
+            refresh = keys._refresh
             assert refresh is not None
             refresh.result(timeout=30)
             assert issuer.jwks_requests == 2  # start-up's, and the one refresh: the flood added none

@@ -19,7 +19,8 @@ from loader_service.errors import LockBusyError
 from loader_service.generate import generate
 from loader_service.load import connect
 from loader_service.lock import LOCK_KEY
-from loader_service.run import RunOptions, Summary, run_load
+from loader_service.report import Summary
+from loader_service.run import RunOptions, run_load
 
 
 def _cli(database_url: str, *args: str) -> subprocess.Popen[str]:
@@ -105,7 +106,9 @@ def test_second_run_waits_for_the_lock_then_loads(
         cursor.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
     outcome: list[Summary] = []
     source = str(write_csv(tmp_path / "p.csv", person_rows(3)))
-    loader = threading.Thread(target=lambda: outcome.append(run_load(settings, RunOptions(source, lock_timeout=120))))
+    loader = threading.Thread(
+        target=lambda: outcome.append(run_load(settings, RunOptions(source, lock_timeout=120)))
+    )
     loader.start()
     try:
         while loader.is_alive() and not any("lock_wait" in r.getMessage() for r in caplog.records):

@@ -52,7 +52,8 @@ def test_a_long_email_wraps_in_the_row_and_the_detail_panel(page: Page, long_ema
     assert viewport is not None
     panel = page.locator("#detail").bounding_box()
     table = page.locator("#people").bounding_box()
-    assert panel is not None and table is not None
+    assert panel is not None
+    assert table is not None
     assert panel["x"] + panel["width"] <= viewport["width"]  # the panel stays on the page
     assert table["x"] + table["width"] <= panel["x"]  # and beside the list, not over it
     assert _overflow(page, "#detail-email") == 0

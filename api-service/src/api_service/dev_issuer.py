@@ -81,7 +81,7 @@ class DevIssuer:
         self.keys: list[SigningKey] = [SigningKey.generate(algorithm)]
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
-        self._server.handle_error = _quiet_on_disconnect(self._server.handle_error)  # type: ignore[method-assign]
+        self._server.handle_error = _quiet_on_disconnect(self._server.handle_error)  # type: ignore[assignment]
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}"
         self._thread: threading.Thread | None = None

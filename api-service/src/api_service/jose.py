@@ -17,7 +17,7 @@ import jwt
 MAX_TOKEN_LENGTH = 8192
 # What may be echoed into a header (WWW-Authenticate's quoted-string): printable ASCII without
 # the quote and the backslash, and not much of it.
-_ECHO_UNSAFE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+_ECHO_UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 _ECHO_MAX = 120
 # NumericDate (RFC 7519 §2): seconds since the epoch; past year 9999 is no date.
 _LATEST_DATE = 253_402_300_800

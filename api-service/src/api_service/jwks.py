@@ -14,6 +14,7 @@
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -105,10 +106,8 @@ class KeySet:
         if refresh is None:
             return
         # shield: a request that gives up must not cancel the download others may be waiting on.
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(refresh)), self._timeout)
-        except TimeoutError:
-            pass
 
     def _start_refresh(self) -> "Future[None] | None":
         """A new download in its own thread, unless one is running or one started too recently."""
@@ -127,7 +126,9 @@ class KeySet:
             keys = self._download()
         except (OSError, ValueError, jwt.PyJWTError) as exc:
             if self._keys:
-                log.warning("token issuer's keys not refreshed, keeping the %d held: %s", len(self._keys), exc)
+                log.warning(
+                    "token issuer's keys not refreshed, keeping the %d held: %s", len(self._keys), exc
+                )
             else:
                 log.warning(
                     "token issuer's keys unavailable: %s; next attempt in %d s", exc, self.retry_after()

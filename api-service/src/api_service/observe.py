@@ -39,7 +39,7 @@ def _request_id(scope: Scope) -> str:
     # secrets.token_hex asks the kernel (urandom) and so releases the GIL on the event loop,
     # which then waits behind the request threads to get it back.
     # (random's own generator is reseeded in a forked child, so workers never share a sequence.)
-    return f"{random.getrandbits(128):032x}"  # noqa: S311 - not a secret
+    return f"{random.getrandbits(128):032x}"
 
 
 class Observe:

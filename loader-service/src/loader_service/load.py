@@ -25,12 +25,12 @@ from psycopg2.extras import execute_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from loader_service.choices import MODES, Mode  # noqa: F401 - defined there for the CLI
+from loader_service.choices import MODES as MODES  # re-exported: defined there for the CLI
+from loader_service.choices import Mode as Mode
 from loader_service.errors import DatabaseError, LoaderError
 from loader_service.limits import DeleteLimit
 from loader_service.logs import event
 from loader_service.mapping import FIELDS
-
 
 STAGING = "loader_staging"
 KEPT = "loader_kept"

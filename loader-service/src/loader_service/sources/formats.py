@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from loader_service.choices import FORMATS, Format  # noqa: F401 - defined there for the CLI
+from loader_service.choices import FORMATS as FORMATS  # re-exported: defined there for the CLI
+from loader_service.choices import Format as Format
 from loader_service.config import Settings
 from loader_service.errors import SourceError
 from loader_service.mapping import KEY_FIELD, SOURCE_NAMES
