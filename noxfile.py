@@ -216,14 +216,33 @@ def tests(session: nox.Session, package: str) -> None:
 
 
 def _run_browser(session: nox.Session) -> None:
-    """tests/browser: web/ served on its own origin, api-service under uvicorn, Debian's Chromium.
+    """tests/browser: web/ served on its own origin, api-service under uvicorn, headless Chromium.
 
     The API is installed as its tests install it: with the orm-models its own range admits.
+    Chromium is found or installed by tools/chromium.py (Debian's package when this machine can
+    install it, else Playwright's), so the session needs nothing installed beforehand.
     """
     _install_built(session, "api-service", "test")
     session.install("-r", str(ROOT / "tests" / "browser" / "pyproject.toml"))
+    chromium = _provide_chromium(session)
     with session.chdir(ROOT / "tests" / "browser"):
-        _pytest(session, {"PYTHONDONTWRITEBYTECODE": "1"})
+        _pytest(session, {"PYTHONDONTWRITEBYTECODE": "1", "CHROMIUM": chromium})
+
+
+def _provide_chromium(session: nox.Session) -> str:
+    """Chromium's path, from `python -m tools.chromium` in the session's venv (it has Playwright)."""
+    python = str(Path(session.bin) / "python")
+    result = subprocess.run(
+        [python, "-m", "tools.chromium"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    for line in result.stderr.splitlines()[:-1] if result.returncode else result.stderr.splitlines():
+        session.log(line)
+    if result.returncode:
+        lines = result.stderr.strip().splitlines()
+        session.error(lines[-1] if lines else "no Chromium for the browser tests")
+    path = result.stdout.strip()
+    session.log(f"chromium: {path}")
+    return path
 
 
 @nox.session(python=PYTHON)

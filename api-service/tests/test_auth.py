@@ -1,14 +1,17 @@
 """Bearer tokens against the local issuer: who gets in, who gets a 401 or a 403, and why."""
 
 import base64
+import datetime
 import json
 import time
 from collections.abc import Iterator
 
 import jwt
+import jwt.api_jwt
 import pytest
 from fastapi.testclient import TestClient
 
+import api_service.auth
 from api_service.dev_issuer import DevIssuer, SigningKey
 from api_service.main import create_app
 
@@ -207,17 +210,30 @@ def test_unknown_kids_do_not_flood_the_issuer(seeded_url: str) -> None:
     assert body == {"detail": "invalid token: token signed by a key the issuer does not publish"}
 
 
-def test_issuer_unreachable_before_any_key_is_503(seeded_url: str) -> None:
+def test_issuer_unreachable_before_any_key_is_503_until_the_stated_retry(seeded_url: str) -> None:
+    """Down at start-up: a 503 whose Retry-After is when the API tries the issuer again, and does."""
     with DevIssuer() as gone:
-        token = gone.issue()
-        settings = make_settings(seeded_url, **auth_settings(gone), auth_http_timeout_seconds=1)
-    # Stopped: its port refuses connections now.
-    with TestClient(create_app(settings)) as client:
+        port = int(gone.url.rsplit(":", 1)[1])
+        settings = make_settings(
+            seeded_url, **auth_settings(gone), auth_http_timeout_seconds=1, auth_jwks_min_refresh_seconds=4
+        )
+    # Stopped: its port refuses connections now, also to the start-up fetch.
+    with TestClient(create_app(settings)) as client, DevIssuer(port=port) as back:
+        token = back.issue()
+        back.jwks_gate.clear()  # up again, but not answering yet: only the attempts are counted
         response = client.get("/people", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 503
+        assert response.json() == {"detail": "token issuer unavailable"}
+        retry_after = int(response.headers["retry-after"])
+        assert 1 <= retry_after <= 4
+        assert back.jwks_requests == 0  # the 503 came from what is held, not from a new attempt
+        back.jwks_gate.set()
 
-    assert response.status_code == 503
-    assert response.headers["retry-after"] == "7"
-    assert response.json() == {"detail": "token issuer unavailable"}
+        time.sleep(retry_after)  # as the client is told
+        status, _, body = _get(client, token)
+
+    assert status == 200, body
+    assert back.jwks_requests == 1
 
 
 def test_anonymous_only_when_asked_and_said_loudly(
@@ -234,15 +250,27 @@ def test_anonymous_only_when_asked_and_said_loudly(
     assert warning["level"] == "warning"
 
 
-def test_a_remembered_token_still_expires(seeded_url: str) -> None:
-    """Verified tokens are remembered for speed; their expiry is checked on every use all the same."""
+def test_a_remembered_token_still_expires(seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified tokens are remembered for speed; their expiry is checked on every use all the same.
+
+    The clocks (the memory's and PyJWT's) are moved past the expiry rather than waited for, so
+    the outcome does not depend on how fast the first two requests are served.
+    """
     with DevIssuer() as short:
         settings = make_settings(seeded_url, **auth_settings(short), auth_leeway_seconds=0)
         with TestClient(create_app(settings)) as client:
-            token = short.issue(expires_in=1)
+            token = short.issue(expires_in=60)
             assert _get(client, token)[0] == 200
             assert _get(client, token)[0] == 200  # from memory
-            time.sleep(1.1)
+
+            class _Later(datetime.datetime):
+                @classmethod
+                def now(cls, tz: datetime.tzinfo | None = None) -> "_Later":
+                    moved = datetime.datetime.now(tz) + datetime.timedelta(seconds=120)
+                    return cls.fromtimestamp(moved.timestamp(), tz)
+
+            monkeypatch.setattr(api_service.auth, "now", lambda: time.time() + 120)
+            monkeypatch.setattr(jwt.api_jwt, "datetime", _Later)
             status, _, body = _get(client, token)
 
     assert status == 401

@@ -1,5 +1,6 @@
 """Atomicity under concurrency: readers, a second run, and SIGKILL in the middle of a load."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from loader_service.generate import generate
 from loader_service.load import connect
 from loader_service.load_path import LoadPath
 from loader_service.lock import LOCK_KEY
+from loader_service.report import Summary
 from loader_service.run import RunOptions, run_load
 
 
@@ -42,18 +44,28 @@ def test_a_reader_never_sees_an_empty_table_or_a_mix_of_two_loads(
     run_load(settings, RunOptions(sources[0]))
     seen: list[tuple[int, int, str]] = []
     done = threading.Event()
+    # The loader waits, after each commit, until the reader has read once since: so the reader
+    # sees every load whatever the relative speed of the two (it still reads during the loads).
+    commits = 0
+    watched = threading.Event()
 
     def loads() -> None:
+        nonlocal commits
         try:
             for index in range(1, 5):
                 run_load(settings, RunOptions(sources[index % 2], load_path=path))
+                watched.clear()
+                commits += 1
+                watched.wait(timeout=120)
         finally:
             done.set()
 
     loader = threading.Thread(target=loads)
     loader.start()
+    acknowledged = 0
     with migrated_engine.connect() as connection:
         while not done.is_set():
+            known = commits  # read before the query: the query's snapshot includes that commit
             row = connection.execute(
                 text(
                     "SELECT count(*), count(DISTINCT right(family_name, 2)), min(right(family_name, 2))"
@@ -62,6 +74,9 @@ def test_a_reader_never_sees_an_empty_table_or_a_mix_of_two_loads(
             ).one()
             connection.commit()
             seen.append((row[0], row[1], row[2]))
+            if known > acknowledged:
+                acknowledged = known
+                watched.set()
     loader.join()
 
     assert all(count == size and variants == 1 for count, variants, _ in seen), set(seen)
@@ -84,22 +99,31 @@ def test_second_run_exits_at_once_when_told_not_to_wait(
 
 
 def test_second_run_waits_for_the_lock_then_loads(
-    settings: Settings, migrated_engine: Engine, tmp_path: Path
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Seen waiting (its `lock_wait` line), not timed: it loads only once the holder lets go."""
+    caplog.set_level(logging.INFO, logger="loader_service.lock")
     holder = connect(settings.database_url.get_secret_value())
     with holder.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-    releaser = threading.Timer(0.5, holder.close)
-    releaser.start()
-    started = time.monotonic()
-
-    summary = run_load(
-        settings, RunOptions(str(write_csv(tmp_path / "p.csv", person_rows(3))), lock_timeout=10)
+    outcome: list[Summary] = []
+    source = str(write_csv(tmp_path / "p.csv", person_rows(3)))
+    loader = threading.Thread(
+        target=lambda: outcome.append(run_load(settings, RunOptions(source, lock_timeout=120)))
     )
+    loader.start()
+    try:
+        while loader.is_alive() and not any("lock_wait" in r.getMessage() for r in caplog.records):
+            time.sleep(0.02)
+        assert loader.is_alive(), "the second run did not wait for the lock"
+        with migrated_engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM person")).scalar_one() == 0
+    finally:
+        holder.close()
+    loader.join()
 
+    [summary] = outcome
     assert summary.inserted == 3
-    assert time.monotonic() - started >= 0.5
-    releaser.join()
 
 
 def test_two_concurrent_cli_runs_one_waits_no_duplicates(

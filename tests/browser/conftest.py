@@ -1,13 +1,12 @@
 """A real stack for the page: embedded PostgreSQL, api-service under uvicorn, the static page on
-its own origin, a second origin the API does not allow, and Debian's Chromium driven by Playwright.
+its own origin, a second origin the API does not allow, and Chromium (Debian's, else Playwright's)
+driven by Playwright.
 
 Everything is session-scoped (one database, one API, one browser); each test gets a fresh page.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from orm_models import Organization, Person, migrate
 from orm_models.testing.postgres import EmbeddedPostgres, embedded_postgres
 from tests.browser.servers import api_server
+from tools import chromium
 from tools.static_site import static_site
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,9 +58,10 @@ class Seeded:
 
 
 def chromium_path() -> str:
-    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    """The nox session passes CHROMIUM; run by hand, pytest finds or installs one the same way."""
+    found = chromium.provide()
     if not found:
-        pytest.fail("no Chromium: `apt-get install chromium` (Debian), or set CHROMIUM to its path")
+        pytest.fail(chromium.MISSING, pytrace=False)
     return found
 
 

@@ -126,6 +126,7 @@ async function loadPage(path, pageNumber) {
     const page = await api.get(path, { signal: inFlight.signal });
     if (mine !== generation) return;
     renderRows(page.items);
+    delete $("#people").dataset.stale;
     $("#page-number").textContent = `page ${pageNumber}`;
     $("#first").disabled = pageNumber === 1;
     const next = $("#next");
@@ -136,7 +137,10 @@ async function loadPage(path, pageNumber) {
     if (!organizationsLoaded) loadOrganizations();
   } catch (error) {
     if (mine !== generation || error.name === "AbortError") return;
-    renderRows([]);
+    // A 503 is passing (the page retries by itself): the rows already shown stay, marked as
+    // not current, rather than an empty table for the length of an outage.
+    if (error instanceof ApiError && error.kind === "unavailable") $("#people").dataset.stale = "true";
+    else renderRows([]);
     showError(error, () => loadPage(path, pageNumber));
   } finally {
     if (mine === generation) inFlight = null;

@@ -14,8 +14,6 @@ import sys
 import tempfile
 from importlib.metadata import version
 
-from api_service.config import SettingsError, load_settings
-
 USAGE_ERROR = 2
 
 
@@ -44,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     # Through the environment, so the workers (separate processes) and the checks see the same.
     os.environ.update(overrides)
+    # Imported here, not at the top: pydantic and SQLAlchemy take seconds on a busy machine, and
+    # `--help`/`--version` (answered by parse_args above) need neither.
+    from api_service.config import SettingsError, load_settings
+
     try:
         settings = load_settings()
     except SettingsError as exc:

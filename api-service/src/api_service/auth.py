@@ -4,11 +4,13 @@ Checked: the signature (RS256 or ES256 only: `none` and the HMAC family are refu
 key is looked at, so a public key can never be used as an HMAC secret), the issuer, the audience,
 the expiry (and not-before), and the required scope (`scope`, space-separated, or `scp`).
 
-The issuer's keys (JWKS) are fetched once and kept, parsed, for `auth_jwks_cache_seconds`; a
-token signed by a key not yet seen (the issuer rotated) fetches them again, at most once per
-`auth_jwks_min_refresh_seconds`. Only that fetch does I/O, in a worker thread. When the issuer
-cannot be reached the keys already held keep serving; with none held the client gets a 503 to
-retry, not a 401.
+Everything in a token is the sender's choice, so every header and claim value is type-checked
+before it is used (`jose.py`), and nothing from it reaches `WWW-Authenticate` unless it is short
+printable ASCII: a hostile token is a 401 and one access-log line, never a 500 and a traceback.
+
+The issuer's keys live in `jwks.KeySet`: fetched by every worker at start-up, refreshed by one
+background download at a time (never on a request's thread), so a slow issuer never holds up a
+token whose key is known.
 
 A token once verified is remembered (by its exact text, at most `_VERIFIED_MAX` of them) until it
 expires: a browser sends the same token with every call for its whole lifetime, and parsing plus
@@ -17,104 +19,24 @@ and a fetch of the keys forgets every remembered token, so a key the issuer with
 tokens at the next fetch, as it would without the memory.
 """
 
-import json
-import logging
-import threading
 import time
-import urllib.request
 from typing import Any
 
 import jwt
 from fastapi import HTTPException, Request
 from fastapi.security import HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
+from api_service import jose
 from api_service.config import Settings
+from api_service.jwks import ALGORITHMS, IssuerUnavailableError, KeySet
 from api_service.schemas.common import ErrorMessage
 
-log = logging.getLogger(__name__)
-
-ALGORITHMS = frozenset({"RS256", "ES256"})
 _VERIFIED_MAX = 4096
+# The clock remembered tokens expire by (PyJWT's own is datetime.now): a name tests can move.
+now = time.time
 REALM = "api-service"
 
-
-class IssuerUnavailableError(Exception):
-    """The issuer's keys could not be fetched, and none are held."""
-
-
-def _fetch_json(url: str, timeout: float) -> Any:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - configured URL
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        return json.load(response)
-
-
-class KeySet:
-    """The issuer's signing keys by `kid`, parsed once per fetch."""
-
-    def __init__(self, settings: Settings) -> None:
-        assert settings.auth_issuer is not None
-        self._issuer = settings.auth_issuer.rstrip("/")
-        self._jwks_url = settings.auth_jwks_url
-        self._timeout = settings.auth_http_timeout_seconds
-        self._max_age = settings.auth_jwks_cache_seconds
-        self._min_interval = settings.auth_jwks_min_refresh_seconds
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = float("-inf")  # last successful fetch
-        self._tried_at = float("-inf")  # last attempt, successful or not
-        self._lock = threading.Lock()
-        # Bumped by every successful fetch: tokens verified under older keys are checked again.
-        self.generation = 0
-
-    def cached(self, kid: str | None) -> jwt.PyJWK | None:
-        """The key, without I/O; None when unknown or when the keys are due for a fetch."""
-        if time.monotonic() - self._fetched_at > self._max_age:
-            return None
-        return self._lookup(kid)
-
-    def fetch(self, kid: str | None) -> jwt.PyJWK | None:
-        """Fetch the keys again (unless another thread just did, or did too recently); then look up."""
-        with self._lock:
-            if self.cached(kid) is not None:
-                return self._lookup(kid)
-            now = time.monotonic()
-            if now - self._tried_at >= self._min_interval:
-                self._tried_at = now
-                try:
-                    self._keys = self._download()
-                    self._fetched_at = time.monotonic()
-                    self.generation += 1
-                except (OSError, ValueError, jwt.PyJWTError) as exc:
-                    if not self._keys:
-                        log.warning("token issuer's keys unavailable: %s", exc)
-                        raise IssuerUnavailableError(str(exc)) from None
-                    log.warning(
-                        "token issuer's keys not refreshed, keeping the %d held: %s", len(self._keys), exc
-                    )
-            elif not self._keys:
-                raise IssuerUnavailableError("issuer's keys not fetched yet; retrying soon")
-            return self._lookup(kid)
-
-    def _lookup(self, kid: str | None) -> jwt.PyJWK | None:
-        if kid is None and len(self._keys) == 1:
-            return next(iter(self._keys.values()))  # an issuer with one key may omit kid
-        return self._keys.get(kid) if kid is not None else None
-
-    def _download(self) -> dict[str, jwt.PyJWK]:
-        url = self._jwks_url
-        if url is None:
-            discovery = _fetch_json(f"{self._issuer}/.well-known/openid-configuration", self._timeout)
-            url = discovery.get("jwks_uri") if isinstance(discovery, dict) else None
-            if not isinstance(url, str):
-                raise ValueError("the issuer's discovery document has no jwks_uri")
-            self._jwks_url = url
-        document = _fetch_json(url, self._timeout)
-        keys = {}
-        for key in jwt.PyJWKSet.from_dict(document).keys:
-            if key.public_key_use in ("sig", None) and key.algorithm_name in ALGORITHMS:
-                keys[key.key_id or ""] = key
-        log.info("token issuer's keys fetched: %d signing keys from %s", len(keys), url)
-        return keys
+__all__ = ["ALGORITHMS", "REALM", "BearerAuth", "IssuerUnavailableError", "KeySet", "TokenVerifier"]
 
 
 class TokenVerifier:
@@ -128,7 +50,6 @@ class TokenVerifier:
         self._issuer = settings.auth_issuer
         self._audience = settings.auth_audience
         self._leeway = settings.auth_leeway_seconds
-        self._retry_after = str(settings.retry_after_seconds)
         # token -> (claims, expires at (with the leeway), key generation it was verified under)
         self._verified: dict[str, tuple[dict[str, Any], float, int]] = {}
 
@@ -136,46 +57,43 @@ class TokenVerifier:
         remembered = self._verified.get(token)
         if remembered is not None:
             claims, expires_at, generation = remembered
-            if time.time() < expires_at and generation == self.keys.generation:
+            if now() < expires_at and generation == self.keys.generation:
                 return claims
             self._verified.pop(token, None)
         claims = await self._verify(token)
         if len(self._verified) >= _VERIFIED_MAX:
             self._verified.clear()  # crude, and rare: the next requests verify again
+        # exp was checked to be a finite number of seconds by jose.check_claims.
         self._verified[token] = (claims, float(claims["exp"]) + self._leeway, self.keys.generation)
         return claims
 
     async def _verify(self, token: str) -> dict[str, Any]:
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise unauthorized("malformed token") from None
+            header = jose.header(token)
+        except jose.MalformedTokenError as exc:
+            raise unauthorized(str(exc)) from None
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
-            raise unauthorized(f"signing algorithm {str(algorithm)[:16]!r} not accepted (RS256, ES256)")
-        kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
-            raise unauthorized("malformed token")
-        key = self.keys.cached(kid)
+            raise unauthorized(f"signing algorithm {jose.quoted(algorithm)} not accepted (RS256, ES256)")
+        try:
+            key = await self.keys.key_for(header.get("kid"))
+        except IssuerUnavailableError as exc:
+            raise HTTPException(
+                503, "token issuer unavailable", headers={"Retry-After": str(exc.retry_after)}
+            ) from None
         if key is None:
-            try:
-                key = await run_in_threadpool(self.keys.fetch, kid)
-            except IssuerUnavailableError:
-                raise HTTPException(
-                    503, "token issuer unavailable", headers={"Retry-After": self._retry_after}
-                ) from None
-            if key is None:
-                raise unauthorized("token signed by a key the issuer does not publish")
+            raise unauthorized("token signed by a key the issuer does not publish")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
-                algorithms=[algorithm],
+                algorithms=[str(algorithm)],
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=self._leeway,
                 options={"require": ["exp", "iss", "aud"]},
             )
+            jose.check_claims(claims)
         except jwt.ExpiredSignatureError:
             raise unauthorized("token expired") from None
         except jwt.InvalidAudienceError:
@@ -184,8 +102,14 @@ class TokenVerifier:
             raise unauthorized("token from another issuer") from None
         except jwt.InvalidSignatureError:
             raise unauthorized("signature does not verify") from None
-        except jwt.PyJWTError as exc:
+        except jose.MalformedTokenError as exc:
             raise unauthorized(str(exc)) from None
+        except jwt.PyJWTError as exc:
+            raise unauthorized(jose.safe_text(str(exc))) from None
+        except (TypeError, ValueError, OverflowError):
+            # PyJWT's own checks on a claim of a type it did not expect (a list for `iss`, an
+            # object for `aud`, ...): still the sender's doing, still a 401.
+            raise unauthorized("malformed token claims") from None
         return claims
 
 
@@ -200,10 +124,9 @@ def scopes_of(claims: dict[str, Any]) -> set[str]:
 
 
 def _challenge(**params: str) -> dict[str, str]:
-    # RFC 6750 §3: quoted-string values; keep them free of quotes and backslashes.
-    rendered = "".join(
-        f', {name}="{value.replace(chr(34), "").replace(chr(92), "")}"' for name, value in params.items()
-    )
+    # RFC 6750 §3: quoted-string values. A header is Latin-1 and one line: whatever a value holds
+    # (a description may quote the token), only short printable ASCII without quotes goes out.
+    rendered = "".join(f', {name}="{jose.safe_text(value)}"' for name, value in params.items())
     return {"WWW-Authenticate": f'Bearer realm="{REALM}"{rendered}'}
 
 

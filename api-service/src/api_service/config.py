@@ -77,12 +77,15 @@ class Settings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_scope: str = Field(default="people:read", pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")
     auth_anonymous: bool = False
-    # The issuer's keys are kept this long; an unknown `kid` fetches them again, at most once
-    # per auth_jwks_min_refresh_seconds (junk tokens must not turn into a flood at the issuer).
+    # The issuer's keys are refreshed in the background after this long; an unknown `kid`
+    # fetches them again, at most once per auth_jwks_min_refresh_seconds (junk tokens must not
+    # turn into a flood at the issuer); with no key held, that is also the 503's Retry-After.
     auth_jwks_cache_seconds: float = Field(default=300.0, gt=0)
     auth_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
     auth_leeway_seconds: int = Field(default=30, ge=0)
-    auth_http_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Per download of the keys; also the most a request waits for one (the first unknown kid
+    # after a rotation, or a worker holding no key). Requests with a known key never wait.
+    auth_http_timeout_seconds: float = Field(default=2.0, gt=0)
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -32,7 +32,24 @@ def make_engine(settings: Settings) -> Engine:
         },
     )
     _ping_idle_connections(engine, settings.ping_after_idle_seconds)
+    _skip_rollbacks(engine)
     return engine
+
+
+def _skip_rollbacks(engine: Engine) -> None:
+    """No DBAPI rollback on this engine: with autocommit there is never a transaction to undo.
+
+    SQLAlchemy still calls `rollback()` twice per request (closing the session's transaction,
+    then resetting the connection on its return to the pool), and sessions close on the event
+    loop (deps.get_session). psycopg2 releases the GIL around every call, even one that has
+    nothing to do, and getting it back waits behind the request threads for up to the switch
+    interval (5 ms): measured as the event loop's largest wait under 32 connections.
+    """
+    engine.dialect.do_rollback = _no_rollback  # type: ignore[method-assign]
+
+
+def _no_rollback(dbapi_connection: Any) -> None:
+    return None
 
 
 def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:

@@ -19,9 +19,11 @@ import argparse
 import contextlib
 import ipaddress
 import json
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -79,9 +81,16 @@ class DevIssuer:
         self.keys: list[SigningKey] = [SigningKey.generate(algorithm)]
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
+        self._server.handle_error = _quiet_on_disconnect(self._server.handle_error)  # type: ignore[assignment]
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}"
         self._thread: threading.Thread | None = None
+        # For tests and benchmarks of a slow issuer: each JWKS answer first waits for the gate
+        # (open unless a test closes it), then sleeps jwks_delay seconds.
+        self.jwks_gate = threading.Event()
+        self.jwks_gate.set()
+        self.jwks_delay = 0.0
+        self.jwks_requests = 0
 
     # --- keys and tokens ---------------------------------------------------------------------
 
@@ -156,6 +165,16 @@ class DevIssuer:
         self.stop()
 
 
+def _quiet_on_disconnect(handle_error: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """A client that gave up on a slow answer (jwks_delay) is no error worth a traceback."""
+
+    def handle(request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            handle_error(request, client_address)
+
+    return handle
+
+
 class _BadRequestError(Exception):
     pass
 
@@ -193,6 +212,9 @@ def _handler_for(issuer: DevIssuer) -> type[BaseHTTPRequestHandler]:
             if self.path == "/.well-known/openid-configuration":
                 self._reply(200, issuer.discovery())
             elif self.path == "/jwks.json":
+                issuer.jwks_requests += 1
+                issuer.jwks_gate.wait()
+                time.sleep(issuer.jwks_delay)
                 self._reply(200, issuer.jwks())
             else:
                 self._reply(404, {"error": "not_found"})

@@ -51,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.database_url.get_secret_value(), settings.registry_heartbeat_seconds, settings.instance
         )
         heartbeat.start()
+        if bearer is not None:
+            # Every worker holds the issuer's keys before its first request (bounded wait).
+            await bearer.verifier.keys.prefetch()
         yield
         heartbeat.stop()
         engine.dispose()
@@ -68,8 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     data_routes: dict[str, Any] = {}
-    if not settings.auth_anonymous:
-        data_routes = {"dependencies": [Depends(auth.BearerAuth(settings))], "responses": auth.RESPONSES}
+    bearer = None if settings.auth_anonymous else auth.BearerAuth(settings)
+    app.state.bearer = bearer
+    if bearer is not None:
+        data_routes = {"dependencies": [Depends(bearer)], "responses": auth.RESPONSES}
     app.include_router(people.build_router(settings), **data_routes)
     app.include_router(organizations.build_router(settings), **data_routes)
     if settings.metrics:

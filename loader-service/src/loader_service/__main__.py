@@ -7,20 +7,20 @@ import sys
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
+# Only what the parser needs is imported here: `--help` and `--version` answer in a fraction of
+# a second. The database stack (SQLAlchemy, orm-models, psycopg2), pydantic and rich are
+# imported by the functions that use them.
 from loader_service import __version__
-from loader_service.config import ReportSettings, Settings, get_settings, settings_problems
+from loader_service.choices import FORMATS, LOAD_PATHS, MODES
 from loader_service.errors import EXIT_OK, LoaderError, SettingsError
 from loader_service.limits import DEFAULT_MAX_DELETE, DeleteLimit
-from loader_service.load import MODES
-from loader_service.load_path import LOAD_PATHS
-from loader_service.logs import event
-from loader_service.report import configure_logging, progress_for
-from loader_service.run import RunOptions, run_load
 from loader_service.schedule import every, parse_duration
-from loader_service.sources.formats import FORMATS
+
+if TYPE_CHECKING:
+    from loader_service.config import Settings
+    from loader_service.run import RunOptions
 
 log = logging.getLogger("loader_service")
 
@@ -38,7 +38,11 @@ def _failed(error: LoaderError, as_json: bool) -> int:
     return error.exit_code
 
 
-def _run_once(settings: Settings, options: RunOptions, as_json: bool) -> int:
+def _run_once(settings: "Settings", options: "RunOptions", as_json: bool) -> int:
+    from loader_service.logs import event
+    from loader_service.report import progress_for
+    from loader_service.run import run_load
+
     try:
         summary = run_load(settings, options, progress_for(settings.progress_interval))
     except LoaderError as error:
@@ -54,6 +58,9 @@ def _run_once(settings: Settings, options: RunOptions, as_json: bool) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    from loader_service.config import get_settings
+    from loader_service.run import RunOptions
+
     try:
         settings = get_settings()
     except LoaderError as error:
@@ -75,6 +82,7 @@ def _run(arguments: argparse.Namespace) -> int:
 
 def _generate(arguments: argparse.Namespace) -> int:
     from loader_service.generate import generate
+    from loader_service.report import progress_for
 
     progress = progress_for(arguments.report.progress_interval)
     output: Path = arguments.output
@@ -196,6 +204,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `loader-service` console script."""
     arguments = _parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from loader_service.config import ReportSettings, settings_problems
+    from loader_service.report import configure_logging
+
     try:
         arguments.report = ReportSettings()
     except ValidationError as error:

@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 import psycopg2
 from psycopg2 import extensions as pg
@@ -26,13 +25,12 @@ from psycopg2.extras import execute_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from loader_service.choices import MODES as MODES  # re-exported: defined there for the CLI
+from loader_service.choices import Mode as Mode
 from loader_service.errors import DatabaseError, LoaderError
 from loader_service.limits import DeleteLimit
 from loader_service.logs import event
 from loader_service.mapping import FIELDS
-
-Mode = Literal["sync", "append"]
-MODES: tuple[Mode, ...] = ("sync", "append")
 
 STAGING = "loader_staging"
 KEPT = "loader_kept"

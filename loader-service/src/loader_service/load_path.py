@@ -17,12 +17,12 @@ import psycopg2
 from psycopg2 import extensions as pg
 
 from loader_service import bulk, load
+from loader_service.choices import LOAD_PATHS as LOAD_PATHS  # re-exported: defined there for the CLI
+from loader_service.choices import LoadPath as LoadPath
 from loader_service.limits import DeleteLimit
 from loader_service.logs import event
 from loader_service.table_shape import read_shape
 
-LoadPath = Literal["auto", "bulk", "merge"]
-LOAD_PATHS: tuple[LoadPath, ...] = ("auto", "bulk", "merge")
 STEPS = (*load.ORGANIZATION_STEPS, *bulk.BULK_STEPS)
 
 log = logging.getLogger(__name__)

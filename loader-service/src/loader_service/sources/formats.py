@@ -15,8 +15,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
 
+from loader_service.choices import FORMATS as FORMATS  # re-exported: defined there for the CLI
+from loader_service.choices import Format as Format
 from loader_service.config import Settings
 from loader_service.errors import SourceError
 from loader_service.mapping import KEY_FIELD, SOURCE_NAMES
@@ -28,9 +29,6 @@ from loader_service.sources.transport import ByteStream, open_bytes
 _BLANK_FACTOR = 1
 """Bytes of blank lines tolerated between two records, in maximum record sizes (1 MiB by default):
 each blank line costs a Python iteration, so 1 GiB of them would be ~30 minutes of silent work."""
-
-Format = Literal["csv", "jsonl"]
-FORMATS: tuple[Format, ...] = ("csv", "jsonl")
 _SUFFIXES: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 
