@@ -91,6 +91,11 @@ def _held_version(filename: str) -> tuple[str, Version] | None:
         return None
 
 
+def _public(version: Version) -> Version:
+    """`2.3.0+local` and `2.3.0.0` as `==2.3.0` sees them: one version (PEP 440 comparison)."""
+    return Version(version.public)
+
+
 class ImmutableIndexGuard:
     """WSGI middleware over pypiserver's app; see the module docstring for what it refuses."""
 
@@ -111,7 +116,7 @@ class ImmutableIndexGuard:
         for root in self.roots:
             for path in root.rglob("*"):
                 held = _held_version(path.name) if path.is_file() else None
-                if held and held[0] == identity.project and held[1].public == identity.version.public:
+                if held and held[0] == identity.project and _public(held[1]) == _public(identity.version):
                     found.append(path)
         return sorted(found)
 
