@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from tools.release import PROJECT, ReleaseError, build, codeartifact, index, release, releases
 from tools.release.build import expected_names
-from tools.release.credentials import Target, index_url, read_credentials, upload_target
+from tools.release.credentials import Target, index_url, load_or_create_local, read_credentials, upload_target
 from tools.release.distfiles import parse_dist
 from tools.release.publish import publish
 from tools.release.simple import check_upload_access, public_url, published_files
@@ -35,6 +35,14 @@ def _uv() -> str:
 def _index(arguments: argparse.Namespace) -> int:
     if arguments.action == "stop":
         return index.stop(arguments.state_dir)
+    if arguments.action == "htpasswd":
+        path = index.write_compose_htpasswd(arguments.state_dir)
+        local = load_or_create_local(arguments.state_dir / "credentials")
+        print(
+            f"wrote {path}: upload user {local.upload.username!r}, read user {local.read.username!r} "
+            f"(passwords in {arguments.state_dir / 'credentials'})"
+        )
+        return 0
     if codeartifact.from_environment() is not None:
         raise ReleaseError("ORM_INDEX_URL names a CodeArtifact repository; `index` serves a local index only")
     port = arguments.port
@@ -161,8 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.release", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("index", help="run the local private index (foreground), or stop it")
-    serve.add_argument("action", nargs="?", choices=["serve", "stop"], default="serve")
+    serve = commands.add_parser("index", help="run the local private index (foreground), stop it, or write compose.yaml's htpasswd")
+    serve.add_argument("action", nargs="?", choices=["serve", "stop", "htpasswd"], default="serve")
     serve.add_argument("--state-dir", type=Path, default=ROOT / ".index")
     serve.add_argument("--port", type=int, help="default: the port of ORM_INDEX_URL (or ORM_INDEX_PORT)")
     serve.add_argument("--fallback-url", help="where names the index does not hold are redirected")
