@@ -188,12 +188,19 @@ def _codeartifact() -> dict[str, str] | None:
     if not os.environ.get("ORM_INDEX_URL", "").startswith("codeartifact://"):
         return None
     with _CODEARTIFACT_LOCK:
-        if not _CODEARTIFACT or float(_CODEARTIFACT["expires_at"]) - time.time() < _TOKEN_REFRESH_MARGIN_SECONDS:
+        if (
+            not _CODEARTIFACT
+            or float(_CODEARTIFACT["expires_at"]) - time.time() < _TOKEN_REFRESH_MARGIN_SECONDS
+        ):
             command = [UV, "run", "--no-project", "--quiet", "--with", BOTO3, "--with", "packaging>=24"]
             done = subprocess.run(
                 [*command, "python", "-m", "tools.release", "index-env"],
-                cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=False,
-            )  # fmt: skip
+                cwd=ROOT,
+                env=os.environ | {"PYTHONPATH": str(ROOT)},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if done.returncode != 0:
                 lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
                 raise SystemExit(f"noxfile: CodeArtifact: {lines[-1]}")
@@ -275,6 +282,7 @@ def lint(session: nox.Session) -> None:
         "mypy>=1.13,<2",
         NOX_REQUIREMENT,
         PYPI_SIMPLE,
+        TWINE,  # tests/e2e/test_index_identity.py calls twine's upload command in-process
         *(arg for e in editable for arg in ("-e", e)),
     )
     # Types for the test suites: playwright's (browser), PyYAML's and dockerfile-parse (e2e).

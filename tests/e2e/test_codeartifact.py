@@ -103,13 +103,17 @@ def test_the_token_is_reused_and_replaced_before_it_expires() -> None:
         assert source.token() == "second"
         assert source.endpoint() == "https://stand-in.example/pypi/internal/"  # asked once
         stubber.assert_no_pending_responses()
-    assert "first" not in repr(source.credentials()) and "second" not in repr(source.target())
+    assert "first" not in repr(source.credentials())
+    assert "second" not in repr(source.target())
 
 
 def test_a_refused_token_request_is_one_line_naming_the_repository() -> None:
     client, stubber = _client()
     stubber.add_client_error(
-        "get_authorization_token", "AccessDeniedException", "not authorized to perform GetAuthorizationToken", 403
+        "get_authorization_token",
+        "AccessDeniedException",
+        "not authorized to perform GetAuthorizationToken",
+        403,
     )
     source = codeartifact.TokenSource(codeartifact.parse(URL), client)  # type: ignore[arg-type]
     with stubber, pytest.raises(ReleaseError) as error:
@@ -177,7 +181,9 @@ def test_publish_versions_and_install_through_codeartifact(
         [uv_bin(), "pip", "install", "--no-config", "--no-cache", "--quiet", "--python", str(python),
          "--index", f"private={given['simple_url']}", "--index-strategy", "first-index", "--no-deps",
          f"orm-models=={HIGHEST_2X}"],
-        env=isolated_env(UV_INDEX_PRIVATE_USERNAME=given["username"], UV_INDEX_PRIVATE_PASSWORD=given["password"]),
+        env=isolated_env(
+            UV_INDEX_PRIVATE_USERNAME=given["username"], UV_INDEX_PRIVATE_PASSWORD=given["password"]
+        ),
     )  # fmt: skip
     assert uv.returncode == 0, uv.output
     assert installed(python, "orm-models") == HIGHEST_2X

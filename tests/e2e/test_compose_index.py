@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.e2e.helpers import HIGHEST_2X, ROOT, isolated_env, run
+from tools.release import ReleaseError
 from tools.release.credentials import Credentials, load_or_create_local
 from tools.release.index import HOST, IndexServer, free_port
 from tools.release.simple import fetch
@@ -55,9 +56,11 @@ def index_problems(compose: dict[str, Any]) -> list[str]:
     if not dockerfile.is_file() or _entrypoint(dockerfile)[-2:] != ["-m", "tools.release.pypiserver_guard"]:
         problems.append("the index image does not run tools.release.pypiserver_guard")
     command = [_SHORT.get(arg, arg) for arg in service.get("command", [])]
-    guard, _, pypiserver = (command[: command.index("--")], "--", command[command.index("--") + 1 :]) if (
-        "--" in command
-    ) else (command, "", [])
+    guard, _, pypiserver = (
+        (command[: command.index("--")], "--", command[command.index("--") + 1 :])
+        if ("--" in command)
+        else (command, "", [])
+    )
     if not str(_option(guard, "--uploader") or "").startswith("${ORM_INDEX_USERNAME"):
         problems.append("the upload user is not ORM_INDEX_USERNAME (--uploader)")
     if _option(pypiserver, "-a") != "update,download,list":
@@ -97,13 +100,23 @@ def test_compose_index_command_is_the_demo_index_command() -> None:
         (lambda s: s["command"].insert(-1, "--overwrite"), "--overwrite"),
         (lambda s: s["command"].__setitem__(1, "reader"), "ORM_INDEX_USERNAME"),
         (lambda s: s.__setitem__("command", s["command"][3:]), "ORM_INDEX_USERNAME"),
-        (lambda s: s["command"].__setitem__(s["command"].index("update,download,list"), "update"), "authenticate"),
+        (
+            lambda s: s["command"].__setitem__(s["command"].index("update,download,list"), "update"),
+            "authenticate",
+        ),
         (lambda s: s.__setitem__("ports", ["8080:8080"]), "beyond loopback"),
         (lambda s: s["build"].__setitem__("dockerfile", "missing.Dockerfile"), "pypiserver_guard"),
         (lambda s: s.__setitem__("secrets", []), "index_htpasswd secret"),
     ],
-    ids=["overwrite", "read-user-uploads", "no-guard-options", "anonymous-download", "public-port",
-         "plain-image", "no-secret"],  # fmt: skip
+    ids=[
+        "overwrite",
+        "read-user-uploads",
+        "no-guard-options",
+        "anonymous-download",
+        "public-port",
+        "plain-image",
+        "no-secret",
+    ],
 )
 def test_each_index_check_sees_its_breakage(change: Any, expected: str) -> None:
     compose = deepcopy(_compose())
@@ -118,7 +131,9 @@ def test_the_index_dockerfile_passes_hadolint() -> None:
     assert result.returncode == 0, result.output
 
 
-def test_compose_index_command_serves_the_written_htpasswd(tmp_path: Path, dists: dict[str, list[Path]]) -> None:
+def test_compose_index_command_serves_the_written_htpasswd(
+    tmp_path: Path, dists: dict[str, list[Path]]
+) -> None:
     """`index htpasswd` writes both users; compose's own command then lets only the upload user upload."""
     state = tmp_path / "state"
     written = run(
@@ -135,7 +150,7 @@ def test_compose_index_command_serves_the_written_htpasswd(tmp_path: Path, dists
     port = free_port()
     moves = {
         "${ORM_INDEX_USERNAME:?set ORM_INDEX_USERNAME (the upload user)}": local.upload.username,
-        "0.0.0.0": HOST, "8080": str(port), "/run/secrets/index_htpasswd": str(htpasswd),
+        "0.0.0.0": HOST,  # noqa: S104 - compose's value, replaced by loopback here "8080": str(port), "/run/secrets/index_htpasswd": str(htpasswd),
         "/data/packages": str(tmp_path / "packages"),
     }  # fmt: skip
     service = _compose()["services"]["index"]
@@ -149,8 +164,8 @@ def test_compose_index_command_serves_the_written_htpasswd(tmp_path: Path, dists
             try:
                 if fetch(url + "health", None, timeout=1.0)[0] == 200:
                     break
-            except Exception:  # noqa: BLE001 - not listening yet
-                pass
+            except ReleaseError:
+                pass  # not listening yet
             time.sleep(0.1)
         assert fetch(url + "simple/", None)[0] == 401
         assert fetch(url + "simple/", local.read)[0] == 200
@@ -165,4 +180,3 @@ def test_compose_index_command_serves_the_written_htpasswd(tmp_path: Path, dists
     finally:
         server.terminate()
         server.wait(timeout=10)
-

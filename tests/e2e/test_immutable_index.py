@@ -88,9 +88,15 @@ def test_remove_pkg_is_refused_even_for_the_uploader(guarded: IndexServer, tmp_p
     ("rename", "why"),
     [
         # A build tag: preferred by pip.
-        (lambda name: name.replace(f"-{VERSION}-", f"-{VERSION}-1-"), "refused orm_models-2.1.0-1-py3-none-any.whl: a build tag"),
+        (
+            lambda name: name.replace(f"-{VERSION}-", f"-{VERSION}-1-"),
+            "refused orm_models-2.1.0-1-py3-none-any.whl: a build tag",
+        ),
         # The same version, spelt differently.
-        (lambda name: name.replace(f"-{VERSION}-", "-2.1-"), "its metadata spells the version '2.1.0', its name '2.1'"),
+        (
+            lambda name: name.replace(f"-{VERSION}-", "-2.1-"),
+            "its metadata spells the version '2.1.0', its name '2.1'",
+        ),
     ],
     ids=["build-tag", "short-version"],
 )

@@ -91,7 +91,7 @@ def _sdist_members(sdist: Path, version: str, tweak: bool = False) -> list[tuple
             extracted = archive.extractfile(member)
             assert extracted is not None
             data = extracted.read()
-            top, _, rest = member.name.partition("/")
+            _, _, rest = member.name.partition("/")
             if rest == "PKG-INFO":
                 data = re.sub(rb"(?m)^Version: .*$", f"Version: {version}".encode(), data, count=1)
             if tweak and rest.endswith("__about__.py"):
@@ -166,7 +166,10 @@ VARIANTS: dict[str, tuple[Make, str]] = {
     "build tag 1": (_renamed("wheel", f"orm_models-{V}-1-{WHL}"), "a build tag"),
     "build tag 0": (_renamed("wheel", f"orm_models-{V}-0-{WHL}"), "a build tag"),
     "py2.py3 tag": (_renamed("wheel", f"orm_models-{V}-py2.py3-none-any.whl"), "already published"),
-    "cp311 tag": (_renamed("wheel", f"orm_models-{V}-cp311-cp311-manylinux_2_17_x86_64.whl"), "already published"),
+    "cp311 tag": (
+        _renamed("wheel", f"orm_models-{V}-cp311-cp311-manylinux_2_17_x86_64.whl"),
+        "already published",
+    ),
     # Local versions: `==V` matches them (PEP 440), and so do the ranges.
     "local wheel": (_wheel_as(f"{V}+local", f"orm_models-{V}+local-{WHL}"), "local versions (+local)"),
     "local sdist": (_sdist_as(f"{V}+local", f"orm_models-{V}+local.tar.gz"), "local versions (+local)"),
@@ -230,7 +233,8 @@ def _twine_in_process(server: IndexServer, file: Path) -> tuple[str, str] | None
     try:
         upload(settings, [str(file)])
     except HTTPError as error:
-        return str(error.response.status_code), error.response.text
+        answer = error.response
+        return (str(answer.status_code), answer.text) if answer is not None else ("no response", "")
     except (TwineException, ValueError):
         return None  # twine refused to send it (an archive type or a file name it does not know)
     return "200", ""
@@ -248,7 +252,17 @@ def _raw_post(server: IndexServer, user: Credentials | None, file: Path, work: P
     auth = ["--netrc-file", str(_netrc(user, work))] if user is not None else []
     form = [":action=file_upload", "name=orm-models", f"version={V}", f"content=@{file};filename={file.name}"]
     result = run(
-        ["curl", "-sS", *auth, "-o", "-", "-w", "\n%{http_code}", *(a for f in form for a in ("-F", f)), server.url]
+        [
+            "curl",
+            "-sS",
+            *auth,
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            *(a for f in form for a in ("-F", f)),
+            server.url,
+        ]
     )
     body, _, status = result.output.rpartition("\n")
     return status.strip(), body
@@ -282,7 +296,9 @@ def attacked(
 
 @pytest.mark.parametrize("label", VARIANTS)
 def test_each_variant_of_a_held_release_is_refused(
-    label: str, attacked: tuple[dict[str, Sent], dict[str, str | None], dict[str, str | None]], index: IndexServer
+    label: str,
+    attacked: tuple[dict[str, Sent], dict[str, str | None], dict[str, str | None]],
+    index: IndexServer,
 ) -> None:
     sent = attacked[0][label]
     assert sent.refused, f"{label} was stored ({sent.how}): {sent.output}"
@@ -292,11 +308,14 @@ def test_each_variant_of_a_held_release_is_refused(
 
 
 def test_the_listing_is_unchanged(
-    attacked: tuple[dict[str, Sent], dict[str, str | None], dict[str, str | None]], dists: dict[str, list[Path]]
+    attacked: tuple[dict[str, Sent], dict[str, str | None], dict[str, str | None]],
+    dists: dict[str, list[Path]],
 ) -> None:
     _, before, after = attacked
     assert after == before
-    assert {name: sha for name, sha in after.items() if f"-{V}" in name} == {f.name: _sha(f) for f in dists[V]}
+    assert {name: sha for name, sha in after.items() if f"-{V}" in name} == {
+        f.name: _sha(f) for f in dists[V]
+    }
 
 
 def _expected(spec: str, dists: dict[str, list[Path]]) -> tuple[str, list[Path]]:
@@ -318,8 +337,9 @@ def test_pip_and_uv_install_the_original_files(
         wheel = next(f for f in files if f.name.endswith(".whl"))
         dest = tmp_path / f"pip-{len(label)}-{abs(hash(spec))}"
         pip = run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", str(dest),
-             "--index-url", index.simple_url, "--no-cache-dir", "--retries", "1", f"orm-models{spec}"],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+             "--dest", str(dest), "--index-url", index.simple_url, "--no-cache-dir", "--retries", "1",
+             f"orm-models{spec}"],
             env=isolated_env(NETRC=str(netrc)),
         )  # fmt: skip
         assert pip.returncode == 0, pip.output
@@ -377,12 +397,16 @@ def test_only_the_same_release_completes_a_version(
     new_wheel = _rewrite_wheel(wheel, tmp_path / f"orm_models-{candidate}-{WHL}", candidate)
     changed = tmp_path / "changed"
     changed.mkdir()
-    other = _write_sdist(_sdist_members(sdist, candidate, tweak=True), changed / f"orm_models-{candidate}.tar.gz", "gz")
+    other = _write_sdist(
+        _sdist_members(sdist, candidate, tweak=True), changed / f"orm_models-{candidate}.tar.gz", "gz"
+    )
     own = _write_sdist(_sdist_members(sdist, candidate), tmp_path / f"orm_models-{candidate}.tar.gz", "gz")
     assert _twine(index, UPLOADER, [new_wheel]).returncode == 0
     refused = _twine(index, UPLOADER, [other])
     assert refused.returncode != 0
-    assert "__about__.py differs from the published file's" in " ".join(refused.output.split()), refused.output
+    assert "__about__.py differs from the published file's" in " ".join(refused.output.split()), (
+        refused.output
+    )
     stored = _twine(index, UPLOADER, [own])
     assert stored.returncode == 0, stored.output
     held = published_files(index.simple_url, "orm-models", READER)

@@ -169,7 +169,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.release", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("index", help="run the local private index (foreground), stop it, or write compose.yaml's htpasswd")
+    serve = commands.add_parser(
+        "index", help="run the local private index (foreground), stop it, or write compose.yaml's htpasswd"
+    )
     serve.add_argument("action", nargs="?", choices=["serve", "stop", "htpasswd"], default="serve")
     serve.add_argument("--state-dir", type=Path, default=ROOT / ".index")
     serve.add_argument("--port", type=int, help="default: the port of ORM_INDEX_URL (or ORM_INDEX_PORT)")

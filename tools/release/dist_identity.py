@@ -34,7 +34,7 @@ _WHEEL_METADATA = re.compile(r"^[^/]+\.dist-info/METADATA$")
 _SDIST_PKG_INFO = re.compile(r"^[^/]+/PKG-INFO$")
 
 
-class RefusedDistribution(ValueError):
+class RefusedDistributionError(ValueError):
     """A file the index will not hold; the message is one line that says why."""
 
 
@@ -59,15 +59,17 @@ def canonical_filename(project: str, version: Version, kind: str) -> str:
 
 
 def identify(filename: str, data: bytes) -> Identity:
-    """Parse `filename` and the metadata inside `data`; RefusedDistribution unless they agree exactly."""
+    """Parse `filename` and the metadata inside `data`; RefusedDistributionError unless they agree exactly."""
     kind = next((suffix for suffix in ACCEPTED_SUFFIXES if filename.endswith(suffix)), None)
     if kind is None:
-        raise RefusedDistribution(f"refused {filename}: only wheels (.whl) and sdists (.tar.gz) are accepted")
+        raise RefusedDistributionError(
+            f"refused {filename}: only wheels (.whl) and sdists (.tar.gz) are accepted"
+        )
     try:
         if kind == WHEEL:
             name, version, build_tag, _ = parse_wheel_filename(filename)
             if build_tag:
-                raise RefusedDistribution(
+                raise RefusedDistributionError(
                     f"refused {filename}: a build tag exists to supersede a published file; "
                     "published versions are immutable, release a new version"
                 )
@@ -76,32 +78,37 @@ def identify(filename: str, data: bytes) -> Identity:
             name, version = parse_sdist_filename(filename)
             spelt_name, _, spelt_version = filename.removesuffix(SDIST).rpartition("-")
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as error:
-        raise RefusedDistribution(f"refused {filename}: not a valid distribution file name ({error})") from None
+        raise RefusedDistributionError(
+            f"refused {filename}: not a valid distribution file name ({error})"
+        ) from None
     if version.local is not None:
-        raise RefusedDistribution(
+        raise RefusedDistributionError(
             f"refused {filename}: local versions (+{version.local}) are never published "
             f"(`=={version.public}` would install them)"
         )
     canonical_name = canonicalize_name(name).replace("-", "_")
     if spelt_name != canonical_name or spelt_version != str(version):
-        raise RefusedDistribution(
+        raise RefusedDistributionError(
             f"refused {filename}: the name must be spelt {canonical_name}-{version}..., the canonical form"
         )
     metadata, modules = _read_archive(filename, data, kind)
     raw, _ = parse_email(metadata)
     meta_name, meta_version = raw.get("name"), raw.get("version")
     if not meta_name or not meta_version:
-        raise RefusedDistribution(f"refused {filename}: its metadata has no Name or Version")
+        raise RefusedDistributionError(f"refused {filename}: its metadata has no Name or Version")
     try:
         parsed_meta_version = Version(meta_version)
     except InvalidVersion:
-        raise RefusedDistribution(f"refused {filename}: its metadata's version {meta_version!r} is invalid") from None
+        raise RefusedDistributionError(
+            f"refused {filename}: its metadata's version {meta_version!r} is invalid"
+        ) from None
     if canonicalize_name(meta_name) != canonicalize_name(name) or parsed_meta_version != version:
-        raise RefusedDistribution(
-            f"refused {filename}: its metadata says {meta_name} {meta_version}, its name says {name} {version}"
+        raise RefusedDistributionError(
+            f"refused {filename}: its metadata says {meta_name} {meta_version}, "
+            f"its name says {name} {version}"
         )
     if str(parsed_meta_version) != str(version):
-        raise RefusedDistribution(
+        raise RefusedDistributionError(
             f"refused {filename}: its metadata spells the version {meta_version!r}, its name {str(version)!r}"
         )
     requirements = [f"Requires-Python: {raw['requires_python']}"] if raw.get("requires_python") else []
@@ -117,7 +124,9 @@ def _read_archive(filename: str, data: bytes, kind: str) -> tuple[bytes, dict[st
                 names = archive.namelist()
                 found = [n for n in names if _WHEEL_METADATA.match(n)]
                 if len(found) != 1:
-                    raise RefusedDistribution(f"refused {filename}: {len(found)} .dist-info/METADATA files, not 1")
+                    raise RefusedDistributionError(
+                        f"refused {filename}: {len(found)} .dist-info/METADATA files, not 1"
+                    )
                 modules = {
                     n: hashlib.sha256(archive.read(n)).hexdigest()
                     for n in names
@@ -126,20 +135,22 @@ def _read_archive(filename: str, data: bytes, kind: str) -> tuple[bytes, dict[st
                 return archive.read(found[0]), modules
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
             members = [m for m in archive.getmembers() if m.isfile()]
-            found = [m for m in members if _SDIST_PKG_INFO.match(m.name)]
-            if len(found) != 1:
-                raise RefusedDistribution(f"refused {filename}: {len(found)} top-level PKG-INFO files, not 1")
+            pkg_infos = [m for m in members if _SDIST_PKG_INFO.match(m.name)]
+            if len(pkg_infos) != 1:
+                raise RefusedDistributionError(
+                    f"refused {filename}: {len(pkg_infos)} top-level PKG-INFO files, not 1"
+                )
             modules = {}
             for member in members:
                 if member.name.endswith(".py"):
                     extracted = archive.extractfile(member)
                     assert extracted is not None  # a regular file
                     modules[member.name.partition("/")[2]] = hashlib.sha256(extracted.read()).hexdigest()
-            pkg_info = archive.extractfile(found[0])
+            pkg_info = archive.extractfile(pkg_infos[0])
             assert pkg_info is not None
             return pkg_info.read(), modules
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as error:
-        raise RefusedDistribution(f"refused {filename}: not a readable archive ({error})") from None
+        raise RefusedDistributionError(f"refused {filename}: not a readable archive ({error})") from None
 
 
 def same_release(first: Identity, second: Identity) -> str | None:
@@ -153,8 +164,7 @@ def same_release(first: Identity, second: Identity) -> str | None:
     if first.requirements != second.requirements:
         return "its requirements differ from the published file's"
     wheel, sdist = (first, second) if first.kind == WHEEL else (second, first)
-    by_suffix = {path: digest for path, digest in sdist.modules.items()}
     for path, digest in wheel.modules.items():
-        if not any(p == path or p.endswith("/" + path) for p, d in by_suffix.items() if d == digest):
+        if not any(p == path or p.endswith("/" + path) for p, d in sdist.modules.items() if d == digest):
             return f"its {path} differs from the published file's (not the same build)"
     return None

@@ -41,7 +41,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from tools.release.dist_identity import Identity, RefusedDistribution, identify, same_release
+from tools.release.dist_identity import Identity, RefusedDistributionError, identify, same_release
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -126,19 +126,24 @@ class ImmutableIndexGuard:
         if not held:
             return None
         names = ", ".join(path.name for path in held)
-        why = f"{identity.project} {identity.version} is already published as {names}; published versions are immutable"
+        why = (
+            f"{identity.project} {identity.version} is already published as {names}; "
+            "published versions are immutable"
+        )
         if len(held) > 1:
             return f"refused {filename}: {why}"
         try:
             first = identify(held[0].name, held[0].read_bytes())
-        except RefusedDistribution:
+        except RefusedDistributionError:
             return f"refused {filename}: {why}"  # a file put there by hand: nothing joins it
         mismatch = same_release(first, identity)
         if mismatch is not None:
             return f"refused {filename}: {why} ({mismatch})"
         age = time.time() - held[0].stat().st_mtime
         if age > UPLOAD_WINDOW_SECONDS:
-            return f"refused {filename}: {why} (uploaded {age:.0f}s ago; a release's files come in one publish)"
+            return (
+                f"refused {filename}: {why} (uploaded {age:.0f}s ago; a release's files come in one publish)"
+            )
         return None
 
     def _authenticated(self, environ: dict[str, Any]) -> str | None:
@@ -185,7 +190,7 @@ class ImmutableIndexGuard:
         filename = str(upload.raw_filename)
         try:
             identity = identify(filename, upload.file.read())
-        except RefusedDistribution as refused:
+        except RefusedDistributionError as refused:
             return _refuse(start_response, 400, str(refused))
         finally:
             upload.file.seek(0)
