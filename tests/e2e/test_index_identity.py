@@ -34,8 +34,10 @@ from packaging.version import Version
 
 from tests.e2e.conftest import PUBLISHED
 from tests.e2e.helpers import HIGHEST_2X, ROOT, Result, isolated_env, new_venv, run, uv_bin, write_netrc_entry
-from tools.release.credentials import Credentials
+from tools.release import ReleaseError
+from tools.release.credentials import Credentials, Target
 from tools.release.index import IndexServer
+from tools.release.publish import publish
 from tools.release.simple import published_files
 
 UPLOADER = Credentials("publisher", "upload-secret-7d21")
@@ -411,3 +413,15 @@ def test_only_the_same_release_completes_a_version(
     assert stored.returncode == 0, stored.output
     held = published_files(index.simple_url, "orm-models", READER)
     assert {n for n in held if candidate in n} == {new_wheel.name, own.name}
+
+
+def test_publish_refuses_such_a_file_before_sending_it(
+    index: IndexServer, dists: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    """Our own publish judges a file as the index does, so a local version is never even sent."""
+    local = _rewrite_wheel(dists[V][0], tmp_path / f"orm_models-{NEW}+ci-{WHL}", f"{NEW}+ci")
+    before = published_files(index.simple_url, "orm-models", READER)
+    with pytest.raises(ReleaseError) as refused:
+        publish([local], Target(index.url, index.simple_url, UPLOADER))
+    assert str(refused.value).startswith(f"refusing to publish: refused {local.name}: local versions (+ci)")
+    assert published_files(index.simple_url, "orm-models", READER) == before
