@@ -203,7 +203,7 @@ def _codeartifact() -> dict[str, str] | None:
             )
             if done.returncode != 0:
                 lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-                raise SystemExit(f"noxfile: CodeArtifact: {lines[-1]}")
+                raise SystemExit(f"noxfile: CodeArtifact: {lines[-1].removeprefix('error: ')}")
             _CODEARTIFACT.clear()
             _CODEARTIFACT.update({key: str(value) for key, value in json.loads(done.stdout).items()})
         return dict(_CODEARTIFACT)
