@@ -150,7 +150,9 @@ def test_compose_index_command_serves_the_written_htpasswd(
     port = free_port()
     moves = {
         "${ORM_INDEX_USERNAME:?set ORM_INDEX_USERNAME (the upload user)}": local.upload.username,
-        "0.0.0.0": HOST,  # noqa: S104 - compose's value, replaced by loopback here "8080": str(port), "/run/secrets/index_htpasswd": str(htpasswd),
+        "0.0.0.0": HOST,  # noqa: S104 - compose's value, replaced by loopback here
+        "8080": str(port),
+        "/run/secrets/index_htpasswd": str(htpasswd),
         "/data/packages": str(tmp_path / "packages"),
     }  # fmt: skip
     service = _compose()["services"]["index"]
@@ -161,6 +163,7 @@ def test_compose_index_command_serves_the_written_htpasswd(
     try:
         url = f"http://{HOST}:{port}/"
         for _ in range(100):
+            assert server.poll() is None, f"compose's index command exited with status {server.returncode}"
             try:
                 if fetch(url + "health", None, timeout=1.0)[0] == 200:
                     break
