@@ -99,7 +99,7 @@ def _publish(arguments: argparse.Namespace) -> int:
         for known in missing:
             dists = build.build(ROOT, known.commit, Path(work) / "dist", _uv(), Path(work))
             build.twine_check(dists)
-            publish(dists, target)
+            publish(dists, _target())  # a CodeArtifact token is replaced before it expires
     return 0
 
 
