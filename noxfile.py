@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +75,8 @@ MIGRATIONS_MATCH_MODELS = "test_models_equal_migrated_schema"
 # Said before the release's test run; measured 2026-12-06 (README, "How long things take").
 RELEASE_SUITE_TIME = "about 12 min on 2 shared cores (measured at load average 7.5)"
 PYPISERVER = "pypiserver[passlib]>=2.3,<3"
+# Only for ORM_INDEX_URL=codeartifact://... (tools/release/codeartifact.py): endpoint and token.
+BOTO3 = "boto3>=1.34,<2"
 INDEX_STATE = ROOT / ".index"
 
 
@@ -166,7 +169,51 @@ def _index_url() -> str:
 
 
 def _index_simple_url() -> str:
+    codeartifact = _codeartifact()
+    if codeartifact is not None:
+        return codeartifact["simple_url"]
     return os.environ.get("ORM_INDEX_SIMPLE_URL") or _index_url() + "simple/"
+
+
+_CODEARTIFACT: dict[str, str] = {}
+_CODEARTIFACT_LOCK = threading.Lock()
+_TOKEN_REFRESH_MARGIN_SECONDS = 300
+
+
+def _codeartifact() -> dict[str, str] | None:
+    """With ORM_INDEX_URL=codeartifact://...: the repository's simple URL and a token (user `aws`),
+    asked again when it is within 5 minutes of its expiry; else None.
+
+    boto3 runs in a throwaway uv environment (`python -m tools.release index-env`); the token comes
+    back through a pipe and stays in this process's memory: never a file, a URL or a log line.
+    """
+    if not os.environ.get("ORM_INDEX_URL", "").startswith("codeartifact://"):
+        return None
+    with _CODEARTIFACT_LOCK:
+        if (
+            not _CODEARTIFACT
+            or float(_CODEARTIFACT["expires_at"]) - time.time() < _TOKEN_REFRESH_MARGIN_SECONDS
+        ):
+            command = [UV, "run", "--no-project", "--quiet", "--with", BOTO3, "--with", "packaging>=24"]
+            done = subprocess.run(
+                [*command, "python", "-m", "tools.release", "index-env"],
+                cwd=ROOT,
+                env=os.environ | {"PYTHONPATH": str(ROOT)},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+                raise SystemExit(f"noxfile: CodeArtifact: {lines[-1].removeprefix('error: ')}")
+            _CODEARTIFACT.clear()
+            _CODEARTIFACT.update({key: str(value) for key, value in json.loads(done.stdout).items()})
+        return dict(_CODEARTIFACT)
+
+
+def _backend_requirements() -> list[str]:
+    """What the release tool needs in a session's venv to reach the index ORM_INDEX_URL names."""
+    return [BOTO3] if os.environ.get("ORM_INDEX_URL", "").startswith("codeartifact://") else []
 
 
 def _index_args(service: str) -> list[str]:
@@ -275,6 +322,7 @@ def lint(session: nox.Session) -> None:
         "mypy>=1.13,<2",
         NOX_REQUIREMENT,
         PYPI_SIMPLE,
+        TWINE,  # tests/e2e/test_index_identity.py calls twine's upload command in-process
         *(arg for e in editable for arg in ("-e", e)),
     )
     # Types for the test suites: playwright's (browser), PyYAML's and dockerfile-parse (e2e).
@@ -387,7 +435,14 @@ def _run_e2e(session: nox.Session) -> None:
 
 
 def _index_env(session: nox.Session) -> dict[str, str]:
-    """uv's credentials for the index named "private": the caller's, else the generated local ones."""
+    """uv's credentials for the index named "private": CodeArtifact's token when ORM_INDEX_URL names
+    a repository there, else the caller's, else the generated local ones."""
+    codeartifact = _codeartifact()
+    if codeartifact is not None:
+        return {
+            "UV_INDEX_PRIVATE_USERNAME": codeartifact["username"],
+            "UV_INDEX_PRIVATE_PASSWORD": codeartifact["password"],
+        }
     if os.environ.get("UV_INDEX_PRIVATE_USERNAME") and os.environ.get("UV_INDEX_PRIVATE_PASSWORD"):
         return {}
     generated = INDEX_STATE / "credentials"
@@ -444,7 +499,7 @@ def publish(session: nox.Session) -> None:
 
     Pre-flight first (index reachable, upload credential accepted), so a wrong password or a dead
     index is reported before anything is built."""
-    session.install(TWINE, PYPI_SIMPLE)
+    session.install(TWINE, PYPI_SIMPLE, *_backend_requirements())
     _release_tool(session, "publish", *session.posargs)
 
 
@@ -465,7 +520,7 @@ def release(session: nox.Session) -> None:
     ):
         session.error("usage: nox -s release -- major|minor|patch [--allow-empty-major]")
     part = parts[0]
-    session.install(TWINE, PYPI_SIMPLE)
+    session.install(TWINE, PYPI_SIMPLE, *_backend_requirements())
     new_version = _release_tool(session, "release", part, "--plan", "--preflight", silent=True).split()[-1]
     changelog = _schema_gate(session, new_version)
     verdict = json.loads(
@@ -564,8 +619,8 @@ def compat(session: nox.Session) -> None:
     if unknown:
         session.error(f"compat: unknown service(s) {unknown}; choose from {SERVICES}")
     services = chosen or SERVICES
-    session.install(TWINE, PYPI_SIMPLE)
-    env = _index_env(session)
+    session.install(TWINE, PYPI_SIMPLE, *_backend_requirements())
+    _index_env(session)  # no credentials: say so before anything is built
     on_index = _release_tool(session, "versions", silent=True).split()
     local_version = _local_orm_models_version()
     local_wheel = _cached_wheel(session, ORM_MODELS)
@@ -596,7 +651,9 @@ def compat(session: nox.Session) -> None:
     workers = max(1, min(len(todo), os.cpu_count() or 1))
     session.log(f"compat: {len(todo)} cell(s), {workers} at a time, in venvs kept under {tmp}")
     with ThreadPoolExecutor(max_workers=workers) as pool:  # uv's cache takes concurrent installs
-        list(pool.map(lambda cell: cell.run(tmp, env, pytest_args), todo))
+        # Each cell asks for the index's credentials as it starts: a CodeArtifact token is then
+        # replaced before it expires, however long the matrix runs.
+        list(pool.map(lambda cell: cell.run(tmp, _index_env(session), pytest_args), todo))
     width = max(len(cell.service) for cell in cells)
     session.log("compat matrix (service x orm-models -> result):")
     for cell in cells:

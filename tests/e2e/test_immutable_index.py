@@ -85,23 +85,32 @@ def test_remove_pkg_is_refused_even_for_the_uploader(guarded: IndexServer, tmp_p
 
 
 @pytest.mark.parametrize(
-    "rename",
+    ("rename", "why"),
     [
-        lambda name: name.replace(f"-{VERSION}-", f"-{VERSION}-1-"),  # a build tag: preferred by pip
-        lambda name: name.replace(f"-{VERSION}-", "-2.1-"),  # the same version, spelt differently
+        # A build tag: preferred by pip.
+        (
+            lambda name: name.replace(f"-{VERSION}-", f"-{VERSION}-1-"),
+            "refused orm_models-2.1.0-1-py3-none-any.whl: a build tag",
+        ),
+        # The same version, spelt differently.
+        (
+            lambda name: name.replace(f"-{VERSION}-", "-2.1-"),
+            "its metadata spells the version '2.1.0', its name '2.1'",
+        ),
     ],
     ids=["build-tag", "short-version"],
 )
 def test_a_new_file_for_a_held_version_is_refused(
-    guarded: IndexServer, dists: dict[str, list[Path]], tmp_path: Path, rename: object
+    guarded: IndexServer, dists: dict[str, list[Path]], tmp_path: Path, rename: object, why: str
 ) -> None:
+    """(The spelling, archive type and local-version variants: test_index_identity.py.)"""
     wheel = dists[VERSION][0]
     other = tmp_path / rename(wheel.name)  # type: ignore[operator]
     shutil.copyfile(wheel, other)
     before = _held(guarded)
     result = _twine(guarded, UPLOADER, [other])
     assert result.returncode != 0, result.output
-    assert "409" in result.output, result.output
+    assert why in " ".join(result.output.split()), result.output
     assert _held(guarded) == before
 
 

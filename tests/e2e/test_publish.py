@@ -109,7 +109,7 @@ def test_a_new_file_for_a_published_version_is_refused(
     )
     assert code == 1, output
     assert "published versions are immutable" in output
-    assert f"{tagged.name} (its version is already published as" in output
+    assert f"refused {tagged.name}: a build tag" in output  # judged before anything is sent
     on_index = published_files(target.simple_url, "orm-models", creds)
     assert tagged.name not in on_index
     assert {name for name in on_index if "2.1.0" in name} == {dist.name for dist in published["2.1.0"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -14,9 +15,15 @@ from urllib.parse import urlsplit
 from tools.release.dependencies import explain_missing
 
 with explain_missing(sys.argv[1:]):  # packaging, pypi-simple, ...: one line naming the nox session
-    from tools.release import PROJECT, ReleaseError, build, index, release, releases
+    from tools.release import PROJECT, ReleaseError, build, codeartifact, index, release, releases
     from tools.release.build import expected_names
-    from tools.release.credentials import Target, index_url, read_credentials, upload_target
+    from tools.release.credentials import (
+        Target,
+        index_url,
+        load_or_create_local,
+        read_credentials,
+        upload_target,
+    )
     from tools.release.distfiles import parse_dist
     from tools.release.progress import each_release
     from tools.release.publish import publish
@@ -38,6 +45,16 @@ def _uv() -> str:
 def _index(arguments: argparse.Namespace) -> int:
     if arguments.action == "stop":
         return index.stop(arguments.state_dir)
+    if arguments.action == "htpasswd":
+        path = index.write_compose_htpasswd(arguments.state_dir)
+        local = load_or_create_local(arguments.state_dir / "credentials")
+        print(
+            f"wrote {path}: upload user {local.upload.username!r}, read user {local.read.username!r} "
+            f"(passwords in {arguments.state_dir / 'credentials'})"
+        )
+        return 0
+    if codeartifact.from_environment() is not None:
+        raise ReleaseError("ORM_INDEX_URL names a CodeArtifact repository; `index` serves a local index only")
     port = arguments.port
     if port is None:
         parts = urlsplit(index_url())
@@ -45,6 +62,15 @@ def _index(arguments: argparse.Namespace) -> int:
             raise ReleaseError(f"ORM_INDEX_URL={public_url(index_url())} is not a local http URL to serve")
         port = parts.port or 80
     return index.serve(arguments.state_dir, port, arguments.fallback_url)
+
+
+def _target() -> Target:
+    """Where to upload: the CodeArtifact repository ORM_INDEX_URL names (endpoint and token from
+    boto3), else TWINE_*, a `[private]` .pypirc or the local index's credentials."""
+    repository = codeartifact.from_environment()
+    if repository is not None:
+        return codeartifact.source_for(repository).target()
+    return upload_target(ROOT, index_url())
 
 
 def preflight(target: Target) -> dict[str, str | None]:
@@ -67,7 +93,7 @@ def _build(arguments: argparse.Namespace) -> int:
 
 
 def _publish(arguments: argparse.Namespace) -> int:
-    target = upload_target(ROOT, index_url())
+    target = _target()
     held = preflight(target)
     if arguments.files:
         publish(arguments.files, target)
@@ -84,7 +110,7 @@ def _publish(arguments: argparse.Namespace) -> int:
         for known in each_release(missing, "building and publishing", label):
             dists = build.build(ROOT, known.commit, Path(work) / "dist", _uv(), Path(work))
             build.twine_check(dists)
-            publish(dists, target)
+            publish(dists, _target())  # a CodeArtifact token is replaced before it expires
     return 0
 
 
@@ -98,7 +124,7 @@ def _release(arguments: argparse.Namespace) -> int:
     if arguments.plan and not arguments.preflight:
         print(step.version)
         return 0
-    target = upload_target(ROOT, index_url())
+    target = _target()
     preflight(target)
     if arguments.plan:
         print(
@@ -115,14 +141,38 @@ def _release(arguments: argparse.Namespace) -> int:
 
 def _versions(arguments: argparse.Namespace) -> int:
     """Print the versions of orm-models on the index, lowest first (the compat session uses it)."""
+    repository = codeartifact.from_environment()
+    if repository is not None:
+        target = codeartifact.source_for(repository).target()
+        _print_versions(published_files(target.simple_url, PROJECT, target.credentials))
+        return 0
     credentials = read_credentials(ROOT)
     if credentials is None:  # no read user configured: the upload one may read too
         credentials = upload_target(ROOT, index_url()).credentials
     simple_url = os.environ.get("ORM_INDEX_SIMPLE_URL") or index_url() + "simple/"
-    files = published_files(simple_url, PROJECT, credentials)
+    _print_versions(published_files(simple_url, PROJECT, credentials))
+    return 0
+
+
+def _print_versions(files: dict[str, str | None]) -> None:
     found = {parsed[1] for parsed in map(parse_dist, files) if parsed is not None}
     for known in sorted(found):
         print(known)
+
+
+def _index_env(arguments: argparse.Namespace) -> int:
+    """The CodeArtifact repository's simple URL and a fresh token, as JSON, for the noxfile's uv
+    commands (lock, installs, compat) to read from a pipe; refused on a terminal, where it would
+    sit in the scrollback."""
+    repository = codeartifact.from_environment()
+    if repository is None:
+        raise ReleaseError("index-env: ORM_INDEX_URL does not name a CodeArtifact repository")
+    if sys.stdout.isatty():
+        raise ReleaseError("index-env prints a token: pipe it into the program that needs it")
+    source = codeartifact.source_for(repository)
+    token = source.token()
+    print(json.dumps({"simple_url": source.endpoint() + "simple/", "username": codeartifact.USERNAME,
+                      "password": token, "expires_at": source.expires_at}))  # fmt: skip
     return 0
 
 
@@ -130,8 +180,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.release", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("index", help="run the local private index (foreground), or stop it")
-    serve.add_argument("action", nargs="?", choices=["serve", "stop"], default="serve")
+    serve = commands.add_parser(
+        "index", help="run the local private index (foreground), stop it, or write compose.yaml's htpasswd"
+    )
+    serve.add_argument("action", nargs="?", choices=["serve", "stop", "htpasswd"], default="serve")
     serve.add_argument("--state-dir", type=Path, default=ROOT / ".index")
     serve.add_argument("--port", type=int, help="default: the port of ORM_INDEX_URL (or ORM_INDEX_PORT)")
     serve.add_argument("--fallback-url", help="where names the index does not hold are redirected")
@@ -163,6 +215,9 @@ def _parser() -> argparse.ArgumentParser:
 
     versions = commands.add_parser("versions", help="list the orm-models versions on the index")
     versions.set_defaults(handler=_versions)
+
+    env = commands.add_parser("index-env", help="CodeArtifact: simple URL and token as JSON, for a pipe")
+    env.set_defaults(handler=_index_env)
     return parser
 
 

@@ -48,6 +48,22 @@ def write_htpasswd(path: Path, *users: Credentials) -> None:
     path.chmod(0o600)
 
 
+COMPOSE_HTPASSWD = "compose.htpasswd"
+
+
+def write_compose_htpasswd(state_dir: Path) -> Path:
+    """The htpasswd of compose.yaml's index: the local upload and read users (generated if missing).
+
+    Mode 0644, unlike the local index's: compose mounts a file secret as it is, and the index runs
+    as an unprivileged user. It holds salted hashes of 32-character random passwords only.
+    """
+    local = load_or_create_local(state_dir / "credentials")
+    path = state_dir / COMPOSE_HTPASSWD
+    write_htpasswd(path, local.upload, local.read)
+    path.chmod(0o644)
+    return path
+
+
 @dataclass
 class IndexServer:
     """A pypiserver process serving `packages`; a context manager that always stops it.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tools.release import PROJECT, ReleaseError
 from tools.release.credentials import Target
+from tools.release.dist_identity import RefusedDistributionError, identify
 from tools.release.distfiles import dist_key
 from tools.release.simple import public_url, published_files
 
@@ -79,7 +80,16 @@ def plan(dists: list[Path], published: dict[str, str | None]) -> Plan:
 
 
 def publish(dists: list[Path], target: Target) -> Plan:
-    """Upload what the index lacks with twine, then verify the index serves exactly our files."""
+    """Upload what the index lacks with twine, then verify the index serves exactly our files.
+
+    Each file is first judged as the index's guard judges it (name and version from its metadata,
+    canonical file name, no local version): a file the index would refuse is never sent.
+    """
+    for dist in dists:
+        try:
+            identify(dist.name, dist.read_bytes())
+        except RefusedDistributionError as refused:
+            raise ReleaseError(f"refusing to publish: {refused}") from None
     published = published_files(target.simple_url, PROJECT, target.credentials)
     steps = plan(dists, published)
     for dist in steps.skip:
