@@ -91,7 +91,11 @@ def _check(arguments: argparse.Namespace) -> int:
     directory and its orm-models/; without --current the installed orm_models is checked,
     and without --version its version. Unless --no-database, scratch databases are migrated
     to the baseline's and the current head (on --database-url / $DATABASE_URL, else an
-    embedded PostgreSQL) and compared with the same rules and with the models.
+    embedded PostgreSQL) and compared with the same rules and with the models, and the
+    witnesses run there: the previous release's code (its wheel from $ORM_INDEX_URL, else
+    built from the commit in releases.toml) against the candidate's expand head, and the
+    candidate against a database whose contracts are held back; an operation that breaks is
+    a major change, shown with the database's error.
     Exit 0 when the version carries at least the required bump and no new revision is
     unsafe without an accepted reason, 1 when not, 2 when the migrations build another
     schema than the models describe. --explain RULE prints a rule: who breaks, the safe
@@ -111,6 +115,7 @@ def _check(arguments: argparse.Namespace) -> int:
         arguments.project_version,
         database=not arguments.no_database,
         database_url=arguments.database_url or os.environ.get("DATABASE_URL"),
+        witnesses=not arguments.no_witnesses,
     )
     print(to_json(result) if arguments.json else to_table(result))
     if result.drift:
@@ -263,6 +268,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--database-url",
         metavar="URL",
         help="server for scratch databases (default: $DATABASE_URL, else embedded)",
+    )
+    sub.add_argument(
+        "--no-witnesses", action="store_true", help="compare facts only; run no code against the databases"
     )
 
     sub = _add_command(commands, "changelog", _changelog)

@@ -58,7 +58,7 @@ def _database_tables(tables: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def _tree(current: Path | None) -> Iterator[Path]:
+def package_tree(current: Path | None) -> Iterator[Path]:
     """A directory holding the `orm_models` to migrate: the installed one, a `src` tree, a wheel."""
     if current is None:
         import importlib
@@ -76,7 +76,8 @@ def _tree(current: Path | None) -> Iterator[Path]:
 
 
 @contextmanager
-def _server(url: str | None) -> Iterator[str]:
+def database_server(url: str | None) -> Iterator[str]:
+    """`url` when given, else the check's own embedded PostgreSQL, started for the duration."""
     if url:
         yield url
         return
@@ -111,8 +112,8 @@ def compare_database(
         orm_models.testing.postgres.PostgresUnavailable: No PostgreSQL can be started.
     """
     with ExitStack() as stack:
-        tree = stack.enter_context(_tree(current))
-        server = stack.enter_context(_server(url))
+        tree = stack.enter_context(package_tree(current))
+        server = stack.enter_context(database_server(url))
         # The URL travels in the environment, not argv: `ps` shows argv, password included.
         result = subprocess.run(
             [sys.executable, str(_SCRIPT), str(tree), baseline_head or "-"],
