@@ -81,14 +81,18 @@ def database_server(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from orm_models.testing.postgres import running_postgres
+    from orm_models.testing.postgres import DATABASE_URL_VARIABLE, cached_postgres, running_postgres
 
-    # A kept data directory: initdb costs seconds, a restart of an existing cluster far less.
-    with running_postgres(_data_dir()) as started:
+    if os.environ.get(DATABASE_URL_VARIABLE):
+        with running_postgres() as configured:
+            yield configured
+        return
+    # A kept cluster (per user and kind of server): initdb costs seconds, a restart far less.
+    with cached_postgres(_cache_dir()) as started:
         yield started
 
 
-def _data_dir() -> Path:
+def _cache_dir() -> Path:
     configured = os.environ.get("ORM_MODELS_CHECK_PGDATA")
     if configured:
         return Path(configured)
