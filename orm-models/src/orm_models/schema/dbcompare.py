@@ -127,10 +127,19 @@ def compare_database(
             env={**os.environ, URL_VARIABLE: server},
         )
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise ValueError(f"migrating a scratch database failed: {last}")
+        raise ValueError(f"migrating a scratch database failed: {error_line(result.stderr)}")
     snapshot = json.loads(result.stdout)
     return judge(snapshot)
+
+
+def error_line(stderr: str) -> str:
+    """The exception line of a child's traceback (SQLAlchemy ends it with a link, not the error)."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if head.replace(".", "").replace("_", "").isalnum() and head.endswith(("Error", "Exception")):
+            return line
+    return lines[-1] if lines else "(no output)"
 
 
 def judge(snapshot: dict[str, Any]) -> DatabaseComparison:

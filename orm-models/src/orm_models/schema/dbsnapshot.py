@@ -63,11 +63,19 @@ def _scratch_database(url: str) -> Iterator[str]:
         admin.dispose()
 
 
+# PostgreSQL's own schemas; every other one may hold the package's tables.
+_SYSTEM_SCHEMAS = {"information_schema", "pg_catalog", "pg_toast"}
+
+
 def _reflect(tool: ModuleType, connection: Any) -> dict[str, Any]:
-    from sqlalchemy import MetaData, text
+    from sqlalchemy import MetaData, inspect, text
 
     metadata = MetaData()
     metadata.reflect(connection)
+    default = inspect(connection).default_schema_name
+    for schema in inspect(connection).get_schema_names():
+        if schema != default and schema not in _SYSTEM_SCHEMAS and not schema.startswith("pg_"):
+            metadata.reflect(connection, schema=schema)
     if "alembic_version" in metadata.tables:
         metadata.remove(metadata.tables["alembic_version"])
     facts: dict[str, Any] = tool.tables.metadata_facts(metadata)
@@ -97,6 +105,14 @@ def _owned_metadata(models: Any) -> Any:
     return combined
 
 
+def _create_schemas(connection: Any, metadata: Any) -> None:
+    """The non-default schemas the models name: `create_all` creates tables, never schemas."""
+    from sqlalchemy.schema import CreateSchema
+
+    for schema in sorted({table.schema for table in metadata.tables.values() if table.schema}):
+        connection.execute(CreateSchema(schema, if_not_exists=True))
+
+
 def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
     """Reflections at the base head, at the tree's head, of the models; Alembic's differences."""
     from alembic import command
@@ -123,7 +139,7 @@ def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
             with engine.connect() as connection:
                 result["head"] = _reflect(tool, connection)
                 context = MigrationContext.configure(
-                    connection, opts={"compare_type": True, "compare_server_default": True}
+                    connection, opts={"compare_type": True, "compare_server_default": True, "include_schemas": True}
                 )
                 result["alembic"] = [str(diff) for diff in compare_metadata(context, metadata)]
         finally:
@@ -132,6 +148,7 @@ def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
         engine = create_engine(built)
         try:
             with engine.begin() as connection:
+                _create_schemas(connection, metadata)
                 metadata.create_all(connection)
             with engine.connect() as connection:
                 result["models"] = _reflect(tool, connection)
