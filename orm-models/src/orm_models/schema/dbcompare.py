@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .changes import Change
+from .changes import Bump, Change
 from .diff import diff_sequences, diff_tables
 from .tables import PYTHON_ONLY
 
@@ -150,14 +150,16 @@ def judge(snapshot: dict[str, Any]) -> DatabaseComparison:
         base = snapshot["base"]
         comparison.changes = diff_tables(base["tables"], head["tables"])
         comparison.changes += diff_sequences(base["sequences"], head["sequences"])
-    drift = diff_tables(_database_tables(models["tables"]), _database_tables(head["tables"]))
-    drift += diff_sequences(models["sequences"], head["sequences"])
+    differences = diff_tables(_database_tables(models["tables"]), _database_tables(head["tables"]))
+    differences += diff_sequences(models["sequences"], head["sequences"])
+    # An equivalence (e.g. the models say CURRENT_TIMESTAMP, the migration now()) is no drift.
+    drift = [c for c in differences if c.bump is not Bump.NONE]
     comparison.drift += [f"{c.subject}: the migrations give {c.kind} ({c.detail})" for c in drift]
     same = (_database_tables(models["tables"]), models["sequences"]) == (
         _database_tables(head["tables"]),
         head["sequences"],
     )
-    if not drift and not same:
+    if not differences and not same:
         comparison.drift.append("the migrated head and the models differ in a fact no rule names")
     return comparison
 

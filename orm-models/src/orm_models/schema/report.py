@@ -41,12 +41,16 @@ class CheckResult:
             return []
         witnessed = {(e.table, e.column) for e in self.witnesses.evidence}
         tables = {table for table, _column in witnessed}
+
+        def reproduced(change: Change) -> bool:
+            # A table-level change (a constraint, an index) is reproduced by any evidence on its table.
+            table = change.table or change.subject.split(":", 1)[0]
+            return (table, change.column) in witnessed or (change.column is None and table in tables)
+
         return [
             c
             for c in self.changes
-            if c.bump is Bump.MAJOR
-            and not c.kind.startswith("witness_")
-            and not ((c.table, c.column) in witnessed or (c.column is None and c.table in tables))
+            if c.bump is Bump.MAJOR and not c.kind.startswith("witness_") and not reproduced(c)
         ]
 
     @property

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .changes import Bump, Change, Impact
+from .dbcompare import error_line
 
 _HERE = Path(__file__).resolve().parent
 _PROGRAM = _HERE / "witness_program.py"
@@ -131,8 +132,7 @@ def _differences(expected: Any, got: Any) -> str:
 def _run(command: list[str], env: dict[str, str], what: str) -> Any:
     result = subprocess.run(command, capture_output=True, text=True, check=False, env=env, timeout=_TIMEOUT)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RuntimeError(f"{what} failed: {last}")
+        raise ValueError(f"{what} failed: {error_line(result.stderr)}")
     return json.loads(result.stdout)
 
 
@@ -186,21 +186,26 @@ def run_witnesses(
     with _databases(server, tree, base_head, wanted) as made:
         urls = made["databases"]
         if old_python is not None:
-            control = _witness(str(old_python), urls["old-control"], None, f"{OLD_CODE} (control)")
-            test = _witness(str(old_python), urls["old-test"], None, OLD_CODE)
-            report.evidence += compare_runs(OLD_CODE, control, test)
-            report.ran[OLD_CODE] = (
-                f"orm-models {baseline_version} ({source}) at {base_head} vs the candidate's expand head "
-                f"{made['expand_head']}: {len(test)} operations"
-            )
+            _pair(report, OLD_CODE, str(old_python), None, urls["old-control"], urls["old-test"],
+                  f"orm-models {baseline_version} ({source}) at {base_head} vs the candidate's expand head "
+                  f"{made['expand_head']}")  # fmt: skip
         if made["held_back"]:
-            control = _witness(sys.executable, urls["new-control"], tree, f"{NEW_CODE} (control)")
-            test = _witness(sys.executable, urls["new-test"], tree, NEW_CODE)
-            report.evidence += compare_runs(NEW_CODE, control, test)
-            report.ran[NEW_CODE] = (
-                f"the candidate with contracts held back ({made['expand_head']}) vs every head: "
-                f"{len(test)} operations"
-            )
+            _pair(report, NEW_CODE, sys.executable, tree, urls["new-control"], urls["new-test"],
+                  f"the candidate with contracts held back ({made['expand_head']}) vs every head")  # fmt: skip
         else:
             report.skipped[NEW_CODE] = "no contract revision to hold back: the expand head is the head"
     return report
+
+
+def _pair(
+    report: WitnessReport, name: str, python: str, tree: Path | None, control_url: str, test_url: str, what: str
+) -> None:
+    """Run one witness on its control and its test database; a program that cannot run is said so."""
+    try:
+        control = _witness(python, control_url, tree, f"{name} (control)")
+        test = _witness(python, test_url, tree, name)
+    except (ValueError, subprocess.TimeoutExpired) as error:  # JSONDecodeError is a ValueError
+        report.skipped[name] = f"FAILED TO RUN: {error}"
+        return
+    report.evidence += compare_runs(name, control, test)
+    report.ran[name] = f"{what}: {len(test)} operations"
