@@ -61,17 +61,17 @@ def _edit(src: Path, module: str, old: str, new: str) -> None:
 
 
 def _check(src: Path, *args: str, version: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    command = [CLI, "check", "--baseline", str(BASELINE), "--current", str(src), "--version", version]
     return subprocess.run(
-        [CLI, "check", "--baseline", str(BASELINE), "--current", str(src), "--version", version, "--json", *args],
-        capture_output=True, text=True, timeout=600, check=False, **kwargs,
-    )  # fmt: skip
+        [*command, "--json", *args], capture_output=True, text=True, timeout=600, check=False, **kwargs
+    )
 
 
 def _next(bump: Bump) -> str:
     return bumped(str(BASELINE_MANIFEST["version"]), bump)
 
 
-_SERVER_SIDE = '''"""Server-side behaviour the models cannot show: triggers, a rule, an exclusion constraint."""
+_SERVER_SIDE = '''"""Server-side behaviour the models cannot show: triggers, a rule, an EXCLUDE constraint."""
 
 from alembic import op
 
@@ -121,7 +121,8 @@ def test_breaking_changes_no_fact_covers_are_caught_by_the_previous_release(
     def found(operation: str, outcome: str) -> dict[str, Any]:
         hits = [e for e in evidence if e["operation"] == operation and outcome in e["outcome"]]
         assert hits, f"no evidence of {operation!r} with {outcome!r} in {evidence}"
-        return hits[0]
+        hit: dict[str, Any] = hits[0]
+        return hit
 
     # A trigger raises: the old code's update fails, with the database's own message.
     assert found("update external_id", "external ids are immutable")["table"] == "person"
@@ -169,7 +170,8 @@ def test_new_code_that_needs_its_contract_fails_while_the_contract_is_held_back(
     new = [e for e in report.evidence if e.witness == NEW_CODE]
     inserts = [e for e in new if e.operation == "insert with every column set" and e.class_name == "Person"]
     assert inserts, new
-    assert "given_name" in inserts[0].outcome and "NotNullViolation" in inserts[0].outcome
+    assert "given_name" in inserts[0].outcome
+    assert "NotNullViolation" in inserts[0].outcome
 
 
 _AUDIT_MODEL = '''
@@ -219,8 +221,8 @@ def test_equivalent_rewrites_and_a_model_in_another_schema_are_not_major(
     with (src / "orm_models" / "people.py").open("a", encoding="utf-8") as people:
         people.write(_AUDIT_MODEL)
     # The same clock, spelled another way (the migrations still say now()).
-    _edit(src, "base.py", "CreatedAt = Annotated[datetime, mapped_column(server_default=func.now())]",
-          'CreatedAt = Annotated[datetime, mapped_column(server_default=text("CURRENT_TIMESTAMP"))]')  # fmt: skip
+    created_at = "CreatedAt = Annotated[datetime, mapped_column(server_default={})]"
+    _edit(src, "base.py", created_at.format("func.now()"), created_at.format('text("CURRENT_TIMESTAMP")'))
     _edit(src, "base.py", "from sqlalchemy import DateTime, Identity, MetaData, func",
           "from sqlalchemy import DateTime, Identity, MetaData, func, text")  # fmt: skip
 
@@ -228,7 +230,8 @@ def test_equivalent_rewrites_and_a_model_in_another_schema_are_not_major(
 
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
-    assert report["drift"] == [] and report["database_compared"]
+    assert report["drift"] == []
+    assert report["database_compared"]
     assert report["required_bump"] == "minor"
     kinds = {(c["kind"], c["subject"]): c["bump"] for c in report["changes"]}
     assert kinds[("add_table", "audit.audit_entry")] == "minor"
@@ -271,7 +274,8 @@ def test_two_checks_at_once_both_succeed(pg_cache: Path) -> None:
     first, second = _cache_check(pg_cache), _cache_check(pg_cache)
     for process in (first, second):
         report, _err = _finished(process)
-        assert report["database_compared"] and report["drift"] == []
+        assert report["database_compared"]
+        assert report["drift"] == []
         assert OLD_CODE in report["witnesses"]["ran"]
 
 
@@ -289,9 +293,45 @@ def test_an_unusable_cache_directory_is_replaced_with_a_one_line_notice(pg_cache
     report, err = _finished(_cache_check(cache, "--no-witnesses"))
     assert report["database_compared"]
     notices = [line for line in err.splitlines() if line.strip()]
-    assert len(notices) == 1 and notices[0].startswith(f"orm-models: the PostgreSQL in {data_dir}"), err
+    assert len(notices) == 1, err
+    assert notices[0].startswith(f"orm-models: the PostgreSQL in {data_dir} could not be used ("), err
     assert (data_dir / "PG_VERSION").read_text(encoding="utf-8").strip().isdigit()
 
     if poison == "junk cluster":
         _report, err = _finished(_cache_check(cache, "--no-witnesses"))  # the fresh cluster is kept
         assert err.strip() == ""
+
+
+_RAW_CHECK = '''"""A CHECK only a raw-SQL migration adds: the models never see it."""
+
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down}"
+phase = "expand"
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE person ADD CONSTRAINT ck_person_email_at CHECK (email LIKE '%@%') NOT VALID")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE person DROP CONSTRAINT ck_person_email_at")
+'''
+
+
+def test_the_changelog_lists_what_only_the_database_shows(tmp_path: Path, postgres_url: str) -> None:
+    src = _tree(tmp_path, {"raw_check": _RAW_CHECK})
+    args = ["changelog", "--baseline", str(BASELINE), "--current", str(src), "--version", _next(Bump.MAJOR)]
+
+    listed = subprocess.run([CLI, *args, "--database-url", postgres_url],
+                            capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    models_only = subprocess.run([CLI, *args, "--no-database"], capture_output=True, text=True, timeout=600,
+                                 check=False)  # fmt: skip
+
+    assert listed.returncode == 0, listed.stderr
+    line = next(line for line in listed.stdout.splitlines() if "ck_person_email_at" in line)
+    assert line.startswith("- **Breaking:**")
+    assert "in the migrated database only" in line
+    assert models_only.returncode == 0, models_only.stderr
+    assert "ck_person_email_at" not in models_only.stdout

@@ -127,16 +127,24 @@ def _changelog(arguments: argparse.Namespace) -> int:
     """Print the Keep a Changelog section generated from the schema diff.
 
     With --write, insert it under "## [Unreleased]" of that file instead (a re-run for a
-    version already there changes nothing).
+    version already there changes nothing). Unless --no-database, scratch databases are
+    migrated as `check` does, so what only the migrations change (a raw-SQL CHECK, an
+    index) is listed too, marked "in the migrated database only".
     """
     from orm_models.schema.changelog import insert_section, render_section
-    from orm_models.schema.check import load_pair
-    from orm_models.schema.diff import diff_manifests
+    from orm_models.schema.check import changes_with_database, load_pair
     from orm_models.schema.versioning import parse_version
 
     parse_version(arguments.project_version)
     baseline, current = load_pair(arguments.baseline, arguments.current)
-    section = render_section(arguments.project_version, arguments.date, diff_manifests(baseline, current))
+    changes = changes_with_database(
+        baseline,
+        current,
+        arguments.current,
+        database=not arguments.no_database,
+        database_url=arguments.database_url or os.environ.get("DATABASE_URL"),
+    )
+    section = render_section(arguments.project_version, arguments.date, changes)
     if arguments.write is None:
         print(section, end="")
     elif insert_section(arguments.write, section):
@@ -281,6 +289,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--version", dest="project_version", required=True)
     sub.add_argument("--date", default=date.today().isoformat(), help="default: today")
     sub.add_argument("--write", type=Path, metavar="CHANGELOG", help="insert it into this file")
+    sub.add_argument("--no-database", action="store_true", help="the models' diff only (no migrations run)")
+    sub.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="server for scratch databases (default: $DATABASE_URL, else embedded)",
+    )
 
     sub = _add_command(commands, "manifest", _manifest)
     sub.add_argument(

@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
+from .changes import Change
 from .dbcompare import compare_database, database_server, merge, package_tree
 from .diff import diff_manifests
 from .lint import lint_revisions, unreleased
@@ -21,6 +22,26 @@ def load_pair(baseline: Path, current: Path | None) -> tuple[Manifest, Manifest]
         ValueError: Either cannot be read.
     """
     return read_manifest(baseline), (read_manifest(current) if current else installed_manifest())
+
+
+def changes_with_database(
+    old: Manifest,
+    new: Manifest,
+    current: Path | None,
+    *,
+    database: bool = True,
+    database_url: str | None = None,
+) -> list[Change]:
+    """The manifests' diff plus what only the migrated databases show (for the changelog).
+
+    A bare manifest file ships no migrations: then the manifests' diff alone.
+    """
+    changes = diff_manifests(old, new)
+    if not database or (current is not None and current.suffix == ".json"):
+        return changes
+    with database_server(database_url) as server:
+        compared = compare_database(current, old.get("migration_head"), server)
+    return merge(changes, compared.changes)
 
 
 BASELINE_NAME = "schema-baseline.json"
@@ -69,7 +90,9 @@ def run_check(
     with ExitStack() as stack, ThreadPoolExecutor(max_workers=2) as pool:
         # Every part mostly waits on a child process: migrate and witness while the manifest is built.
         server = stack.enter_context(database_server(database_url)) if migrate else None
-        pending = pool.submit(compare_database, current, old.get("migration_head"), server) if server else None
+        pending = (
+            pool.submit(compare_database, current, old.get("migration_head"), server) if server else None
+        )
         witnessed = None
         if server and witnesses:
             tree = stack.enter_context(package_tree(current))

@@ -139,7 +139,8 @@ def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
             with engine.connect() as connection:
                 result["head"] = _reflect(tool, connection)
                 context = MigrationContext.configure(
-                    connection, opts={"compare_type": True, "compare_server_default": True, "include_schemas": True}
+                    connection,
+                    opts={"compare_type": True, "compare_server_default": True, "include_schemas": True},
                 )
                 result["alembic"] = [str(diff) for diff in compare_metadata(context, metadata)]
         finally:

@@ -6,9 +6,9 @@ from .api_surface import diff_api
 from .changes import Change, Impact
 from .diff_classes import diff_classes
 from .diff_constraints import diff_constraints, new_table_foreign_keys
+from .equivalences import same_default
 from .manifest import Manifest
 from .rules import classify
-from .equivalences import same_default
 from .type_changes import TypeChange, compare_types
 
 

@@ -22,7 +22,7 @@ RELEASES_NAME = "releases.toml"
 PACKAGE_DIR = "orm-models"
 
 
-class PreviousReleaseUnavailable(RuntimeError):
+class PreviousReleaseError(RuntimeError):
     """The previous release can be neither fetched nor built; the message says why."""
 
 
@@ -34,7 +34,9 @@ def _uv() -> str:
     except (ImportError, FileNotFoundError):
         found = shutil.which("uv")
         if found is None:
-            raise PreviousReleaseUnavailable("uv is needed to install the previous release: pip install uv")
+            raise PreviousReleaseError(
+                "uv is needed to install the previous release: pip install uv"
+            ) from None
         return found
 
 
@@ -47,15 +49,15 @@ def release_commit(baseline: Path, version: str) -> tuple[Path, str]:
     """(repository root, commit) of `version` from the `releases.toml` beside the baseline.
 
     Raises:
-        PreviousReleaseUnavailable: No releases.toml there, or it does not list `version`.
+        PreviousReleaseError: No releases.toml there, or it does not list `version`.
     """
     releases = baseline.resolve().parent / RELEASES_NAME
     if not releases.is_file():
-        raise PreviousReleaseUnavailable(f"no {RELEASES_NAME} beside {baseline} to find release {version}")
+        raise PreviousReleaseError(f"no {RELEASES_NAME} beside {baseline} to find release {version}")
     with releases.open("rb") as file:
         recorded = {str(r["version"]): str(r["commit"]) for r in tomllib.load(file).get("release", [])}
     if version not in recorded:
-        raise PreviousReleaseUnavailable(f"{releases} does not record release {version}")
+        raise PreviousReleaseError(f"{releases} does not record release {version}")
     root = _git(releases.parent, "rev-parse", "--show-toplevel").strip()
     return Path(root), recorded[version]
 
@@ -63,7 +65,7 @@ def release_commit(baseline: Path, version: str) -> tuple[Path, str]:
 def _git(where: Path, *args: str) -> str:
     result = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise PreviousReleaseUnavailable(f"git {args[0]} failed: {result.stderr.strip()}")
+        raise PreviousReleaseError(f"git {args[0]} failed: {result.stderr.strip()}")
     return result.stdout
 
 
@@ -75,10 +77,12 @@ def built_wheel(root: Path, commit: str, version: str) -> Path:
         return wheel
     wheels.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
-        ["git", "-C", str(root), "archive", "--format=tar", commit, PACKAGE_DIR], capture_output=True, check=False
+        ["git", "-C", str(root), "archive", "--format=tar", commit, PACKAGE_DIR],
+        capture_output=True,
+        check=False,
     )
     if archive.returncode != 0:
-        raise PreviousReleaseUnavailable(
+        raise PreviousReleaseError(
             f"git archive {commit} (release {version}) failed: {archive.stderr.decode().strip()} "
             "(a shallow clone lacks the history; fetch it, or set ORM_INDEX_URL)"
         )
@@ -95,12 +99,14 @@ def built_wheel(root: Path, commit: str, version: str) -> Path:
         )
         if result.returncode != 0 or not (out / wheel.name).is_file():
             last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise PreviousReleaseUnavailable(f"building orm-models {version} from {commit[:12]} failed: {last}")
+            raise PreviousReleaseError(f"building orm-models {version} from {commit[:12]} failed: {last}")
         os.replace(out / wheel.name, wheel)  # atomic: a concurrent check sees no half-written wheel
     return wheel
 
 
-def _install(venv: Path, *requirement: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _install(
+    venv: Path, *requirement: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirement],
         capture_output=True,
@@ -128,7 +134,7 @@ def previous_release_python(baseline: Path, version: str) -> tuple[Path, str]:
     """(python of a venv holding orm-models `version`, where it came from).
 
     Raises:
-        PreviousReleaseUnavailable: Neither the index nor the recorded commit provides it.
+        PreviousReleaseError: Neither the index nor the recorded commit provides it.
     """
     venvs = cache_root() / "venvs"
     venv = venvs / version
@@ -147,7 +153,7 @@ def previous_release_python(baseline: Path, version: str) -> tuple[Path, str]:
             check=False,
         )
         if created.returncode != 0:
-            raise PreviousReleaseUnavailable(f"cannot create a virtualenv: {created.stderr.strip()}")
+            raise PreviousReleaseError(f"cannot create a virtualenv: {created.stderr.strip()}")
         why_not = _from_index(scratch, version)
         source = "the private index"
         if why_not is not None:
@@ -155,7 +161,7 @@ def previous_release_python(baseline: Path, version: str) -> tuple[Path, str]:
             wheel = built_wheel(root, commit, version)
             result = _install(scratch, str(wheel))
             if result.returncode != 0:
-                raise PreviousReleaseUnavailable(f"installing {wheel.name} failed: {result.stderr.strip()}")
+                raise PreviousReleaseError(f"installing {wheel.name} failed: {result.stderr.strip()}")
             source = f"built from commit {commit[:12]} ({why_not})"
         (scratch / "installed-from").write_text(source + "\n", encoding="utf-8")
         try:

@@ -96,8 +96,8 @@ def main(argv: list[str]) -> int:
     except BaseException:
         with admin.connect() as connection:
             for created in databases.values():
-                name = make_url(created).database
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                dropped = make_url(created).database
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)'))
         raise
     finally:
         admin.dispose()

@@ -22,6 +22,7 @@ by operation: `witnesses.py` runs it on a control database and on the one under 
 import datetime
 import decimal
 import enum
+import functools
 import json
 import os
 import sys
@@ -138,7 +139,7 @@ class _Witness:
         with Session(self._engine, expire_on_commit=False) as session:
             try:
                 result = action(session)
-            except Exception as exception:  # noqa: BLE001 - every failure is evidence, recorded
+            except Exception as exception:
                 session.rollback()
                 record.update(ok=False, error=_error(exception), result=None)
                 self.records.append(record)
@@ -228,7 +229,9 @@ class _Witness:
     def create_anchor(self, mapper: Any) -> None:
         self._anchor_tables[mapper.local_table.key] = mapper
         values = self._row_values(mapper)
-        self._run(mapper, "construct with every column set", None, lambda _s: mapper.class_(**values) and None)
+        self._run(
+            mapper, "construct with every column set", None, lambda _s: mapper.class_(**values) and None
+        )
         identity = self._insert(mapper, values, "insert with every column set", None)
         if identity is None:
             return
@@ -242,17 +245,18 @@ class _Witness:
             identity = self._insert(mapper, values, operation, attribute)
             if identity is None:
                 continue
-            self._run(mapper, f"read back a row that left {attribute} to its default", attribute,
-                      lambda s, i=identity: self._read(s, mapper, i))  # fmt: skip
-            self._run(mapper, "delete a row", attribute, lambda s, i=identity: self._delete(s, mapper, i))
+            read = functools.partial(self._read, mapper=mapper, identity=identity)
+            self._run(mapper, f"read back a row that left {attribute} to its default", attribute, read)
+            delete = functools.partial(self._delete, mapper=mapper, identity=identity)
+            self._run(mapper, "delete a row", attribute, delete)
 
     def walk(self, mapper: Any) -> None:
         identity = self.anchors.get(mapper)
         if identity is None:
             return
         for relationship in mapper.relationships:
-            self._run(mapper, f"walk relationship {relationship.key}", relationship.key,
-                      lambda s, r=relationship: self._walk(s, mapper, identity, r))  # fmt: skip
+            walk = functools.partial(self._walk, mapper=mapper, identity=identity, relationship=relationship)
+            self._run(mapper, f"walk relationship {relationship.key}", relationship.key, walk)
 
     def _walk(self, session: Any, mapper: Any, identity: Any, relationship: Any) -> Any:
         instance = session.get(mapper.class_, identity)
@@ -310,7 +314,7 @@ def witness(url: str) -> list[dict[str, Any]]:
 
     import orm_models
 
-    mappers = [m for m in orm_models.Base.registry.mappers if m.local_table is not None and not m.inherits]
+    mappers: list[Any] = [m for m in orm_models.Base.registry.mappers if not m.inherits]
     order = {table.key: index for index, table in enumerate(orm_models.Base.metadata.sorted_tables)}
     mappers.sort(key=lambda m: (order.get(m.local_table.key, len(order)), m.class_.__name__))
     engine = create_engine(url)

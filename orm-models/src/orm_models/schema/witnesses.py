@@ -109,7 +109,9 @@ def compare_runs(witness: str, control: list[dict[str, Any]], test: list[dict[st
         else:
             continue
         evidence.append(
-            Evidence(witness, record["class"], record["table"], record["column"], record["operation"], outcome)
+            Evidence(
+                witness, record["class"], record["table"], record["column"], record["operation"], outcome
+            )
         )
     return evidence
 
@@ -140,7 +142,9 @@ def _run(command: list[str], env: dict[str, str], what: str) -> Any:
 def _databases(server: str, tree: Path, base_head: str | None, wanted: list[str]) -> Iterator[dict[str, Any]]:
     env = {**os.environ, "ORM_MODELS_CHECK_URL": server}
     made = _run(
-        [sys.executable, str(_DATABASES), str(tree), base_head or "-", *wanted], env, "preparing the witness databases"
+        [sys.executable, str(_DATABASES), str(tree), base_head or "-", *wanted],
+        env,
+        "preparing the witness databases",
     )
     try:
         yield made
@@ -173,32 +177,38 @@ def run_witnesses(
     server: str, tree: Path, baseline: Path, baseline_version: str, base_head: str | None
 ) -> WitnessReport:
     """Run both witnesses on `server` (see the module docstring) and collect their evidence."""
-    from .previous_release import PreviousReleaseUnavailable, previous_release_python
+    from .previous_release import PreviousReleaseError, previous_release_python
 
     report = WitnessReport()
     wanted = ["new-control=head?", "new-test=expand?"]
     try:
         old_python, source = previous_release_python(baseline, baseline_version)
         wanted += ["old-control=base", "old-test=expand"]
-    except PreviousReleaseUnavailable as error:
+    except PreviousReleaseError as error:
         old_python, source = None, ""
         report.skipped[OLD_CODE] = str(error)
     with _databases(server, tree, base_head, wanted) as made:
         urls = made["databases"]
         if old_python is not None:
-            _pair(report, OLD_CODE, str(old_python), None, urls["old-control"], urls["old-test"],
-                  f"orm-models {baseline_version} ({source}) at {base_head} vs the candidate's expand head "
-                  f"{made['expand_head']}")  # fmt: skip
+            what = f"orm-models {baseline_version} ({source}) at {base_head} vs the candidate's expand head"
+            what += f" {made['expand_head']}"
+            _pair(report, OLD_CODE, str(old_python), None, urls["old-control"], urls["old-test"], what)
         if made["held_back"]:
-            _pair(report, NEW_CODE, sys.executable, tree, urls["new-control"], urls["new-test"],
-                  f"the candidate with contracts held back ({made['expand_head']}) vs every head")  # fmt: skip
+            what = f"the candidate with contracts held back ({made['expand_head']}) vs every head"
+            _pair(report, NEW_CODE, sys.executable, tree, urls["new-control"], urls["new-test"], what)
         else:
             report.skipped[NEW_CODE] = "no contract revision to hold back: the expand head is the head"
     return report
 
 
 def _pair(
-    report: WitnessReport, name: str, python: str, tree: Path | None, control_url: str, test_url: str, what: str
+    report: WitnessReport,
+    name: str,
+    python: str,
+    tree: Path | None,
+    control_url: str,
+    test_url: str,
+    what: str,
 ) -> None:
     """Run one witness on its control and its test database; a program that cannot run is said so."""
     try:

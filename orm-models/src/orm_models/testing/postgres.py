@@ -359,12 +359,14 @@ def _started(data_dir: Path) -> Iterator[str]:
         server = embedded_postgres(data_dir)
         with _quiet_pgserver():
             server.start()
-    except Exception as error:  # noqa: BLE001 - whatever the cluster did, a fresh one is the remedy
+    except Exception as error:
         if isinstance(error, PostgresUnavailable) and "Set DATABASE_URL" in str(error):
             raise  # no server of any kind here: a fresh directory would not help
         reason = _reason(data_dir, error)
         if not _removed(data_dir):
-            _notice(f"the PostgreSQL in {data_dir} cannot be used ({reason}) nor removed; using a temporary one")
+            _notice(
+                f"the PostgreSQL in {data_dir} cannot be used ({reason}) nor removed; using a temporary one"
+            )
             with running_postgres() as url:
                 yield url
             return
