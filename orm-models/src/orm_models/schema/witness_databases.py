@@ -74,33 +74,42 @@ def main(argv: list[str]) -> int:
     held_back = _resolve(scripts, targets["expand"]) != set(scripts.get_heads())
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     databases: dict[str, str] = {}
+
+    def create(template: str | None = None) -> str:
+        database = f"{PREFIX}{uuid.uuid4().hex[:12]}"
+        clause = f' TEMPLATE "{template}"' if template else ""
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{database}"{clause}'))
+        return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+    def upgrade(database: str, target: str | None) -> None:
+        if target is None:
+            return
+        engine = create_engine(database)
+        try:
+            with engine.begin() as connection:
+                command.upgrade(alembic_config(connection), target)
+        finally:
+            engine.dispose()  # a template must have no connections left
+
     try:
+        # Migrated to the base head once; every database starts as a copy of it (a file copy).
+        databases[" base"] = create()
+        upgrade(databases[" base"], base_head)
+        template = make_url(databases[" base"]).database
         for pair in argv[3:]:
             name, target = pair.split("=", 1)
             if target.endswith("?"):
                 if not held_back:
                     continue
                 target = target[:-1]
-            database = f"{PREFIX}{uuid.uuid4().hex[:12]}"
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{database}"'))
-            databases[name] = make_url(url).set(database=database).render_as_string(hide_password=False)
-            engine = create_engine(databases[name])
-            try:
-                for step in (base_head, targets[target]):
-                    if step is not None:
-                        with engine.begin() as connection:
-                            command.upgrade(alembic_config(connection), step)
-            finally:
-                engine.dispose()
+            databases[name] = create(template)
+            upgrade(databases[name], targets[target])
     except BaseException:
-        with admin.connect() as connection:
-            for created in databases.values():
-                dropped = make_url(created).database
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)'))
+        _drop_all(admin, databases.values())
         raise
-    finally:
-        admin.dispose()
+    _drop_all(admin, [databases.pop(" base")])
+    admin.dispose()
     document = {
         "expand_head": targets["expand"],
         "head": targets["head"],
@@ -109,6 +118,15 @@ def main(argv: list[str]) -> int:
     }
     sys.stdout.write(json.dumps(document))
     return 0
+
+
+def _drop_all(admin: Any, urls: Any) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    with admin.connect() as connection:
+        for created in urls:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(created).database}" WITH (FORCE)'))
 
 
 def _resolve(scripts: Any, target: str | None) -> set[str]:

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,12 +211,19 @@ def _pair(
     test_url: str,
     what: str,
 ) -> None:
-    """Run one witness on its control and its test database; a program that cannot run is said so."""
-    try:
-        control = _witness(python, control_url, tree, f"{name} (control)")
-        test = _witness(python, test_url, tree, name)
-    except (ValueError, subprocess.TimeoutExpired) as error:  # JSONDecodeError is a ValueError
-        report.skipped[name] = f"FAILED TO RUN: {error}"
-        return
+    """Run one witness on its control and its test database; a program that cannot run is said so.
+
+    Both runs go at once: each mostly waits on its own database.
+    """
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [
+            pool.submit(_witness, python, url, tree, label)
+            for url, label in ((control_url, f"{name} (control)"), (test_url, name))
+        ]
+        try:
+            control, test = (run.result() for run in runs)
+        except (ValueError, subprocess.TimeoutExpired) as error:  # JSONDecodeError is a ValueError
+            report.skipped[name] = f"FAILED TO RUN: {error}"
+            return
     report.evidence += compare_runs(name, control, test)
     report.ran[name] = f"{what}: {len(test)} operations"
