@@ -96,7 +96,11 @@ def _check(arguments: argparse.Namespace) -> int:
     directory and its orm-models/; without --current the installed orm_models is checked,
     and without --version its version. Unless --no-database, scratch databases are migrated
     to the baseline's and the current head (on --database-url / $DATABASE_URL, else an
-    embedded PostgreSQL) and compared with the same rules and with the models.
+    embedded PostgreSQL) and compared with the same rules and with the models, and the
+    witnesses run there: the previous release's code (its wheel from $ORM_INDEX_URL, else
+    built from the commit in releases.toml) against the candidate's expand head, and the
+    candidate against a database whose contracts are held back; an operation that breaks is
+    a major change, shown with the database's error.
     Exit 0 when the version carries at least the required bump, or is not bumped yet
     (unreleased work: "pending: minor" says what the next release must be), and no new
     revision is unsafe without an accepted reason; 1 when the version is bumped too little
@@ -118,6 +122,7 @@ def _check(arguments: argparse.Namespace) -> int:
         arguments.project_version,
         database=not arguments.no_database,
         database_url=arguments.database_url or os.environ.get("DATABASE_URL"),
+        witnesses=not arguments.no_witnesses,
     )
     print(to_json(result) if arguments.json else to_table(result))
     if result.drift:
@@ -129,16 +134,24 @@ def _changelog(arguments: argparse.Namespace) -> int:
     """Print the Keep a Changelog section generated from the schema diff.
 
     With --write, insert it under "## [Unreleased]" of that file instead (a re-run for a
-    version already there changes nothing).
+    version already there changes nothing). Unless --no-database, scratch databases are
+    migrated as `check` does, so what only the migrations change (a raw-SQL CHECK, an
+    index) is listed too, marked "in the migrated database only".
     """
     from orm_models.schema.changelog import insert_section, render_section
-    from orm_models.schema.check import load_pair
-    from orm_models.schema.diff import diff_manifests
+    from orm_models.schema.check import changes_with_database, load_pair
     from orm_models.schema.versioning import parse_version
 
     parse_version(arguments.project_version)
     baseline, current = load_pair(arguments.baseline, arguments.current)
-    section = render_section(arguments.project_version, arguments.date, diff_manifests(baseline, current))
+    changes = changes_with_database(
+        baseline,
+        current,
+        arguments.current,
+        database=not arguments.no_database,
+        database_url=arguments.database_url or os.environ.get("DATABASE_URL"),
+    )
+    section = render_section(arguments.project_version, arguments.date, changes)
     if arguments.write is None:
         print(section, end="")
     elif insert_section(arguments.write, section):
@@ -290,6 +303,9 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="server for scratch databases (default: $DATABASE_URL, else embedded)",
     )
+    sub.add_argument(
+        "--no-witnesses", action="store_true", help="compare facts only; run no code against the databases"
+    )
 
     sub = _add_command(commands, "changelog", _changelog)
     sub.add_argument(
@@ -299,6 +315,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--version", dest="project_version", required=True)
     sub.add_argument("--date", default=date.today().isoformat(), help="default: today")
     sub.add_argument("--write", type=Path, metavar="CHANGELOG", help="insert it into this file")
+    sub.add_argument("--no-database", action="store_true", help="the models' diff only (no migrations run)")
+    sub.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="server for scratch databases (default: $DATABASE_URL, else embedded)",
+    )
 
     sub = _add_command(commands, "manifest", _manifest)
     sub.add_argument(

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from .changes import Change, Section
+from .changes import Bump, Change, Section
 
 _ORDER = (Section.ADDED, Section.CHANGED, Section.REMOVED)
 
@@ -27,7 +27,8 @@ def render_section(version: str, date: str, changes: list[Change]) -> str:
     """
     lines = [f"## [{version}] - {date}"]
     for section in _ORDER:
-        entries = [_entry(c) for c in changes if c.section is section]
+        # An equivalence (bump none) is no change for anyone reading the changelog.
+        entries = [_entry(c) for c in changes if c.section is section and c.bump is not Bump.NONE]
         if entries:
             lines += ["", f"### {section}", *entries]
     if len(lines) == 1:

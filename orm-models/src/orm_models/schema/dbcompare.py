@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .changes import Change
+from .changes import Bump, Change
 from .diff import diff_sequences, diff_tables
 from .tables import PYTHON_ONLY
 
@@ -58,7 +58,7 @@ def _database_tables(tables: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def _tree(current: Path | None) -> Iterator[Path]:
+def package_tree(current: Path | None) -> Iterator[Path]:
     """A directory holding the `orm_models` to migrate: the installed one, a `src` tree, a wheel."""
     if current is None:
         import importlib
@@ -76,18 +76,23 @@ def _tree(current: Path | None) -> Iterator[Path]:
 
 
 @contextmanager
-def _server(url: str | None) -> Iterator[str]:
+def database_server(url: str | None) -> Iterator[str]:
+    """`url` when given, else the check's own embedded PostgreSQL, started for the duration."""
     if url:
         yield url
         return
-    from orm_models.testing.postgres import running_postgres
+    from orm_models.testing.postgres import DATABASE_URL_VARIABLE, cached_postgres, running_postgres
 
-    # A kept data directory: initdb costs seconds, a restart of an existing cluster far less.
-    with running_postgres(_data_dir()) as started:
+    if os.environ.get(DATABASE_URL_VARIABLE):
+        with running_postgres() as configured:
+            yield configured
+        return
+    # A kept cluster (per user and kind of server): initdb costs seconds, a restart far less.
+    with cached_postgres(_cache_dir()) as started:
         yield started
 
 
-def _data_dir() -> Path:
+def _cache_dir() -> Path:
     configured = os.environ.get("ORM_MODELS_CHECK_PGDATA")
     if configured:
         return Path(configured)
@@ -111,8 +116,8 @@ def compare_database(
         orm_models.testing.postgres.PostgresUnavailable: No PostgreSQL can be started.
     """
     with ExitStack() as stack:
-        tree = stack.enter_context(_tree(current))
-        server = stack.enter_context(_server(url))
+        tree = stack.enter_context(package_tree(current))
+        server = stack.enter_context(database_server(url))
         # The URL travels in the environment, not argv: `ps` shows argv, password included.
         result = subprocess.run(
             [sys.executable, str(_SCRIPT), str(tree), baseline_head or "-"],
@@ -122,10 +127,19 @@ def compare_database(
             env={**os.environ, URL_VARIABLE: server},
         )
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise ValueError(f"migrating a scratch database failed: {last}")
+        raise ValueError(f"migrating a scratch database failed: {error_line(result.stderr)}")
     snapshot = json.loads(result.stdout)
     return judge(snapshot)
+
+
+def error_line(stderr: str) -> str:
+    """The exception line of a child's traceback (SQLAlchemy ends it with a link, not the error)."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if head.replace(".", "").replace("_", "").isalnum() and head.endswith(("Error", "Exception")):
+            return line
+    return lines[-1] if lines else "(no output)"
 
 
 def judge(snapshot: dict[str, Any]) -> DatabaseComparison:
@@ -136,14 +150,16 @@ def judge(snapshot: dict[str, Any]) -> DatabaseComparison:
         base = snapshot["base"]
         comparison.changes = diff_tables(base["tables"], head["tables"])
         comparison.changes += diff_sequences(base["sequences"], head["sequences"])
-    drift = diff_tables(_database_tables(models["tables"]), _database_tables(head["tables"]))
-    drift += diff_sequences(models["sequences"], head["sequences"])
+    differences = diff_tables(_database_tables(models["tables"]), _database_tables(head["tables"]))
+    differences += diff_sequences(models["sequences"], head["sequences"])
+    # An equivalence (e.g. the models say CURRENT_TIMESTAMP, the migration now()) is no drift.
+    drift = [c for c in differences if c.bump is not Bump.NONE]
     comparison.drift += [f"{c.subject}: the migrations give {c.kind} ({c.detail})" for c in drift]
     same = (_database_tables(models["tables"]), models["sequences"]) == (
         _database_tables(head["tables"]),
         head["sequences"],
     )
-    if not drift and not same:
+    if not differences and not same:
         comparison.drift.append("the migrated head and the models differ in a fact no rule names")
     return comparison
 

@@ -80,11 +80,19 @@ def _targets(base_head: str) -> tuple[str, ...]:
     return _CHAIN_AFTER_CONTRACT.get(base_head, heads)
 
 
+# PostgreSQL's own schemas; every other one may hold the package's tables.
+_SYSTEM_SCHEMAS = {"information_schema", "pg_catalog", "pg_toast"}
+
+
 def _reflect(tool: ModuleType, connection: Any) -> dict[str, Any]:
-    from sqlalchemy import MetaData, text
+    from sqlalchemy import MetaData, inspect, text
 
     metadata = MetaData()
     metadata.reflect(connection)
+    default = inspect(connection).default_schema_name
+    for schema in inspect(connection).get_schema_names():
+        if schema != default and schema not in _SYSTEM_SCHEMAS and not schema.startswith("pg_"):
+            metadata.reflect(connection, schema=schema)
     for version_table in _VERSION_TABLES:
         if version_table in metadata.tables:
             metadata.remove(metadata.tables[version_table])
@@ -113,6 +121,14 @@ def _owned_metadata(models: Any) -> Any:
             if table.key not in combined.tables:
                 table.to_metadata(combined)
     return combined
+
+
+def _create_schemas(connection: Any, metadata: Any) -> None:
+    """The non-default schemas the models name: `create_all` creates tables, never schemas."""
+    from sqlalchemy.schema import CreateSchema
+
+    for schema in sorted({table.schema for table in metadata.tables.values() if table.schema}):
+        connection.execute(CreateSchema(schema, if_not_exists=True))
 
 
 def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
@@ -147,6 +163,7 @@ def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
                         "compare_type": True,
                         "compare_server_default": True,
                         "include_name": _not_a_version_table,
+                        "include_schemas": True,
                     },
                 )
                 result["alembic"] = [str(diff) for diff in compare_metadata(context, metadata)]
@@ -156,6 +173,7 @@ def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
         engine = create_engine(built)
         try:
             with engine.begin() as connection:
+                _create_schemas(connection, metadata)
                 metadata.create_all(connection)
             with engine.connect() as connection:
                 result["models"] = _reflect(tool, connection)

@@ -6,6 +6,7 @@ from .api_surface import diff_api
 from .changes import Change, Impact
 from .diff_classes import diff_classes
 from .diff_constraints import diff_constraints, new_table_foreign_keys
+from .equivalences import same_default
 from .manifest import Manifest
 from .rules import classify
 from .type_changes import TypeChange, compare_types
@@ -255,6 +256,8 @@ def _diff_type(subject: str, old: dict[str, Any], new: dict[str, Any], at: dict[
             changes.append(classify("widen_type", subject, f"{detail} (rewrites the table)", also=also, **at))
         elif relation is TypeChange.NARROW:
             changes.append(classify("narrow_type", subject, detail, **at))
+        elif relation is TypeChange.EQUIVALENT:
+            changes.append(classify("equivalent_type", subject, f"{detail}: the same type", **at))
         else:
             changes.append(classify("change_type", subject, detail, **at))
     if old.get("collation") != new.get("collation"):
@@ -292,6 +295,9 @@ def _diff_server_default(
     before, after = old["server_default"], new["server_default"]
     if before == after:
         return []
+    if before is not None and after is not None and same_default(before, after):
+        detail = f"server default {before} -> {after}: the same value for every writer that omits it"
+        return [classify("equivalent_server_default", subject, detail, **at)]
     if before is None:
         return [classify("add_server_default", subject, f"server default {after} added", **at)]
     if after is not None:

@@ -4,9 +4,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .changes import Change
+from .changes import Bump, Change
 from .lint import RevisionLint
 from .versioning import Verdict
+from .witnesses import WitnessReport
 
 
 @dataclass
@@ -30,6 +31,27 @@ class CheckResult:
     attribution: dict[str, list[str]] = field(default_factory=dict)
     drift: list[str] | None = None
     """Where migrations and models disagree; None when no database was compared."""
+    witnesses: WitnessReport | None = None
+    """What the witnesses ran and found; None when they did not run."""
+
+    @property
+    def unwitnessed(self) -> list[Change]:
+        """Major changes of a compared fact that no witness reproduced (a person decides)."""
+        if self.witnesses is None or not self.witnesses.ran:
+            return []
+        witnessed = {(e.table, e.column) for e in self.witnesses.evidence}
+        tables = {table for table, _column in witnessed}
+
+        def reproduced(change: Change) -> bool:
+            # A table-level change (a constraint, an index) is reproduced by any evidence on its table.
+            table = change.table or change.subject.split(":", 1)[0]
+            return (table, change.column) in witnessed or (change.column is None and table in tables)
+
+        return [
+            c
+            for c in self.changes
+            if c.bump is Bump.MAJOR and not c.kind.startswith("witness_") and not reproduced(c)
+        ]
 
     @property
     def unsafe(self) -> list[tuple[str, str]]:
@@ -87,6 +109,7 @@ def to_json(result: CheckResult) -> str:
             for c in result.changes
         ],
         "database_compared": result.drift is not None,
+        "witnesses": _witness_document(result),
         "drift": result.drift or [],
         "revisions": [
             {
@@ -124,7 +147,7 @@ def to_table(result: CheckResult) -> str:
             lines += ["", "Safe routes:"] + [f"  {subject}: {route}" for subject, route in routes]
     else:
         lines.append("  no changes")
-    lines += ["", *_lint_lines(result), "", *_database_lines(result), ""]
+    lines += ["", *_lint_lines(result), "", *_database_lines(result), "", *_witness_lines(result), ""]
     lines.append(
         f"Required bump: {verdict.required} "
         f"(from {verdict.baseline_version}: at least {verdict.minimum_version})"
@@ -171,4 +194,46 @@ def _lint_lines(result: CheckResult) -> list[str]:
     for subject, revisions in sorted(result.attribution.items()):
         if not revisions:
             lines.append(f"  warning: no new revision acts on {subject}")
+    return lines
+
+
+def _witness_document(result: CheckResult) -> dict[str, Any] | None:
+    report = result.witnesses
+    if report is None:
+        return None
+    return {
+        "ran": report.ran,
+        "skipped": report.skipped,
+        "evidence": [
+            {
+                "witness": e.witness,
+                "class": e.class_name,
+                "table": e.table,
+                "column": e.column,
+                "operation": e.operation,
+                "outcome": e.outcome,
+            }
+            for e in report.evidence
+        ],
+        "unwitnessed_major": [{"kind": c.kind, "subject": c.subject} for c in result.unwitnessed],
+    }
+
+
+def _witness_lines(result: CheckResult) -> list[str]:
+    report = result.witnesses
+    if report is None:
+        return ["Witnesses: not run (--no-witnesses, or no database)"]
+    lines = ["Witnesses:"]
+    lines += [f"  ran {name}: {what}" for name, what in report.ran.items()]
+    lines += [f"  skipped {name}: {why}" for name, why in report.skipped.items()]
+    if report.evidence:
+        lines.append("  BROKEN (each a major change):")
+        lines += [f"    {e.witness}: {e.class_name}: {e.operation}: {e.outcome}" for e in report.evidence]
+    elif report.ran:
+        lines.append("  no operation broke")
+    for change in result.unwitnessed:
+        lines.append(
+            f"  major by rule {change.kind} on {change.subject}, reproduced by no witness: "
+            f"a person decides (orm-models check --explain {change.kind})"
+        )
     return lines

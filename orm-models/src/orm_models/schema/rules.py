@@ -153,6 +153,13 @@ RULES: dict[str, Rule] = {
     "drop_not_null": _rule(
         Bump.MAJOR, Section.CHANGED, R, why="old readers assume a value and may crash on None"
     ),
+    # Equivalences: another spelling, the same effect on every old reader, writer and caller.
+    "equivalent_server_default": _rule(
+        Bump.NONE, Section.CHANGED, why="e.g. now() -> CURRENT_TIMESTAMP: an omitted value is the same"
+    ),
+    "equivalent_type": _rule(
+        Bump.NONE, Section.CHANGED, why="TEXT <-> VARCHAR without a length: same storage, same values"
+    ),
     "add_server_default": _rule(
         Bump.MINOR, Section.CHANGED, why="only fills what old writers omitted anyway"
     ),

@@ -19,6 +19,8 @@ class TypeChange(enum.Enum):
     """Same family, smaller: old values may no longer fit."""
     CHANGE = "change"
     """A different type: old readers and writers see other values."""
+    EQUIVALENT = "equivalent"
+    """Another spelling of the same type: every old reader and writer sees the same values."""
 
 
 # Integer widths, smallest first: Integer -> BigInteger is a widening that rewrites the table.
@@ -44,6 +46,8 @@ def compare_types(old: str, new: str) -> TypeChange:
     except KeyError:
         pass
     else:
+        if old_length is None and new_length is None:
+            return TypeChange.EQUIVALENT  # TEXT and unbounded VARCHAR: same storage, same values
         if new_length is None or (old_length is not None and new_length >= old_length):
             return TypeChange.WIDEN
         return TypeChange.NARROW

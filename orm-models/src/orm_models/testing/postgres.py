@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -83,6 +84,15 @@ class _PgServer:
     def _open_server(self) -> Any:
         from pgserver.postgres_server import PostgresServer, get_server
 
+        try:
+            return self._new_server(PostgresServer, get_server)
+        except BaseException:
+            # pgserver keeps an instance per data directory even when it failed to start it, and
+            # would hand that dead instance to the next start on the same directory.
+            PostgresServer._instances.pop(self.data_dir.resolve(), None)
+            raise
+
+    def _new_server(self, server_class: Any, get_server: Any) -> Any:
         if self._short_dir is None:
             return get_server(self.data_dir, cleanup_mode="stop")
         # pgserver's own fallback is a directory under platformdirs' runtime path, which is
@@ -90,7 +100,7 @@ class _PgServer:
         # TMPDIR to deep paths. So give it a short parent of our own.
         _claim(self._short_dir, owners={os.geteuid()})
         short_socket_server = type(
-            "ShortSocketPostgresServer", (PostgresServer,), {"runtime_path": self._short_dir}
+            "ShortSocketPostgresServer", (server_class,), {"runtime_path": self._short_dir}
         )
         return short_socket_server(self.data_dir.resolve(), cleanup_mode="stop")
 
@@ -264,3 +274,115 @@ def running_postgres(data_dir: Path | None = None) -> Iterator[str]:
             yield server.url
         finally:
             server.stop()
+
+
+def _backend_kind() -> str:
+    """Which embedded server `embedded_postgres` would start: "pgserver" or "system"."""
+    try:
+        _PgServer(Path(tempfile.gettempdir()))
+    except ImportError:
+        return "system"
+    return "pgserver"
+
+
+def _notice(message: str) -> None:
+    print(f"orm-models: {message}", file=sys.stderr)
+
+
+def _reason(data_dir: Path, error: BaseException) -> str:
+    """Why a cluster did not start, in one line: the server log's last FATAL, else the error's first line."""
+    for log in (data_dir / "log", data_dir / "server.log"):
+        try:
+            fatal = [line for line in log.read_text(errors="replace").splitlines() if "FATAL:" in line]
+        except OSError:
+            continue
+        if fatal:
+            return fatal[-1].split("FATAL:", 1)[1].strip()
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
+
+
+@contextmanager
+def cached_postgres(cache_dir: Path) -> Iterator[str]:
+    """Yield the URL of an embedded server whose cluster is kept in `cache_dir` between runs.
+
+    A kept cluster restarts in a fraction of initdb's time. Each user and each kind of server
+    (pgserver or machine binaries, which run as different users and chown differently) has a
+    directory of its own, `<kind>-uid<N>`; a run holds it under an advisory lock. A second run
+    while the first holds it, or a run whose directory cannot be used (another owner, a broken
+    or foreign cluster), does not fail: it says so in one line and takes a fresh directory — in
+    place of the broken one when it can be removed, else a temporary one.
+    """
+    import fcntl  # POSIX, like the Unix sockets the servers listen on
+
+    data_dir = cache_dir / f"{_backend_kind()}-uid{os.geteuid()}"
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        lock = (cache_dir / f"{data_dir.name}.lock").open("a")
+    except OSError as error:
+        _notice(f"cannot use {cache_dir} ({error.strerror}); using a temporary PostgreSQL instead")
+        with running_postgres() as url:
+            yield url
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Another check holds the cached cluster: starting a second server on it would let
+            # whichever run ends first stop the other's server.
+            with running_postgres() as url:
+                yield url
+            return
+        with _started(data_dir) as url:
+            yield url
+
+
+@contextmanager
+def _quiet_pgserver() -> Iterator[None]:
+    """pgserver logs a failed start with the whole server log; the notice says it in one line."""
+    import logging
+
+    logger = logging.getLogger("pgserver")
+    handler = logging.NullHandler()
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+@contextmanager
+def _started(data_dir: Path) -> Iterator[str]:
+    try:
+        server = embedded_postgres(data_dir)
+        with _quiet_pgserver():
+            server.start()
+    except Exception as error:
+        if isinstance(error, PostgresUnavailable) and "Set DATABASE_URL" in str(error):
+            raise  # no server of any kind here: a fresh directory would not help
+        reason = _reason(data_dir, error)
+        if not _removed(data_dir):
+            _notice(
+                f"the PostgreSQL in {data_dir} cannot be used ({reason}) nor removed; using a temporary one"
+            )
+            with running_postgres() as url:
+                yield url
+            return
+        _notice(f"the PostgreSQL in {data_dir} could not be used ({reason}); replaced by a fresh one")
+        server = embedded_postgres(data_dir)
+        server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _removed(path: Path) -> bool:
+    """Remove what is at `path` (a directory, a file, a link); True when nothing is left there."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+    return not (path.exists() or path.is_symlink())
