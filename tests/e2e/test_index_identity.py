@@ -3,10 +3,11 @@ credential sends: every other spelling of the name, archive type, tag or build n
 version of a held release is refused by the index, judged by the file's parsed identity.
 
 Variants are made from the real built wheel and sdist of the highest 2.x release (renamed, or
-their metadata rewritten). Each goes up with plain twine and the upload credential; where twine
-itself refuses to send a file (an archive type it does not know), with a raw authenticated POST
-(curl, the credential in a netrc) — the server must refuse what a hostile client sends, not only
-what twine is willing to. One index for the module; pip (isolated config) and uv check the result.
+their metadata rewritten). Each goes up with twine's upload command and the upload credential;
+where twine itself refuses to send a file, with a raw authenticated POST (curl, the credential in a
+netrc): twine 6 sends only `.whl`, `.tar.gz` and `.zip`, so `.tar.bz2`, `.tar.xz`, `.tgz`, `.ZIP`,
+`.TAR.GZ`, `.egg` and `.WHL` go up raw. The server must refuse what a hostile client sends, not
+only what twine is willing to. One index for the module; pip (isolated config) and uv check the result.
 """
 
 from __future__ import annotations
