@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from orm_models import migrate, register_client
 from orm_models.contract_gate import NOT_REGISTERED, Blocker, blockers_for
 from orm_models.status import collect_status
+from orm_models.testing.postgres import PostgresUnavailable, embedded_postgres
 
 DROPS = ("person.given_name",)
 
@@ -108,3 +109,51 @@ def test_status_flags_a_client_that_does_not_register(database: tuple[str, sa.En
         with gate.begin() as connection:
             status = collect_status(connection)
     assert [o.name for o in status.unregistered] == ["legacy-loader"]
+
+
+@pytest.fixture(scope="module")
+def statements_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL with pg_stat_statements preloaded: the machine's binaries (pgserver's wheel
+    does not ship the extension). Skipped, and shown as skipped, where there are none."""
+    try:
+        server = embedded_postgres(
+            tmp_path_factory.mktemp("statements") / "data",
+            settings={"shared_preload_libraries": "pg_stat_statements"},
+        )
+        server.start()
+    except PostgresUnavailable as error:
+        pytest.skip(f"no PostgreSQL with pg_stat_statements here: {str(error).splitlines()[0]}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_what_a_role_ran_blocks_through_pg_stat_statements(statements_server: str) -> None:
+    """The client is gone before anything samples it: only pg_stat_statements saw what it ran."""
+    admin = sa.create_engine(statements_server, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with admin.connect() as connection:
+        connection.execute(sa.text("CREATE DATABASE statements_gate"))
+    admin.dispose()
+    url = sa.make_url(statements_server).set(database="statements_gate").render_as_string(hide_password=False)
+    migrate(url)
+    gate = sa.create_engine(url, poolclass=sa.NullPool)
+    with gate.begin() as connection:
+        connection.execute(sa.text("CREATE EXTENSION pg_stat_statements"))
+    client = _client(url, "monthly-job")
+
+    def run_once() -> None:
+        with client.connect() as session:
+            session.execute(sa.text("SELECT given_name FROM person"))
+
+    run_once()
+    [blocker] = _blockers(gate)  # the first sighting counts as now (PostgreSQL < 17 says no when)
+    assert blocker.client.service.startswith("(any client of role ")
+    assert "(pg_stat_statements)" in blocker.evidence
+    assert blocker.columns == DROPS
+
+    _age(gate, "", timedelta(hours=2))  # as if that was two hours ago
+    assert _blockers(gate) == []  # its count did not move since: no new evidence
+    run_once()
+    assert [b.client.service for b in _blockers(gate)] == [blocker.client.service]  # it ran again
+    gate.dispose()

@@ -137,7 +137,8 @@ def _observed_blocker(
     tables = sorted({r.split(".")[0] for r in removes} & recent.keys())
     if used:
         at = max(recent[name] for name in used)
-        evidence = f"a statement named {', '.join(used)} ({at:%Y-%m-%d %H:%M:%S %Z})"
+        seen_in = " (pg_stat_statements)" if observation.from_statements else ""
+        evidence = f"a statement named {', '.join(used)} ({at:%Y-%m-%d %H:%M:%S %Z}){seen_in}"
     elif tables:
         evidence = f"not registered; a statement named table {', '.join(tables)}"
     else:

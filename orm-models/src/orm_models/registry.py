@@ -43,7 +43,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from orm_models.__about__ import __version__
 from orm_models.base import NAMING_CONVENTION, Base
 from orm_models.migrations.client_registry import AUDIT_TABLE, CLIENT_TABLE
-from orm_models.migrations.service_registry import EMPTY_JSON, OBSERVED_TABLE, SERVICE_TABLE
+from orm_models.migrations.service_registry import EMPTY_JSON, OBSERVED_TABLE, SERVICE_TABLE, STATEMENT_TABLE
 from orm_models.sql_target import begin
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -89,6 +89,15 @@ observed = Table(
     Column("last_seen_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 """Sessions `pg_stat_activity` showed (see `orm_models.observed`)."""
+
+statement_calls = Table(
+    STATEMENT_TABLE,
+    metadata,
+    Column("queryid", BigInteger(), primary_key=True, autoincrement=False),
+    Column("role", Text(), primary_key=True),
+    Column("calls", BigInteger(), nullable=False),
+)
+"""`pg_stat_statements` call counts at the last sample (see `orm_models.observed`)."""
 
 audit = Table(
     AUDIT_TABLE,

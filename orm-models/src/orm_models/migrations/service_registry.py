@@ -3,8 +3,9 @@
 `schema_service`: one row per service and orm-models version, its instances counted (a map of
 instance to when it was last seen), replacing one row per process. `schema_client_observed`:
 who PostgreSQL itself saw connected (application name, role, address) and which tables and
-columns their sampled statements named. Released revisions call these functions: never edit
-them, add a revision instead.
+columns their sampled statements named. `schema_statement_calls`: the call count of each
+`pg_stat_statements` entry when last sampled, so a later sample knows which ran since.
+Released revisions call these functions: never edit them, add a revision instead.
 """
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 SERVICE_TABLE = "schema_service"
 OBSERVED_TABLE = "schema_client_observed"
+STATEMENT_TABLE = "schema_statement_calls"
 EMPTY_JSON = "'{}'::jsonb"
 
 
@@ -24,7 +26,7 @@ def _seen_columns() -> list[sa.Column[object]]:
 
 
 def create_service_registry() -> None:
-    """Create both tables."""
+    """Create the three tables."""
     op.create_table(
         SERVICE_TABLE,
         sa.Column("service", sa.String(100), nullable=False),
@@ -48,9 +50,17 @@ def create_service_registry() -> None:
         *_seen_columns(),
         sa.PrimaryKeyConstraint("application_name", "role", "client_addr", name="pk_schema_client_observed"),
     )
+    op.create_table(
+        STATEMENT_TABLE,
+        sa.Column("queryid", sa.BigInteger(), nullable=False),
+        sa.Column("role", sa.Text(), nullable=False),
+        sa.Column("calls", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("queryid", "role", name="pk_schema_statement_calls"),
+    )
 
 
 def drop_service_registry() -> None:
-    """Drop both tables."""
+    """Drop the three tables."""
+    op.execute(f"DROP TABLE IF EXISTS {STATEMENT_TABLE}")
     op.execute(f"DROP TABLE IF EXISTS {OBSERVED_TABLE}")
     op.execute(f"DROP TABLE IF EXISTS {SERVICE_TABLE}")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,9 +116,10 @@ class _PgServer:
 class _SystemPostgres:
     """Backed by `initdb`/`pg_ctl` from a PostgreSQL installed on the machine."""
 
-    def __init__(self, data_dir: Path, bin_dir: Path) -> None:
+    def __init__(self, data_dir: Path, bin_dir: Path, settings: Mapping[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self._bin_dir = bin_dir
+        self._settings = dict(settings or {})
         # PostgreSQL refuses to run as root; Debian's packages create a `postgres` user for it.
         self._run_as = "postgres" if os.geteuid() == 0 else None
         self._short_dir = _short_socket_dir(data_dir)
@@ -154,6 +155,7 @@ class _SystemPostgres:
             self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
         if not (self.data_dir / "postmaster.pid").exists():
             options = f"-c listen_addresses='' -k {self._socket_dir}"
+            options += "".join(f" -c {name}={value}" for name, value in self._settings.items())
             log = str(self.data_dir / "server.log")
             self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", log, "-w", "start")
 
@@ -221,18 +223,22 @@ def _system_bin_dir() -> Path | None:
     return candidates[0].parent if candidates else None
 
 
-def embedded_postgres(data_dir: Path, prefer: str = "pgserver") -> EmbeddedPostgres:
+def embedded_postgres(
+    data_dir: Path, prefer: str = "pgserver", settings: Mapping[str, str] | None = None
+) -> EmbeddedPostgres:
     """An embedded server on `data_dir` (not yet started).
 
     Args:
         data_dir: Where the cluster lives; created on first start, reused afterwards.
         prefer: "pgserver" (default) or "system" to use machine binaries even if pgserver exists.
+        settings: Server settings for its command line (e.g. `shared_preload_libraries`); only
+            machine binaries take them, so with settings the server is always the "system" one.
 
     Raises:
         PostgresUnavailable: Neither pgserver nor PostgreSQL binaries are available.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    if prefer == "pgserver":
+    if prefer == "pgserver" and not settings:
         try:
             return _PgServer(data_dir)
         except ImportError:
@@ -245,7 +251,7 @@ def embedded_postgres(data_dir: Path, prefer: str = "pgserver") -> EmbeddedPostg
             f"Set {DATABASE_URL_VARIABLE} to a PostgreSQL server, e.g. "
             "postgresql+psycopg2://user@host:5432/dbname"
         )
-    return _SystemPostgres(data_dir, bin_dir)
+    return _SystemPostgres(data_dir, bin_dir, settings)
 
 
 @contextmanager

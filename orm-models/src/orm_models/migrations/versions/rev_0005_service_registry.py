@@ -2,7 +2,9 @@
 
 `schema_service` holds one row per service and orm-models version with its instances counted;
 `schema_client_observed` holds the sessions `pg_stat_activity` showed (application name, role,
-address) and the tables and columns their sampled statements named. The old per-process
+address) and the tables and columns their sampled statements named (and, where the extension is
+installed, what `pg_stat_statements` shows each role ran; `schema_statement_calls` keeps the call
+counts between samples). The old per-process
 `schema_client` stays: 2.3 and 2.4 clients (and README's registration statement) still write it,
 and the gate reads both.
 
