@@ -245,7 +245,7 @@ def _pytest(session: nox.Session, env: dict[str, str]) -> None:
         return
     # A report says whether anything ran (nox does not hand back the exit status); the caller's
     # own --junitxml, after ours, wins.
-    report = Path(session.create_tmp()).resolve() / "filtered-run.xml"
+    report = (ROOT / session.create_tmp()).resolve() / "filtered-run.xml"  # create_tmp may be relative
     report.unlink(missing_ok=True)
     session.run("pytest", f"--junitxml={report}", *session.posargs, env=env, success_codes=[0, 5])
     import xml.etree.ElementTree as ET

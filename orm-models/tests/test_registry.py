@@ -18,6 +18,8 @@ from orm_models import ContractBlockedError, RegistrationError, head_revision, m
 from orm_models.cli import main
 from orm_models.contract_gate import lock_gate
 from orm_models.migrate import branch_heads, current_heads
+from orm_models.migrations.client_registry import AUDIT_TABLE, CLIENT_TABLE
+from orm_models.migrations.service_registry import OBSERVED_TABLE, SERVICE_TABLE, STATEMENT_TABLE
 from orm_models.registry import forget_client, mapped_columns, registered_clients
 
 CLI = str(Path(sys.executable).with_name("orm-models"))
@@ -45,11 +47,16 @@ def shared_database(create_database: Callable[[], str]) -> Iterator[tuple[str, s
     engine.dispose()
 
 
+_REGISTRY_TABLES = (CLIENT_TABLE, AUDIT_TABLE, SERVICE_TABLE, OBSERVED_TABLE, STATEMENT_TABLE)
+
+
 @pytest.fixture
 def registry(shared_database: tuple[str, sa.Engine]) -> tuple[str, sa.Engine]:
     """The expand-state database shared by the tests that never apply the contract; registry emptied."""
     with shared_database[1].begin() as connection:
-        connection.execute(sa.text("TRUNCATE schema_client, schema_client_audit"))
+        # Every registry table the database has: which exist depends on the revisions it ran.
+        tables = [t for t in _REGISTRY_TABLES if sa.inspect(connection).has_table(t)]
+        connection.execute(sa.text(f"TRUNCATE {', '.join(tables)}"))
     return shared_database
 
 
