@@ -8,6 +8,7 @@ orm_models.testing (or DATABASE_URL).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from orm_models.testing.postgres import running_postgres
-from tests.e2e.helpers import HIGHEST_2X, isolated_env, run, uv_bin
+from tests.e2e.helpers import HIGHEST_2X, ROOT, isolated_env, run, uv_bin
+from tools.release import releases
 from tools.release.credentials import Credentials
 from tools.release.index import IndexServer
 
@@ -313,3 +315,72 @@ def test_an_unregistered_1x_client_blocks_the_contract_until_it_has_been_gone_a_
     time.sleep(2.5)
     _ok(_operator(url, "migrate", "--contract", *window))
     assert "last_name" not in _columns(url)
+_NEXT_EXPAND = '''"""The next minor's expand revision (test only): a nullable column."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "9100"
+down_revision: str | None = "{down}"
+branch_labels = None
+depends_on = None
+
+phase = "expand"
+
+
+def upgrade() -> None:
+    op.add_column("person", sa.Column("scratch_note", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("person", "scratch_note")
+'''
+
+
+def _next_minor(tmp_path: Path) -> Path:
+    """This tree's orm_models plus one expand revision after the expand head: the next minor."""
+    src = tmp_path / "next-minor" / "src"
+    shutil.copytree(ROOT / "orm-models" / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+    down = releases.branch_heads(ROOT)["expand"]
+    (src / "orm_models" / "migrations" / "versions" / "rev_9100_next_expand.py").write_text(
+        _NEXT_EXPAND.format(down=down), encoding="utf-8"
+    )
+    return src
+
+
+def _next_minor_cli(src: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`orm-models ARGS` run on that tree (its orm_models first on the path)."""
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from orm_models.cli import main; sys.exit(main(sys.argv[1:]))",
+         *args, "--database-url", url],
+        capture_output=True, text=True, timeout=240, env=isolated_env(PYTHONPATH=str(src)), check=False,
+    )  # fmt: skip
+
+
+def test_released_clients_on_a_database_a_later_expand_reached(
+    server_url: str, venvs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Contract held back for 1.x: the next minor's expand still arrives, 1.1.0 and 2.x keep running.
+
+    Alembic keeps two heads once contracts ran; releases up to 2.4 read `alembic_version` and fail
+    on two rows, so it keeps one (orm_models.version_state): their guard passes, their migrate
+    refuses the revision they do not ship.
+    """
+    url = _new_database(server_url, "e2e_next_minor")
+    v1, v2 = venvs[V1], venvs[V2]
+    src = _next_minor(tmp_path)
+    _ok(_orm_models(v1, url, "migrate"))  # 1.1.0's database, its loader live
+    _ok(_next_minor_cli(src, url, "migrate"))  # expand only: the contract waits for 1.x
+    assert {"last_name", "scratch_note"} <= _columns(url)
+    _ok(_client(v1, url, "start", "client-1x", "loader-1"))
+    _ok(_client(v2, url, "start", "client-2x", "web-1"))
+    stale = _orm_models(v2, url, "migrate")
+    assert stale.returncode == 1
+    assert "which orm-models" in stale.stderr
+    assert "does not ship" in stale.stderr
+
+    # 1.x retired: the contract runs (forced past the registration the 1.x client left).
+    _ok(_next_minor_cli(src, url, "migrate", "--contract", "--force", "--reason", "e2e: 1.x retired"))
+    assert "last_name" not in _columns(url)
+    _ok(_client(v2, url, "start", "client-2x", "web-1"))  # two heads now: 2.x reads one row
+    _ok(_client(v2, url, "read"))
