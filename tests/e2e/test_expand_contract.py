@@ -315,6 +315,8 @@ def test_an_unregistered_1x_client_blocks_the_contract_until_it_has_been_gone_a_
     time.sleep(2.5)
     _ok(_operator(url, "migrate", "--contract", *window))
     assert "last_name" not in _columns(url)
+
+
 _NEXT_EXPAND = '''"""The next minor's expand revision (test only): a nullable column."""
 
 import sqlalchemy as sa
