@@ -204,6 +204,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `loader-service` console script."""
     arguments = _parser().parse_args(argv)
+    if arguments.handler is _run:
+        # Before logging is configured, as when this was imported at the top of the module:
+        # Alembic (under orm-models) logs its plugin set-up at INFO when it is imported.
+        import loader_service.run  # noqa: F401
     from pydantic import ValidationError
 
     from loader_service.config import ReportSettings, settings_problems
