@@ -244,13 +244,14 @@ def _pytest(session: nox.Session, env: dict[str, str]) -> None:
         session.run("pytest", *session.posargs, env=env)
         return
     # A report says whether anything ran (nox does not hand back the exit status); the caller's
-    # own --junitxml, after ours, wins.
-    report = (ROOT / session.create_tmp()).resolve() / "filtered-run.xml"  # create_tmp may be relative
-    report.unlink(missing_ok=True)
-    session.run("pytest", f"--junitxml={report}", *session.posargs, env=env, success_codes=[0, 5])
-    import xml.etree.ElementTree as ET
+    # own --junitxml, after ours, wins. Not session.create_tmp(): inside session.chdir() it makes
+    # a .nox/ there and moves TMPDIR (Chromium's socket path then grows past its limit).
+    with tempfile.TemporaryDirectory(prefix="nox-filtered-") as scratch:
+        report = Path(scratch) / "report.xml"
+        session.run("pytest", f"--junitxml={report}", *session.posargs, env=env, success_codes=[0, 5])
+        import xml.etree.ElementTree as ET
 
-    suites = list(ET.parse(report).getroot().iter("testsuite")) if report.exists() else []  # noqa: S314
+        suites = list(ET.parse(report).getroot().iter("testsuite")) if report.exists() else []  # noqa: S314
     if suites and all(suite.get("tests") == "0" for suite in suites):
         session.log(f"{session.name}: the filter selected no test in this suite; passed (pytest exit 5)")
 
