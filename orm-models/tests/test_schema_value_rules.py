@@ -376,6 +376,25 @@ REVERSED = {
     "back_populates added (reverse)",
 }
 # Rules whose hand-written case lives in another module (by test function).
+# Equivalences: another spelling, no change for anyone (docs/schema-versioning.md, "Equivalences").
+CASES |= {
+    "TEXT respelled as VARCHAR without a length": (
+        {"notes": lambda: mapped_column(String, nullable=True, default="", comment="free text")},
+        "equivalent_type",
+        Bump.NONE,
+    ),
+    "server default in parentheses": (
+        {
+            "status": lambda: mapped_column(
+                Enum(Status, name="status_kind"), server_default=text("('ACTIVE')")
+            )
+        },
+        "equivalent_server_default",
+        Bump.NONE,
+    ),
+}
+
+
 ELSEWHERE = {
     "add_table": "test_schema_rules.test_add_table_is_minor",
     "drop_table": "test_schema_rules.test_drop_table_is_major_data_loss",

@@ -20,7 +20,7 @@ from schema_helpers import PROJECT
 from orm_models.schema import Bump, bumped, lint_revisions, revision_sources
 from orm_models.schema.lint import head_of
 from orm_models.schema.manifest import loads
-from orm_models.schema.witnesses import NEW_CODE, OLD_CODE, run_witnesses
+from orm_models.schema.witnesses import NEW_CODE, OLD_CODE, WitnessReport, compare_runs, run_witnesses
 from orm_models.testing import postgres
 
 CLI = str(Path(sys.executable).parent / "orm-models")
@@ -329,3 +329,37 @@ def test_the_changelog_lists_what_only_the_database_shows(tmp_path: Path, postgr
     assert "in the migrated database only" in line
     assert models_only.returncode == 0, models_only.stderr
     assert "ck_person_email_at" not in models_only.stdout
+
+
+def _record(
+    operation: str, column: str | None, ok: bool, result: Any = None, error: str | None = None
+) -> Any:
+    return {"class": "Person", "table": "person", "column": column, "operation": operation,
+            "ok": ok, "result": result, "error": error}  # fmt: skip
+
+
+def test_only_what_the_control_could_do_is_evidence_and_a_failed_update_is_one_break() -> None:
+    control = [
+        _record("insert leaving given_name to its default", "given_name", False, error="NotNullViolation"),
+        _record("update external_id", "external_id", True),
+        _record("read back after updating email", "email", True, {"external_id": "b", "email": "e2"}),
+        _record("delete the row", None, True, "gone"),
+    ]
+    test = [
+        _record("insert leaving given_name to its default", "given_name", False, error="NotNullViolation"),
+        _record("update external_id", "external_id", False, error="RaiseException: immutable"),
+        _record("read back after updating email", "email", True, {"external_id": "a", "email": "e2"}),
+        _record("delete the row", None, True, "the row is still there"),
+    ]
+
+    evidence = compare_runs(OLD_CODE, control, test)
+
+    assert [(e.operation, e.outcome) for e in evidence] == [
+        ("update external_id", "RaiseException: immutable"),
+        ("delete the row", "read 'the row is still there' where the control read 'gone'"),
+    ]
+    changes = WitnessReport(evidence=evidence).changes()
+    assert {(c.subject, c.bump) for c in changes} == {
+        ("person.external_id", Bump.MAJOR),
+        ("person", Bump.MAJOR),
+    }

@@ -68,36 +68,42 @@ class WitnessReport:
     evidence: list[Evidence] = field(default_factory=list)
 
     def changes(self) -> list[Change]:
-        """Each breaking operation as a major change (one per witness, subject and operation)."""
-        found: dict[tuple[str, str, str], Change] = {}
+        """One major change per witness, table and outcome (the same error from several
+        operations is one break); the subject names a column when an update of it broke."""
+        groups: dict[tuple[str, str, str], list[Evidence]] = {}
         for e in self.evidence:
-            subject = f"{e.table}.{e.column}" if e.column else e.table
-            key = (e.witness, subject, e.operation)
-            impact = Impact.READERS if e.operation.startswith(("read back", "walk")) else Impact.WRITERS
-            found.setdefault(
-                key,
+            groups.setdefault((e.witness, e.table, e.outcome), []).append(e)
+        changes = []
+        for (witness, table, outcome), found in groups.items():
+            first = found[0]
+            column = first.column if first.operation.startswith("update ") else None
+            more = f" (and {len(found) - 1} more operations)" if len(found) > 1 else ""
+            reads = first.operation.startswith(("read back", "walk"))
+            changes.append(
                 Change(
-                    kind="witness_" + e.witness.replace(",", "").replace(" ", "_"),
-                    subject=subject,
-                    detail=f"{e.witness}: {e.class_name}: {e.operation}: {e.outcome}",
+                    kind="witness_" + witness.replace(",", "").replace(" ", "_"),
+                    subject=f"{table}.{column}" if column else table,
+                    detail=f"{witness}: {first.class_name}: {first.operation}{more}: {outcome}",
                     bump=Bump.MAJOR,
-                    impacts=frozenset({impact}),
+                    impacts=frozenset({Impact.READERS if reads else Impact.WRITERS}),
                     route="expand/contract: keep every operation of the previous release working "
                     "until the contract phase (docs/schema-versioning.md, Witnesses)",
-                    table=e.table,
-                    column=e.column,
-                ),
+                    table=table,
+                    column=column,
+                )
             )
-        return list(found.values())
+        return changes
 
 
 def compare_runs(witness: str, control: list[dict[str, Any]], test: list[dict[str, Any]]) -> list[Evidence]:
     """The operations that worked on the control and failed, or read back otherwise, under test.
 
     An operation the control could not do either is no evidence; one the test never reached
-    (its anchor row could not be inserted) is covered by the failure that stopped it.
+    (its anchor row could not be inserted) is covered by the failure that stopped it, and so is a
+    later read-back that differs only in a column whose update failed.
     """
     seen = {_key(record): record for record in control}
+    failed_updates: set[tuple[str, str]] = set()
     evidence = []
     for record in test:
         before = seen.get(_key(record))
@@ -105,8 +111,14 @@ def compare_runs(witness: str, control: list[dict[str, Any]], test: list[dict[st
             continue
         if not record["ok"]:
             outcome = str(record["error"])
+            if record["operation"].startswith("update ") and record["column"]:
+                failed_updates.add((record["class"], record["column"]))
         elif record["result"] != before["result"]:
-            outcome = f"read {_differences(before['result'], record['result'])}"
+            ignored = {column for cls, column in failed_updates if cls == record["class"]}
+            differences = _differences(before["result"], record["result"], ignored)
+            if not differences:
+                continue
+            outcome = f"read {differences}"
         else:
             continue
         evidence.append(
@@ -121,12 +133,12 @@ def _key(record: dict[str, Any]) -> tuple[str, str | None, str]:
     return record["class"], record["column"], record["operation"]
 
 
-def _differences(expected: Any, got: Any) -> str:
+def _differences(expected: Any, got: Any, ignored: set[str] | None = None) -> str:
     if isinstance(expected, dict) and isinstance(got, dict):
         parts = [
             f"{name}={got.get(name)!r} where the control read {expected.get(name)!r}"
             for name in sorted(set(expected) | set(got))
-            if expected.get(name) != got.get(name)
+            if expected.get(name) != got.get(name) and name not in (ignored or set())
         ]
         return "; ".join(parts)
     return f"{got!r} where the control read {expected!r}"
