@@ -206,3 +206,32 @@ def test_a_remembered_secret_is_masked_wherever_it_turns_up_even_outside_a_url()
     assert secret not in scrub(quoted)
     assert secret not in str(Event("registration_failed", {"reason": quoted}))
     assert scrub("no secret here, plain words stay") == "no secret here, plain words stay"
+    # A user name and ordinary query values are no secrets: masking them would garble every line.
+    remember_url("postgresql://postgres@/people?host=/tmp/sockets&sslmode=require")
+    plain = "the user postgres is required to reach /tmp/sockets"
+    assert scrub(plain) == plain
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["run", "--json"],
+        ["run", "--json", "--source", "x.csv", "--mode", "Sync"],
+        ["run", "--json", "--source"],
+    ],
+)
+def test_a_usage_error_is_one_line_and_one_json_object(
+    in_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    arguments: list[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        _cli(monkeypatch, capsys, caplog, None, *arguments)
+    captured = capsys.readouterr()
+
+    assert exited.value.code == EXIT_USAGE
+    assert captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith("loader-service: run: ")
+    assert json.loads(captured.out)["ok"] is False

@@ -399,7 +399,7 @@ def test_a_run_of_blank_lines_is_refused_once_it_is_longer_than_any_record_could
     with pytest.raises(
         SourceError, match=r"no record in the 1,0\d\d (\(decompressed\) )?bytes after byte offset"
     ):
-        run_load(small, RunOptions(str(source)))
+        run_load(small, RunOptions(str(source), rejects=tmp_path / "r.jsonl"))
 
 
 # No retries for what cannot go away; retries for what may.

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 # Only what the parser needs is imported here: `--help` and `--version` answer in a fraction of
 # a second. The database stack (SQLAlchemy, orm-models, psycopg2), pydantic and rich are
@@ -129,8 +129,22 @@ def _non_negative(text: str) -> int:
     return value
 
 
+_json_requested = False
+"""Whether the command line asked for --json (known before argparse has parsed it)."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (and one JSON object with --json), like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("loader-service").strip()  # "run", "generate", or none
+        failure = SettingsError(f"{command + ': ' if command else ''}{message} (see --help)")
+        _failed(failure, _json_requested)
+        sys.exit(failure.exit_code)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="loader-service",
         description=__doc__,
         # Raw: the default formatter would break the README's path at its hyphen.
@@ -203,6 +217,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `loader-service` console script."""
+    global _json_requested
+    _json_requested = "--json" in (sys.argv[1:] if argv is None else argv)
     arguments = _parser().parse_args(argv)
     if arguments.handler is _run:
         # Before logging is configured, as when this was imported at the top of the module:

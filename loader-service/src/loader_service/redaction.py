@@ -27,6 +27,10 @@ _CREDENTIAL_FIELD = re.compile(
 )
 _MIN_SECRET = 4
 """Shorter values are not masked: masking `ab` everywhere would garble every line."""
+_MIN_PIECE = 6
+"""A piece of a password split at `@`, `/` or `:` is masked from this length on."""
+_SECRET_NAME = re.compile(r"(?i)sig|token|key|secret|pass|pwd|cred|auth|session")
+"""Query parameter names whose values are credentials."""
 _remembered: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 
@@ -48,19 +52,27 @@ def remember(*values: str | None) -> None:
 
 
 def remember_url(url: str) -> None:
-    """Remember the secrets of `url`, however badly formed: its userinfo, password, query values."""
+    """Remember the secrets of `url`, however badly formed: its password, its secret query values.
+
+    A user name is no secret (it stays printable); query values are remembered when their name
+    says they are credentials (`sig`, `X-Amz-Signature`, `token`, `api_key`, `password`, ...):
+    every query string is cut from printed URLs anyway, and masking `require` of `sslmode=require`
+    everywhere would garble every line.
+    """
     rest = url.split("://", 1)[1] if "://" in url else url
     before_query = re.split(r"[?#]", rest, maxsplit=1)[0]
     if "@" in before_query:
         # Up to the last `@` of everything before the query: a password may hold `@` or `/`.
         userinfo = before_query.rsplit("@", 1)[0]
-        _user, _, password = userinfo.partition(":")
-        remember(userinfo, password)
-        # A parser that split at the first `@` shows the password's pieces: mask them too.
-        remember(*re.split(r"[@/:]", password))
+        _user, colon, password = userinfo.partition(":")
+        if colon:
+            remember(userinfo, password)
+            # A parser that split at the first `@` shows the password's pieces: mask the long ones.
+            remember(*(piece for piece in re.split(r"[@/:?#]", password) if len(piece) >= _MIN_PIECE))
     if "?" in rest:
         query = rest.split("?", 1)[1].split("#", 1)[0]
-        remember(query, *(value for _name, value in parse_qsl(query, keep_blank_values=True)))
+        pairs = parse_qsl(query, keep_blank_values=True)
+        remember(*(value for name, value in pairs if _SECRET_NAME.search(name)))
 
 
 def is_url(location: str) -> bool:

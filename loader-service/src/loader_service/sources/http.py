@@ -179,7 +179,8 @@ def _validator(headers: httpx.Headers) -> tuple[str, str] | None:
 def _check_unchanged(client: httpx.Client, url: str, name: str, validator: tuple[str, str]) -> None:
     header, seen = validator
     try:
-        response = client.head(url)
+        # The same Accept-Encoding as the GET: a server's ETag may name the encoded variant.
+        response = client.head(url, headers={"Accept-Encoding": ACCEPTED_ENCODINGS})
     except httpx.HTTPError as error:
         raise SourceError(
             f"{name}: cannot check the source is unchanged after reading it: {_reason(error)}"
