@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from schema_helpers import PROJECT
 
-from orm_models.schema import Bump, bumped, lint_revisions, revision_sources
-from orm_models.schema.lint import head_of
+from orm_models.migrate import branch_heads
+from orm_models.schema import Bump, bumped
 from orm_models.schema.manifest import loads
 from orm_models.schema.witnesses import NEW_CODE, OLD_CODE, WitnessReport, compare_runs, run_witnesses
 from orm_models.testing import postgres
@@ -40,16 +40,18 @@ def witness_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _tree(tmp_path: Path, revisions: dict[str, str] | None = None) -> Path:
-    """A copy of this package's `src` with `revisions` (file stem -> source) after its head."""
+    """A copy of this package's `src` with `revisions` (file stem -> source) after their branch's head."""
     src = tmp_path / "src"
     shutil.copytree(PROJECT / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.json"))
-    head = head_of(lint_revisions(revision_sources(src)))
+    # Each revision goes after its own branch's head: expand after expand, contract after contract.
+    heads = dict(branch_heads())
     versions = src / "orm_models" / "migrations" / "versions"
     for number, (stem, source) in enumerate((revisions or {}).items(), start=9100):
+        phase = "contract" if 'phase = "contract"' in source else "expand"
         (versions / f"rev_{number}_{stem}.py").write_text(
-            source.format(revision=str(number), down=head), encoding="utf-8"
+            source.format(revision=str(number), down=heads[phase]), encoding="utf-8"
         )
-        head = str(number)
+        heads[phase] = str(number)
     return src
 
 
