@@ -18,7 +18,7 @@ from loader_service.redaction import remember, remember_url
 
 DRIVER = "postgresql+psycopg2"
 _SCHEMES = {"postgres", "postgresql", DRIVER}
-EXAMPLE = "postgresql://user:password@host:5432/dbname"
+EXAMPLE = "postgresql://USER@HOST:5432/DBNAME, a password after USER and a colon, percent-encoded"
 
 
 def normalise_database_url(text: str) -> str:

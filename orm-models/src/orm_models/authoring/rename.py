@@ -1,6 +1,6 @@
 """The two revisions of a column rename: expand (new column, sync trigger, batched backfill), contract.
 
-A rename in place breaks every client on the old release (DESIGN §2's table). The safe route is
+A rename in place breaks every client on the old release (docs/schema-versioning.md). The safe route is
 two revisions on the two branches:
 
 - **expand**: add the new column (nullable), a trigger that keeps the two columns in step on

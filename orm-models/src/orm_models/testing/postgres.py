@@ -369,6 +369,15 @@ def _started(data_dir: Path) -> Iterator[str]:
         if isinstance(error, PostgresUnavailable) and "Set DATABASE_URL" in str(error):
             raise  # no server of any kind here: a fresh directory would not help
         reason = _reason(data_dir, error)
+        system_dir = data_dir.with_name(data_dir.name.replace("pgserver-", "system-", 1))
+        if system_dir != data_dir and _system_bin_dir() is not None:
+            # pgserver's binaries live in the venv: as root they run as another user, who cannot
+            # reach a venv under a private directory (`Permission denied`). The machine's
+            # PostgreSQL can; it keeps a directory of its own (the two chown differently).
+            _notice(f"pgserver's PostgreSQL could not start ({reason}); using the machine's in {system_dir}")
+            with _started_system(system_dir) as url:
+                yield url
+            return
         if not _removed(data_dir):
             _notice(
                 f"the PostgreSQL in {data_dir} cannot be used ({reason}) nor removed; using a temporary one"
@@ -378,6 +387,25 @@ def _started(data_dir: Path) -> Iterator[str]:
             return
         _notice(f"the PostgreSQL in {data_dir} could not be used ({reason}); replaced by a fresh one")
         server = embedded_postgres(data_dir)
+        server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@contextmanager
+def _started_system(data_dir: Path) -> Iterator[str]:
+    server = embedded_postgres(data_dir, prefer="system")
+    try:
+        with _quiet_pgserver():
+            server.start()
+    except Exception as error:
+        reason = _reason(data_dir, error)
+        if not _removed(data_dir):
+            raise PostgresUnavailable(f"the PostgreSQL in {data_dir} cannot be used ({reason})") from None
+        _notice(f"the PostgreSQL in {data_dir} could not be used ({reason}); replaced by a fresh one")
+        server = embedded_postgres(data_dir, prefer="system")
         server.start()
     try:
         yield server.url
