@@ -149,10 +149,12 @@ def test_the_documented_pip_install_without_a_credential_fails_in_one_line(
 ) -> None:
     """The README's pip command, with no .netrc and no terminal: pip's error, not an EOFError."""
     text = (ROOT / "README.md").read_text()
-    [command] = [line for line in text.splitlines() if line.startswith("pip install ")]
+    # The local index's command (the CodeArtifact section has pip lines of its own).
+    local = "http://127.0.0.1:8080/"
+    [command] = [line for line in text.splitlines() if line.startswith("pip install ") and local in line]
     documented = re.search(r"without a credential it stops with `([^`]+)`", text)
     assert documented, "the README no longer says what the pip command prints without a credential"
-    argv = [arg.replace("http://127.0.0.1:8080/", read_only_index.url) for arg in shlex.split(command)]
+    argv = [arg.replace(local, read_only_index.url) for arg in shlex.split(command)]
     assert read_only_index.simple_url in argv, f"the README's pip command names no index: {command}"
     env = {k: v for k, v in isolated_env(HOME=str(tmp_path)).items() if k not in ("PIP_NO_INPUT", "NETRC")}
     done = subprocess.run(
