@@ -89,6 +89,9 @@ def test_a_database_any_release_left_upgrades_cleanly(
     if left_at is not None and not contracted:
         assert held == _CONTRACT
 
+    # That release's clients stop before the contract, as an operator stops them: the gate would
+    # count this engine's pooled session, still connected and seen writing last_name, as live.
+    engine.dispose()
     assert migrate(url, contract=True) is None
     with engine.connect() as connection:
         assert current_heads(connection) == _tree_heads()

@@ -23,20 +23,12 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
-from alembic.script.revision import RevisionError
-from alembic.util import CommandError
-from sqlalchemy import create_engine
-from sqlalchemy.exc import DBAPIError
-
 from orm_models.__about__ import __version__
 from orm_models.cli_args import UsageError, database_url_argument
 from orm_models.cli_registry import add_registry_commands, migrate_with_gate
-from orm_models.migrate import (
-    alembic_config,
-    current_revision,
-)
-from orm_models.observed import OWN_APPLICATION
+
+# Alembic, SQLAlchemy and the modules built on them are imported by the commands that use them,
+# so that `--version` and `--help` answer without loading them.
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -47,6 +39,11 @@ _Handler = Callable[[argparse.Namespace], int]
 
 def _shipped_revision(revision: str) -> str:
     """`revision` when this package ships it (an id, `head` or `base`), else a usage error."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from orm_models.migrate import alembic_config
+
     scripts = ScriptDirectory.from_config(alembic_config())
     if revision in {"head", "heads"}:  # both branches' heads (contracts held back unless --contract)
         return "head"
@@ -79,6 +76,10 @@ def _migrate(arguments: argparse.Namespace) -> int:
 
 def _current(arguments: argparse.Namespace) -> int:
     """Print the revision the database is at ("empty (never migrated)" when none)."""
+    from sqlalchemy import create_engine
+
+    from orm_models.migrate import current_revision
+
     engine = create_engine(database_url_argument(arguments))
     try:
         with engine.connect() as connection:
@@ -343,6 +344,8 @@ def _first_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `orm-models` console script; returns the exit status."""
     arguments = _build_parser().parse_args(argv)  # a usage error exits 2 here
+    from orm_models.observed import OWN_APPLICATION
+
     # libpq's default application name: the contract gate does not count this command's own
     # sessions as clients (a URL's application_name still wins).
     previous = os.environ.get("PGAPPNAME")
@@ -357,6 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError
+
     try:
         status = int(arguments.handler(arguments))
         sys.stdout.flush()  # a closed pipe raises here, inside the try, not at interpreter exit

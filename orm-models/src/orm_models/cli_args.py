@@ -5,19 +5,24 @@ Shared by `cli.py` and `cli_registry.py`; `cli.main` turns `UsageError` into exi
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import NoSuchModuleError
-
-from orm_models.urls import database_url
+# SQLAlchemy is imported by the functions that use it: `orm-models --help` and `--version` import
+# this module and answer without it.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 
 class UsageError(Exception):
     """The command line or an input it names is wrong: a one-line message, exit status 2."""
 
 
-def database_url_argument(arguments: argparse.Namespace) -> URL:
+def database_url_argument(arguments: argparse.Namespace) -> "URL":
     """The URL of --database-url or $DATABASE_URL, on a driver that is installed."""
+    from sqlalchemy.exc import NoSuchModuleError
+
+    from orm_models.urls import database_url
+
     raw: str | None = arguments.database_url or os.environ.get("DATABASE_URL")
     if not raw:
         raise UsageError("set DATABASE_URL or pass --database-url")
@@ -34,6 +39,6 @@ def database_url_argument(arguments: argparse.Namespace) -> URL:
     return url
 
 
-def safe_url(url: URL) -> str:
+def safe_url(url: "URL") -> str:
     """The URL as it may appear in output: never with its password."""
     return url.render_as_string(hide_password=True)

@@ -10,31 +10,53 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-
-from sqlalchemy import create_engine
-from sqlalchemy.engine import URL
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 from orm_models.cli_args import UsageError, database_url_argument, safe_url
-from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, ContractBlockedError
-from orm_models.migrate import DatabaseAheadError, head_revision, migrate, pending_contract_drops
-from orm_models.registry import DEFAULT_HEARTBEAT_INTERVAL, forget_client
-from orm_models.status import (
-    blockers_table,
-    collect_status,
-    format_duration,
-    parse_duration,
-    to_json,
-    to_text,
-)
+
+# SQLAlchemy, Alembic and the modules built on them are imported by the commands that use them:
+# `orm-models --help` and `--version` build these parsers and answer without them.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 
 
+class _GateDefault:
+    """A duration option's default, named by module and constant and imported when used.
+
+    `--help` of `migrate` and `status` prints it (argparse's `%(default)s`); building the parser
+    for `orm-models --help` and `--version` does not import the gate.
+    """
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module = module
+        self._name = name
+
+    def value(self) -> timedelta:
+        duration: timedelta = getattr(import_module(self._module), self._name)
+        return duration
+
+    def __str__(self) -> str:
+        from orm_models.status import format_duration
+
+        return format_duration(self.value())
+
+
+_LIVE_WINDOW = _GateDefault("orm_models.contract_gate", "DEFAULT_LIVE_WINDOW")
+_HEARTBEAT_INTERVAL = _GateDefault("orm_models.registry", "DEFAULT_HEARTBEAT_INTERVAL")
+
+
 def _duration_option(arguments: argparse.Namespace, name: str) -> timedelta:
     """A duration option, parsed here rather than by argparse: a bad one is one line, exit 2."""
+    from orm_models.status import parse_duration
+
     given = getattr(arguments, name)
-    if isinstance(given, timedelta):  # the default
+    if isinstance(given, _GateDefault):  # the default
+        return given.value()
+    if isinstance(given, timedelta):
         return given
     try:
         return parse_duration(given)
@@ -42,8 +64,12 @@ def _duration_option(arguments: argparse.Namespace, name: str) -> timedelta:
         raise UsageError(f"--{name.replace('_', '-')}: {error}") from None
 
 
-def migrate_with_gate(url: URL, revision: str, arguments: argparse.Namespace) -> int:
+def migrate_with_gate(url: "URL", revision: str, arguments: argparse.Namespace) -> int:
     """`orm-models migrate` once its revision and URL are checked: the gate's refusal as a table."""
+    from orm_models.contract_gate import ContractBlockedError
+    from orm_models.migrate import DatabaseAheadError, head_revision, migrate, pending_contract_drops
+    from orm_models.status import blockers_table
+
     if arguments.force and not arguments.contract:
         raise ValueError("--force only applies with --contract")
     try:
@@ -95,6 +121,10 @@ def _status(arguments: argparse.Namespace) -> int:
     drops and whether the gate would let it run now (if not, who blocks it). Clients are
     live when seen within --live-window, stale otherwise.
     """
+    from sqlalchemy import create_engine
+
+    from orm_models.status import collect_status, to_json, to_text
+
     window = _duration_option(arguments, "live_window")
     engine = create_engine(database_url_argument(arguments))
     try:
@@ -113,6 +143,10 @@ def _forget(arguments: argparse.Namespace) -> int:
     too (a client still connected is observed again at the next sample). The removal is recorded
     in the registry's audit table. Exit 1 when nothing matched.
     """
+    from sqlalchemy import create_engine
+
+    from orm_models.registry import forget_client
+
     engine = create_engine(database_url_argument(arguments))
     try:
         removed = forget_client(engine, arguments.service, arguments.instance, arguments.version)
@@ -161,19 +195,16 @@ def add_registry_commands(
     """
     add_command = add_command or _plain_command
     database_option = database_option or _plain_database_option
-    window = (
-        f"a client seen this recently counts as live (default {format_duration(DEFAULT_LIVE_WINDOW)}; "
-        "e.g. 24h, 90m, 2d, 30s)"
-    )
-    migrate_parser.add_argument("--live-window", default=DEFAULT_LIVE_WINDOW, metavar="DURATION", help=window)
+    window = "a client seen this recently counts as live (default %(default)s; e.g. 24h, 90m, 2d, 30s)"
+    migrate_parser.add_argument("--live-window", default=_LIVE_WINDOW, metavar="DURATION", help=window)
     migrate_parser.add_argument(
         "--heartbeat-interval",
-        default=DEFAULT_HEARTBEAT_INTERVAL,
+        default=_HEARTBEAT_INTERVAL,
         metavar="DURATION",
         help=(
-            f"how often your services heartbeat (default {format_duration(DEFAULT_HEARTBEAT_INTERVAL)}, the "
-            "API's); a shorter --live-window, or one shorter than a live client's declared "
-            "heartbeat, needs --force --reason"
+            "how often your services heartbeat (default %(default)s, the API's); a shorter "
+            "--live-window, or one shorter than a live client's declared heartbeat, needs "
+            "--force --reason"
         ),
     )
     migrate_parser.add_argument(
@@ -190,7 +221,7 @@ def add_registry_commands(
 
     status_parser = add_command(commands, "status", _status)
     status_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    status_parser.add_argument("--live-window", default=DEFAULT_LIVE_WINDOW, metavar="DURATION", help=window)
+    status_parser.add_argument("--live-window", default=_LIVE_WINDOW, metavar="DURATION", help=window)
     database_option(status_parser)
 
     clients_parser = commands.add_parser(

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, inspect, text
 
+# Importing the models registers their tables on Base.metadata, what the guard compares by default.
+from orm_models import people  # noqa: F401
 from orm_models.__about__ import __version__
 from orm_models.base import Base
 from orm_models.migrate import alembic_config, current_revision

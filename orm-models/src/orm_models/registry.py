@@ -40,6 +40,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
+# Importing the models registers their tables on Base.metadata: what a client maps by default.
+from orm_models import people  # noqa: F401
 from orm_models.__about__ import __version__
 from orm_models.base import NAMING_CONVENTION, Base
 from orm_models.migrations.client_registry import AUDIT_TABLE, CLIENT_TABLE
