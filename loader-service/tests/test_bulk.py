@@ -19,6 +19,7 @@ from loader_service.errors import DatabaseError
 from loader_service.report import Summary
 from loader_service.run import RunOptions, run_load
 from orm_models import Base, Person, migrate, registry
+from orm_models.version_state import not_a_version_table
 
 # Everything attached to `person` that a swap must give back, as the catalog has it.
 _CATALOG = {
@@ -61,7 +62,13 @@ def models_drift(engine: sa.Engine) -> list[Any]:
         table.to_metadata(combined)
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
+            connection,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                # Alembic's bookkeeping (`alembic_heads`, `alembic_version`) is no model: as `check`.
+                "include_name": not_a_version_table,
+            },
         )
         return list(compare_metadata(context, combined))
 
