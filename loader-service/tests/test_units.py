@@ -42,6 +42,32 @@ def test_validation_cleans_and_explains() -> None:
     assert valid_key("") is None
 
 
+_ROWS = [
+    (" p-1 ", "Ada", "", "ada@example.com", "org-1", "Org"),
+    (" p-1 ", "Ada", "", "ada@example.com", 7, None),  # a numeric org id: the text rules refuse it
+    (39.0, " Ada ", None, None, None, None),
+    (39.5, "Ada", None, None, None, None),
+    (None, "x" * 101, None, "ada at example", None, None),
+    ("p-2", " ", "x" * 101, "ü@exämple.org", True, ["list"]),
+    ("p-3", 4.5, {"x": 1}, "a@b.test", "o", "n"),
+    ("p-4", "Ada", None, "ada@example.com", "  ", ""),
+]
+
+
+@pytest.mark.parametrize("values", _ROWS)
+def test_text_fast_path_decides_as_the_full_rules(values: tuple[object, ...]) -> None:
+    """`validate_row` tries rules without the id callbacks first: same result, same errors, always."""
+    from loader_service.mapping import _validate_any_row
+
+    def outcome(validate: object) -> object:
+        try:
+            return validate(values)  # type: ignore[operator]
+        except ValidationError as error:
+            return error.errors(include_url=False)
+
+    assert outcome(validate_row) == outcome(_validate_any_row)
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"), [("90", 90.0), ("30s", 30.0), ("15m", 900.0), ("1h30m", 5400.0), ("250ms", 0.25)]
 )

@@ -10,7 +10,7 @@ declared order. A `BaseModel` per row measured ~2x slower end to end on 1M rows 
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, StringConstraints, TypeAdapter, ValidationError
@@ -134,9 +134,26 @@ Values = tuple[str | None, ...]
 _ROW_TYPE: Any = tuple.__class_getitem__(tuple(spec.annotation() for spec in FIELDS))
 _ROW: TypeAdapter[Values] = TypeAdapter(_ROW_TYPE)
 _KEY: TypeAdapter[str] = TypeAdapter(KEY_FIELD.annotation())
+# The same rules for a record whose ids are text (every CSV record, most JSON ones): without
+# `identifier_text`, which returns text unchanged, so pydantic-core calls back into Python once
+# a row (the e-mail check) instead of three times. It accepts exactly the text rows `_ROW`
+# accepts, with the same result; any row it refuses goes to `_ROW`, which decides and words
+# the errors. Measured: validation ~2x faster on the benchmark's CSV.
+_TEXT_ROW_TYPE: Any = tuple.__class_getitem__(
+    tuple(replace(spec, identifier=False).annotation() for spec in FIELDS)
+)
+# pydantic-core's validators themselves: `TypeAdapter.validate_python` adds a Python call a row.
+_validate_text_row = TypeAdapter(_TEXT_ROW_TYPE).validator.validate_python
+_validate_any_row = _ROW.validator.validate_python
 
-validate_row = _ROW.validate_python
-"""Validate one record's values (in `FIELDS` order); returns the cleaned values or raises."""
+
+def validate_row(values: tuple[object, ...]) -> Values:
+    """Validate one record's values (in `FIELDS` order); returns the cleaned values or raises."""
+    try:
+        clean: Values = _validate_text_row(values)
+    except ValidationError:
+        clean = _validate_any_row(values)
+    return clean
 
 
 def valid_key(value: object) -> str | None:
