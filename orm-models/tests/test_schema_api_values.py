@@ -86,3 +86,55 @@ def test_annotations_are_compared_as_unions(
     old = _api(tmp_path / "old", API_OLD, jobs_before)
     new = _api(tmp_path / "new", API_OLD, jobs_after)
     assert {c.kind for c in diff_api(old, new)} == kinds
+
+
+_ALIASES = """
+from typing import Annotated
+from sqlalchemy import Identity
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+IntPk = Annotated[int, mapped_column(Identity(), primary_key=True)]
+
+
+class Base(DeclarativeBase): ...
+"""
+
+
+@pytest.mark.parametrize(
+    ("body_after", "kinds"),
+    [
+        # The alias's expansion, written out: the same type, and (griffe's labels aside) the same attribute.
+        ("id: Mapped[int] = mapped_column(Identity(), primary_key=True)", set()),
+        ("id: Mapped[str] = mapped_column(primary_key=True)", {"api_changed"}),  # another type
+    ],
+)
+def test_an_annotated_alias_and_its_expansion_are_one_type(
+    tmp_path: Any, body_after: str, kinds: set[str]
+) -> None:
+    model = "\n\nclass Person(Base):\n    __tablename__ = 'person'\n    {}\n"
+    old = _api(tmp_path / "old", "", _ALIASES + model.format("id: Mapped[IntPk]"))
+    new = _api(tmp_path / "new", "", _ALIASES + model.format(body_after))
+    assert old["pkg.jobs.IntPk"]["alias_of"] == "int"
+    changed = [c for c in diff_api(old, new) if c.subject == "pkg.jobs.Person.id"]
+    assert {c.kind for c in changed} == kinds, changed
+
+
+def test_a_manifest_without_aliases_borrows_the_current_definition(tmp_path: Any) -> None:
+    """The committed baseline predates `alias_of`: the tree's definition of the same name stands in."""
+    model = "\n\nclass Person(Base):\n    __tablename__ = 'person'\n    {}\n"
+    old = _api(tmp_path / "old", "", _ALIASES + model.format("id: Mapped[IntPk]"))
+    old["pkg.jobs.IntPk"].pop("alias_of")
+    new = _api(
+        tmp_path / "new",
+        "",
+        _ALIASES + model.format("id: Mapped[int] = mapped_column(Identity(), primary_key=True)"),
+    )
+    assert diff_api(old, new) == []
+    labels = {**new["pkg.jobs.Person.id"], "annotation": "int"}  # not mapped: its labels still count
+    assert [
+        c.kind
+        for c in diff_api(
+            {**old, "pkg.jobs.Person.id": {**old["pkg.jobs.Person.id"], "annotation": "int"}},
+            {**new, "pkg.jobs.Person.id": labels},
+        )
+    ] == ["api_changed"]
