@@ -1,6 +1,6 @@
 """Run the packaged Alembic migrations against a database, from code or the CLI."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
@@ -167,10 +167,8 @@ def migrate(
     )
     with _connection(target) as (connection, owned):
         config = alembic_config(connection)
-        if contract:
-            _hold_gate(
-                connection, owned
-            )  # before reading the revision: a contract running now finishes first
+        if contract:  # before reading the revision: a contract running now finishes first
+            _hold_gate(connection, owned)
         try:
             directory = ScriptDirectory.from_config(config)
             heads = database_heads(connection, directory)
@@ -180,20 +178,24 @@ def migrate(
             target_revision = "heads" if revision == "head" else revision
             pending = _pending(directory, heads, target_revision) if heads else []
             contracts = [s for s in pending if _is_contract(s)]
-            if owned and contract:
-                # Every contract's gate before anything runs, rolled back (its audit row too): a
-                # refusal changes nothing. Each is decided again, recorded, in its own transaction.
-                for script in contracts:
-                    gate(connection, script.revision, removes(script))
+            expand_tips = sorted(
+                reduce_heads(frozenset(s.revision for s in pending if not _is_contract(s)), directory)
+            )
+            # With Alembic committing each upgrade, every contract's gate is tried first, in the
+            # transaction of the last expand (the registry it reads may be an expand's), so a
+            # refusal rolls that back too and changes nothing.
+            try_gates = partial(_try_gates, gate=gate, contracts=contracts)
+            if owned and contract and contracts and not expand_tips:
+                try_gates(connection)
             _end_reads(connection, owned)
             if not heads:  # never migrated: no client can depend on anything a contract removes
                 command.upgrade(config, target_revision)
                 return None
-            expand_tips = reduce_heads(
-                frozenset(s.revision for s in pending if not _is_contract(s)), directory
-            )
-            for tip in sorted(expand_tips):  # expand revisions never need a contract: all of them run
+            for tip in expand_tips:  # expand revisions never need a contract: all of them run
+                if owned and contract and contracts and tip == expand_tips[-1]:
+                    config.attributes[AFTER_MIGRATIONS] = try_gates
                 command.upgrade(config, tip)
+                config.attributes.pop(AFTER_MIGRATIONS, None)
             if contracts and not contract:
                 return contracts[0].revision
             for script in contracts:
@@ -211,6 +213,16 @@ def migrate(
 
 BEFORE_MIGRATIONS = "before_migrations"
 """`config.attributes` key: a callable env.py calls with the connection before running revisions."""
+AFTER_MIGRATIONS = "after_migrations"
+"""`config.attributes` key: a callable env.py calls with the connection after them, in their transaction."""
+
+
+def _try_gates(connection: Connection, gate: Callable[..., None], contracts: list[Script]) -> None:
+    """Every contract's gate, undone (audit rows, samples) unless one refuses: then it raises."""
+    with connection.begin_nested() as trial:
+        for script in contracts:
+            gate(connection, script.revision, removes(script))
+        trial.rollback()
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine
 # Importing the models registers their tables on Base.metadata for autogenerate.
 from orm_models import people  # noqa: F401
 from orm_models.base import NAMING_CONVENTION, Base
-from orm_models.migrate import BEFORE_MIGRATIONS, AutocommitInCallerTransactionError
+from orm_models.migrate import AFTER_MIGRATIONS, BEFORE_MIGRATIONS, AutocommitInCallerTransactionError
 from orm_models.registry import metadata as registry_metadata
 from orm_models.urls import database_url
 from orm_models.version_state import VERSION_TABLE, not_a_version_table, sync_version_table, write_legacy
@@ -73,6 +73,9 @@ def _run(connection: Connection) -> None:
             before(connection)
         context.run_migrations()
         write_legacy(connection, scripts)
+        after = config.attributes.get(AFTER_MIGRATIONS)
+        if after is not None:  # the contract gates tried before this expand commits
+            after(connection)
 
 
 @contextmanager
