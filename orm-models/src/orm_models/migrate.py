@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from orm_models.__about__ import __version__
 from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, check_gate, lock_gate
@@ -135,9 +136,12 @@ def migrate(
 
     Args:
         target: A database URL (`postgresql://`, `postgres://` and `postgresql+psycopg2://` all
-            use psycopg2, see `orm_models.urls`), an engine, or a connection. With a connection
-            the caller owns the transaction; otherwise the upgrade commits on success
-            (and nothing is changed when the gate refuses).
+            use psycopg2, see `orm_models.urls`), an engine, or a connection. With a URL or an
+            engine Alembic owns the transactions, so a revision may use
+            `op.get_context().autocommit_block()` (`CREATE INDEX CONCURRENTLY`); each upgrade
+            commits on success, and nothing is changed when the gate refuses. With a connection
+            the caller owns the transaction (and commits it); a revision with an autocommit
+            block then raises `AutocommitInCallerTransactionError`.
         revision: Any Alembic revision identifier.
         contract: Also apply contract revisions (they pass the gate first).
         live_window: How recently a client must have been seen to count as live.
@@ -153,6 +157,8 @@ def migrate(
         The id of the first contract revision held back, or None when `revision` was reached.
 
     Raises:
+        AutocommitInCallerTransactionError: A revision needs an autocommit block and `target`
+            is a connection in a transaction.
         ContractBlockedError: Live clients still map what a contract revision removes.
         LiveWindowTooShortError: `live_window` is shorter than the heartbeat interval, unforced.
         DatabaseAheadError: The database is at a revision this release does not ship.
@@ -274,10 +280,13 @@ def _release_gate(connection: Connection, owned: bool) -> None:
     """Give the session-level lock back (an Engine's pooled connection outlives this migration)."""
     if not owned:
         return
-    connection.rollback()  # a failed migration leaves its transaction aborted
-    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": GATE_LOCK})
-    connection.execute(text("RESET application_name"))
-    connection.commit()
+    try:
+        connection.rollback()  # a failed migration leaves its transaction aborted
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": GATE_LOCK})
+        connection.execute(text("RESET application_name"))
+        connection.commit()
+    except DBAPIError:  # the session is gone, and its lock with it: the migration's error stands
+        connection.invalidate()
 
 
 class AutocommitInCallerTransactionError(RuntimeError):
@@ -334,6 +343,9 @@ def _is_contract(script: Script) -> bool:
 
 
 def downgrade(target: str | Engine | Connection, revision: str) -> None:
-    """Downgrade the database to `revision` (`base` removes every table of this package)."""
+    """Downgrade the database to `revision` (`base` removes every table of this package).
+
+    Transactions as in `migrate`: Alembic's with a URL or an engine, the caller's with a connection.
+    """
     with _connection(target) as (connection, _owned):
         command.downgrade(alembic_config(connection), revision)
