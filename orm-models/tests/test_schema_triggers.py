@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from schema_helpers import tree_with_revision
 
@@ -23,7 +24,7 @@ _NOT_BLANK = {
     "definition": "CREATE TRIGGER not_blank BEFORE INSERT ON public.person FOR EACH ROW EXECUTE FUNCTION f()",
     "function_md5": "a",
 }
-_TABLES = {"person": {}}
+_TABLES: dict[str, Any] = {"person": {}}
 
 
 def test_an_added_trigger_on_an_old_table_is_major_and_a_person_decides() -> None:

@@ -16,8 +16,7 @@ URLs go through `orm_models.urls.database_url`: `postgresql://` and `postgres://
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import FrameType
 
 from alembic import context
 from alembic.util import CommandError
@@ -78,21 +77,29 @@ def _run(connection: Connection) -> None:
             after(connection)
 
 
-@contextmanager
-def _refuse_autocommit() -> Iterator[None]:
-    raise AutocommitInCallerTransactionError(_calling_revision())
-    yield  # pragma: no cover - a generator, so `with` reaches the raise
+class _RefuseAutocommit:
+    """Stands in for `autocommit_block` on the caller's transaction: raises on entering."""
+
+    def __enter__(self) -> None:
+        raise AutocommitInCallerTransactionError(_calling_revision() or "(unknown)")
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
 
 
-def _calling_revision() -> str:
+def _refuse_autocommit() -> _RefuseAutocommit:
+    return _RefuseAutocommit()
+
+
+def _calling_revision() -> str | None:
     """The revision module whose upgrade or downgrade opened the block (its `revision` global)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         names = frame.f_globals
         if "revision" in names and "down_revision" in names:
             return str(names["revision"])
-        frame = frame.f_back  # type: ignore[assignment]
-    return "(unknown)"
+        frame = frame.f_back
+    return None
 
 
 def _configured_url() -> str | None:

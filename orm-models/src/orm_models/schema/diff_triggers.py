@@ -25,16 +25,16 @@ def diff_triggers(
     for key in sorted(old.keys() | new.keys()):
         before, after = old.get(key), new.get(key)
         subject = f"trigger {key}"
-        if after is None:
+        if after is None and before is not None:
             changes.append(classify("drop_trigger", subject, _describe(before), table=before["table"]))
-        elif before is None:
+        elif before is None and after is not None:
             kind = (
                 "add_trigger"
                 if old_tables is None or after["table"] in old_tables
                 else "add_trigger_new_table"
             )
             changes.append(classify(kind, subject, _describe(after), table=after["table"]))
-        elif before != after:
+        elif before is not None and after is not None and before != after:
             what = "definition" if before["definition"] != after["definition"] else "function body"
             changes.append(
                 classify(
