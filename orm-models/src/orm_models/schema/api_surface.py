@@ -4,7 +4,6 @@ Static analysis means nothing is imported: the same snapshot comes out of a sour
 installed package or an old release checked out from git.
 """
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +94,6 @@ def _describe(path: str, member: Any, snapshot: ApiSnapshot, *, enum_member: boo
         entry["returns"] = _text(member.returns)
     elif kind == "attribute":
         entry["annotation"] = _text(member.annotation)
-        alias_of = _annotated_alias(_text(member.value))
-        if alias_of is not None:
-            entry["alias_of"] = alias_of
         if enum_member:
             # An enum member's value is what is stored and compared; other values are
             # implementation (a mapped_column(...) call is compared as schema, not as text).
@@ -114,20 +110,6 @@ def _describe(path: str, member: Any, snapshot: ApiSnapshot, *, enum_member: boo
 
 # Base classes whose class attributes are enum members (their values are API).
 _ENUM_BASES = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag"})
-
-
-def _annotated_alias(value: str | None) -> str | None:
-    """`int` for `IntPk = Annotated[int, mapped_column(...)]`: the type an `Annotated` alias is.
-
-    Type checkers and SQLAlchemy read `Annotated[T, ...]` as `T` (the extras configure the
-    column, which is compared as schema), so `Mapped[IntPk]` and `Mapped[int]` are one type.
-    """
-    if value is None:
-        return None
-    name, _, rest = value.partition("[")
-    if name.removeprefix("typing.") != "Annotated" or not rest.endswith("]"):
-        return None
-    return _split_top_level(rest[:-1], ",")[0]
 
 
 def _plain(parameter: Any) -> bool:
@@ -149,69 +131,26 @@ def diff_api(old: ApiSnapshot, new: ApiSnapshot) -> list[Change]:
     for path in sorted(new.keys() - old.keys()):
         if not _under_removed(path, new, old):
             changes.append(classify("api_added", path, f"new {new[path]['kind']}"))
-    old_aliases, new_aliases = _aliases(old), _aliases(new)
-    # A manifest written before aliases were recorded: the other side's definition stands in.
-    aliases = ({**new_aliases, **old_aliases}, {**old_aliases, **new_aliases})
     for path in sorted(old.keys() & new.keys()):
-        changes += _diff_entry(path, old[path], new[path], aliases)
+        changes += _diff_entry(path, old[path], new[path])
     return changes
 
 
-def _aliases(snapshot: ApiSnapshot) -> dict[str, str]:
-    """Short name -> aliased type of each `Annotated` alias (annotations name them unqualified)."""
-    return {
-        path.rsplit(".", 1)[-1]: entry["alias_of"] for path, entry in snapshot.items() if "alias_of" in entry
-    }
-
-
-def _expand(annotation: str, aliases: dict[str, str]) -> str:
-    """`annotation` with each `Annotated` alias replaced by the type it is (nested ones too)."""
-    for _ in range(5):  # an alias of an alias; bounded, as a cycle cannot be a valid alias
-        expanded = re.sub(r"[A-Za-z_][\w.]*", lambda m: aliases.get(m.group(0), m.group(0)), annotation)
-        if expanded == annotation:
-            break
-        annotation = expanded
-    return annotation
-
-
-# Labels griffe gives a mapped attribute by whether the class body assigns it a value
-# (`= mapped_column(...)`) or only annotates it: SQLAlchemy makes it a class-level descriptor
-# and an instance value either way, so callers cannot tell the two apart.
-_ASSIGNMENT_LABELS = frozenset({"class-attribute", "instance-attribute"})
-
-
-def _mapped(entry: dict[str, Any]) -> bool:
-    return str(entry.get("annotation") or "").startswith("Mapped[")
-
-
-def _same_mapped_labels(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    changed = set(before.get("labels") or ()) ^ set(after.get("labels") or ())
-    return _mapped(before) and _mapped(after) and changed <= _ASSIGNMENT_LABELS
-
-
-def _diff_entry(
-    path: str,
-    before: dict[str, Any],
-    after: dict[str, Any],
-    aliases: tuple[dict[str, str], dict[str, str]] = ({}, {}),
-) -> list[Change]:
+def _diff_entry(path: str, before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     if before["kind"] != after["kind"]:
         return [classify("api_changed", path, f"{before['kind']} -> {after['kind']}")]
     changes = []
     if before.get("exports") != after.get("exports"):
         changes += _diff_exports(path, before.get("exports") or {}, after.get("exports") or {})
-    for key in ("labels", "returns", "annotation", "value", "alias_of"):
-        if before.get(key) == after.get(key) or _respelt(key, before.get(key), after.get(key), aliases):
-            continue
-        if key == "labels" and _same_mapped_labels(before, after):
-            continue
-        if key == "alias_of" and key not in before:
-            continue  # a manifest from before aliases were recorded
-        detail = f"{key}: {before.get(key)} -> {after.get(key)}"
-        # A function that returned None had no result for callers to rely on, and a return
-        # type that lost members of its union gives callers nothing they did not handle.
-        safe = key == "returns" and (before.get(key) == "None" or _widens(after.get(key), before.get(key)))
-        changes.append(classify("api_extended" if safe else "api_changed", path, detail))
+    for key in ("labels", "returns", "annotation", "value"):
+        if before.get(key) != after.get(key) and not _respelt(key, before.get(key), after.get(key)):
+            detail = f"{key}: {before.get(key)} -> {after.get(key)}"
+            # A function that returned None had no result for callers to rely on, and a return
+            # type that lost members of its union gives callers nothing they did not handle.
+            safe = key == "returns" and (
+                before.get(key) == "None" or _widens(after.get(key), before.get(key))
+            )
+            changes.append(classify("api_extended" if safe else "api_changed", path, detail))
     if before.get("bases") != after.get("bases"):
         kept = all(base in after.get("bases", []) for base in before.get("bases", []))
         detail = f"bases ({', '.join(before.get('bases', []))}) -> ({', '.join(after.get('bases', []))})"
@@ -268,14 +207,11 @@ def _compatible(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
     return not any(parameter["required"] for parameter in new[len(old) :])
 
 
-def _respelt(key: str, old: Any, new: Any, aliases: tuple[dict[str, str], dict[str, str]] = ({}, {})) -> bool:
-    """The same annotation spelt another way (`Optional[int]` and `int | None`; `Mapped[IntPk]`
-    and `Mapped[int]` when `IntPk = Annotated[int, ...]`)."""
+def _respelt(key: str, old: Any, new: Any) -> bool:
+    """The same annotation spelt another way (`Optional[int]` and `int | None`)."""
     if key not in ("returns", "annotation") or not isinstance(old, str) or not isinstance(new, str):
         return False
-    if _union_members(old) == _union_members(new):
-        return True
-    return _union_members(_expand(old, aliases[0])) == _union_members(_expand(new, aliases[1]))
+    return _union_members(old) == _union_members(new)
 
 
 def _spelt(parameters: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
