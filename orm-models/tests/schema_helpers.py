@@ -1,5 +1,9 @@
 """Throwaway models for the schema tests: a fresh declarative base per manifest."""
 
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,39 @@ from orm_models.base import NAMING_CONVENTION
 from orm_models.schema import Change, Manifest, build_manifest
 
 PROJECT = Path(__file__).resolve().parents[1]
+
+
+def tree_with_revision(tmp_path: Path, message: str, upgrade: str, downgrade: str) -> tuple[Path, str]:
+    """A copy of the orm-models tree (sources, baseline) plus one expand revision, as an author writes it.
+
+    `orm-models revision` numbers and phases it; `upgrade`/`downgrade` are the two functions'
+    full text (they may use `op` and `sa`). Returns the tree's root and the new revision's id.
+    """
+    root = tmp_path / "orm-models"
+    shutil.copy2(PROJECT.parent / "pyproject.toml", tmp_path / "pyproject.toml")  # ruff settings
+    shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "schema-baseline.json"):
+        shutil.copy2(PROJECT / name, root / name)
+    cli = str(Path(sys.executable).parent / "orm-models")
+    made = subprocess.run(
+        [cli, "revision", "-m", message, "--phase", "expand"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    slug = re.sub(r"\W+", "_", message.lower()).strip("_")
+    [written] = (root / "src" / "orm_models" / "migrations" / "versions").glob(f"rev_*_{slug}.py")
+    body = written.read_text()
+    for name, text in (("upgrade", upgrade), ("downgrade", downgrade)):
+        stub = f"def {name}() -> None:\n    pass"
+        assert stub in body, body
+        body = body.replace(stub, text)
+    written.write_text("import sqlalchemy as sa\nfrom alembic import op\n\n" + body)
+    revision = re.search(r'^revision: str = "(\w+)"', body, re.MULTILINE)
+    assert revision is not None
+    return root, revision.group(1)
 
 
 def repo_root() -> Path:

@@ -1,18 +1,21 @@
 """Run the packaged Alembic migrations against a database, from code or the CLI."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from orm_models.__about__ import __version__
 from orm_models.contract_gate import DEFAULT_LIVE_WINDOW, check_gate, lock_gate
 from orm_models.observed import OWN_APPLICATION
-from orm_models.registry import DEFAULT_HEARTBEAT_INTERVAL
-from orm_models.sql_target import begin
+from orm_models.registry import DEFAULT_HEARTBEAT_INTERVAL, GATE_LOCK
+from orm_models.urls import database_url
 from orm_models.version_state import ancestors, database_heads, expand_position, reduce_heads
 
 # Resolved from the installed package, so a service migrates with the wheel it runs on.
@@ -133,9 +136,12 @@ def migrate(
 
     Args:
         target: A database URL (`postgresql://`, `postgres://` and `postgresql+psycopg2://` all
-            use psycopg2, see `orm_models.urls`), an engine, or a connection. With a connection
-            the caller owns the transaction; otherwise the upgrade commits on success
-            (and nothing is changed when the gate refuses).
+            use psycopg2, see `orm_models.urls`), an engine, or a connection. With a URL or an
+            engine Alembic owns the transactions, so a revision may use
+            `op.get_context().autocommit_block()` (`CREATE INDEX CONCURRENTLY`); each upgrade
+            commits on success, and nothing is changed when the gate refuses. With a connection
+            the caller owns the transaction (and commits it); a revision with an autocommit
+            block then raises `AutocommitInCallerTransactionError`.
         revision: Any Alembic revision identifier.
         contract: Also apply contract revisions (they pass the gate first).
         live_window: How recently a client must have been seen to count as live.
@@ -151,45 +157,152 @@ def migrate(
         The id of the first contract revision held back, or None when `revision` was reached.
 
     Raises:
+        AutocommitInCallerTransactionError: A revision needs an autocommit block and `target`
+            is a connection in a transaction.
         ContractBlockedError: Live clients still map what a contract revision removes.
         LiveWindowTooShortError: `live_window` is shorter than the heartbeat interval, unforced.
         DatabaseAheadError: The database is at a revision this release does not ship.
     """
-    with begin(target) as connection:
+    gate = partial(
+        check_gate,
+        live_window=live_window,
+        force=force,
+        reason=reason,
+        heartbeat_interval=heartbeat_interval,
+        ignore=ignore,
+    )
+    with _connection(target) as (connection, owned):
         config = alembic_config(connection)
-        if contract:
-            # Named for this transaction: a second contract migration waiting for the lock is no client.
-            connection.execute(text(f"SET LOCAL application_name = '{OWN_APPLICATION} migrate'"))
-            lock_gate(connection)  # before reading the revision: a contract running now finishes first
-        directory = ScriptDirectory.from_config(config)
-        heads = database_heads(connection, directory)
-        unknown = sorted(h for h in heads if h not in _known(directory))
-        if unknown:
-            raise DatabaseAheadError(unknown[-1])
-        target_revision = "heads" if revision == "head" else revision
-        if not heads:  # never migrated: no client can depend on anything a contract removes
-            command.upgrade(config, target_revision)
-            return None
-        pending = _pending(directory, heads, target_revision)
-        contracts = [s for s in pending if _is_contract(s)]
-        expand_tips = reduce_heads(frozenset(s.revision for s in pending if not _is_contract(s)), directory)
-        for tip in sorted(expand_tips):  # expand revisions never need a contract: all of them run
-            command.upgrade(config, tip)
-        if contracts and not contract:
-            return contracts[0].revision
-        for script in contracts:
-            check_gate(
-                connection,
-                script.revision,
-                removes(script),
-                live_window=live_window,
-                force=force,
-                reason=reason,
-                heartbeat_interval=heartbeat_interval,
-                ignore=ignore,
+        if contract:  # before reading the revision: a contract running now finishes first
+            _hold_gate(connection, owned)
+        try:
+            directory = ScriptDirectory.from_config(config)
+            heads = database_heads(connection, directory)
+            unknown = sorted(h for h in heads if h not in _known(directory))
+            if unknown:
+                raise DatabaseAheadError(unknown[-1])
+            target_revision = "heads" if revision == "head" else revision
+            pending = _pending(directory, heads, target_revision) if heads else []
+            contracts = [s for s in pending if _is_contract(s)]
+            expand_tips = sorted(
+                reduce_heads(frozenset(s.revision for s in pending if not _is_contract(s)), directory)
             )
-            command.upgrade(config, script.revision)
-        return None
+            # With Alembic committing each upgrade, every contract's gate is tried first, in the
+            # transaction of the last expand (the registry it reads may be an expand's), so a
+            # refusal rolls that back too and changes nothing.
+            try_gates = partial(_try_gates, gate=gate, contracts=contracts)
+            if owned and contract and contracts and not expand_tips:
+                try_gates(connection)
+            _end_reads(connection, owned)
+            if not heads:  # never migrated: no client can depend on anything a contract removes
+                command.upgrade(config, target_revision)
+                return None
+            for tip in expand_tips:  # expand revisions never need a contract: all of them run
+                if owned and contract and contracts and tip == expand_tips[-1]:
+                    config.attributes[AFTER_MIGRATIONS] = try_gates
+                command.upgrade(config, tip)
+                config.attributes.pop(AFTER_MIGRATIONS, None)
+            if contracts and not contract:
+                return contracts[0].revision
+            for script in contracts:
+                # Decided inside the revision's own transaction (env.py calls it first): the gate's
+                # audit row and the contract commit together, or neither does.
+                config.attributes[BEFORE_MIGRATIONS] = partial(
+                    gate, revision=script.revision, removes=removes(script)
+                )
+                command.upgrade(config, script.revision)
+            return None
+        finally:
+            if contract:
+                _release_gate(connection, owned)
+
+
+BEFORE_MIGRATIONS = "before_migrations"
+"""`config.attributes` key: a callable env.py calls with the connection before running revisions."""
+AFTER_MIGRATIONS = "after_migrations"
+"""`config.attributes` key: a callable env.py calls with the connection after them, in their transaction."""
+
+
+def _try_gates(connection: Connection, gate: Callable[..., None], contracts: list[Script]) -> None:
+    """Every contract's gate, undone (audit rows, samples) unless one refuses: then it raises."""
+    with connection.begin_nested() as trial:
+        for script in contracts:
+            gate(connection, script.revision, removes(script))
+        trial.rollback()
+
+
+@contextmanager
+def _connection(target: str | Engine | Connection) -> Iterator[tuple[Connection, bool]]:
+    """The connection to migrate on, and whether this module owns its transactions.
+
+    A URL or an Engine: a connection outside any transaction, so Alembic begins (and commits)
+    the migrations' transaction itself and `op.get_context().autocommit_block()` can commit it
+    and run `CREATE INDEX CONCURRENTLY` outside one. A Connection: the caller's transaction,
+    never committed here; a revision with an autocommit block then fails with a clear error
+    (`AutocommitInCallerTransactionError`), since committing would end the caller's transaction.
+    """
+    if isinstance(target, Connection):
+        yield target, False
+        return
+    engine = create_engine(database_url(target)) if isinstance(target, str) else target
+    try:
+        with engine.connect() as connection:
+            yield connection, True
+    finally:
+        if isinstance(target, str):
+            engine.dispose()
+
+
+def _end_reads(connection: Connection, owned: bool) -> None:
+    """End the reading transaction (rolled back: it wrote nothing to keep) before Alembic begins its own."""
+    if owned:
+        connection.rollback()
+
+
+def _hold_gate(connection: Connection, owned: bool) -> None:
+    """Take the gate's lock: for the transaction with the caller's, for the session otherwise.
+
+    Alembic commits between revisions (and inside autocommit blocks), so an owned connection holds
+    the session-level lock until every contract committed: two contract migrations still serialise,
+    and a registration still waits for the gate that decided without it.
+    """
+    if not owned:
+        # Named for this transaction: a second contract migration waiting for the lock is no client.
+        connection.execute(text(f"SET LOCAL application_name = '{OWN_APPLICATION} migrate'"))
+        lock_gate(connection)
+        return
+    connection.execute(text(f"SET application_name = '{OWN_APPLICATION} migrate'"))
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": GATE_LOCK})
+    connection.commit()  # the name outlives the rollbacks below; the lock is the session's
+
+
+def _release_gate(connection: Connection, owned: bool) -> None:
+    """Give the session-level lock back (an Engine's pooled connection outlives this migration)."""
+    if not owned:
+        return
+    try:
+        connection.rollback()  # a failed migration leaves its transaction aborted
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": GATE_LOCK})
+        connection.execute(text("RESET application_name"))
+        connection.commit()
+    except DBAPIError:  # the session is gone, and its lock with it: the migration's error stands
+        connection.invalidate()
+
+
+class AutocommitInCallerTransactionError(RuntimeError):
+    """A revision needs an autocommit block, but migrate() was given a connection in a transaction.
+
+    Attributes:
+        revision: The revision that opened the block.
+    """
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(
+            f"revision {revision} runs outside a transaction (op.get_context().autocommit_block()), "
+            "which would commit the caller's transaction: pass migrate() a database URL or an Engine, "
+            "not a Connection in a transaction"
+        )
+        self.revision = revision
 
 
 def removes(script: Script) -> tuple[str, ...]:
@@ -230,6 +343,9 @@ def _is_contract(script: Script) -> bool:
 
 
 def downgrade(target: str | Engine | Connection, revision: str) -> None:
-    """Downgrade the database to `revision` (`base` removes every table of this package)."""
-    with begin(target) as connection:
+    """Downgrade the database to `revision` (`base` removes every table of this package).
+
+    Transactions as in `migrate`: Alembic's with a URL or an engine, the caller's with a connection.
+    """
+    with _connection(target) as (connection, _owned):
         command.downgrade(alembic_config(connection), revision)

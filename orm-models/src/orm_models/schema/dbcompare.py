@@ -22,6 +22,7 @@ from typing import Any
 
 from .changes import Bump, Change
 from .diff import diff_sequences, diff_tables
+from .diff_triggers import diff_triggers
 from .tables import PYTHON_ONLY
 
 _SCRIPT = Path(__file__).resolve().parent / "dbsnapshot.py"
@@ -150,6 +151,8 @@ def judge(snapshot: dict[str, Any]) -> DatabaseComparison:
         base = snapshot["base"]
         comparison.changes = diff_tables(base["tables"], head["tables"])
         comparison.changes += diff_sequences(base["sequences"], head["sequences"])
+        # Triggers are no model fact (the models cannot declare them): migrations vs migrations only.
+        comparison.changes += diff_triggers(base["triggers"], head["triggers"], base["tables"])
     differences = diff_tables(_database_tables(models["tables"]), _database_tables(head["tables"]))
     differences += diff_sequences(models["sequences"], head["sequences"])
     # An equivalence (e.g. the models say CURRENT_TIMESTAMP, the migration now()) is no drift.

@@ -30,6 +30,27 @@ WHERE c.relkind = 'S'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('i', 'a'))
 """
 
+# Every user trigger on a table: its definition (timing, events, WHEN, function) and a hash of
+# the function's body, so CREATE OR REPLACE FUNCTION behind an unchanged trigger counts too.
+_TRIGGERS = """
+SELECT n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid), md5(p.prosrc)
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE NOT t.tgisinternal AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
+
+
+def _triggers(connection: Any) -> dict[str, dict[str, str]]:
+    from sqlalchemy import text
+
+    found = {}
+    for schema, table, name, definition, body in connection.execute(text(_TRIGGERS)):
+        qualified = table if schema == "public" else f"{schema}.{table}"
+        found[f"{qualified}.{name}"] = {"table": qualified, "definition": definition, "function_md5": body}
+    return found
+
 
 def _load_tool() -> ModuleType:
     """This tooling under another name, loaded the way `snapshot.py` does it (one implementation)."""
@@ -100,6 +121,7 @@ def _reflect(tool: ModuleType, connection: Any) -> dict[str, Any]:
     keys = ("data_type", "start", "increment", "minvalue", "maxvalue", "cache", "cycle")
     rows = connection.execute(text(_FREE_SEQUENCES))
     facts["sequences"] = {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
+    facts["triggers"] = _triggers(connection)
     return facts
 
 
@@ -148,13 +170,13 @@ def snapshot(url: str, base_head: str | None) -> dict[str, Any]:
         engine = create_engine(migrated)
         try:
             if base_head is not None:
-                with engine.begin() as connection:
-                    for target in _targets(base_head):
-                        command.upgrade(alembic_config(connection), target)
+                # The engine, not a connection in a transaction: Alembic owns the migrations'
+                # transaction, so a revision's autocommit block (CREATE INDEX CONCURRENTLY) runs.
+                for target in _targets(base_head):
+                    command.upgrade(alembic_config(engine), target)
                 with engine.connect() as connection:
                     result["base"] = _reflect(tool, connection)
-            with engine.begin() as connection:
-                command.upgrade(alembic_config(connection), "heads")
+            command.upgrade(alembic_config(engine), "heads")
             with engine.connect() as connection:
                 result["head"] = _reflect(tool, connection)
                 context = MigrationContext.configure(

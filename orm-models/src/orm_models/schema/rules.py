@@ -30,6 +30,10 @@ _EXPAND_CONTRACT = "add the new name + dual-write + backfill (expand, minor), dr
 _CONTRACT_ONLY = "stop mapping it in a major release; drop it in a contract revision"
 _NOT_VALID = "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT"
 _DEPRECATE = "deprecate first, remove in a major release"
+_TRIGGER_ROUTE = (
+    "a rule on values is a CHECK (ADD CONSTRAINT ... NOT VALID, then VALIDATE); a trigger that must "
+    "stay ships in a major release, its effect on old writers written down"
+)
 _NEW_COLUMN = "old writers cannot write a column they do not know, so they cannot violate it"
 
 RULES: dict[str, Rule] = {
@@ -437,6 +441,34 @@ RULES: dict[str, Rule] = {
         Section.ADDED,
         why="clients see no new table, column or API, but the wheel ships a revision the last release "
         "lacked (what it does to the database is diffed from a migrated database)",
+    ),
+    # Triggers (the migrated databases only: models cannot declare them)
+    "add_trigger": _rule(
+        Bump.MAJOR,
+        Section.ADDED,
+        W,
+        route=_TRIGGER_ROUTE,
+        why="its function may reject or rewrite old writers' rows (a BEFORE trigger raising on a "
+        "value they send); what it does is code the check cannot judge, so a person decides",
+    ),
+    "add_trigger_new_table": _rule(
+        Bump.MINOR, Section.ADDED, why="it is on a table new in this release: no old writer writes it"
+    ),
+    "change_trigger": _rule(
+        Bump.MAJOR,
+        Section.CHANGED,
+        W,
+        route=_TRIGGER_ROUTE,
+        why="a new timing, event, WHEN or function body may reject or rewrite old writers' rows; a "
+        "person decides",
+    ),
+    "drop_trigger": _rule(
+        Bump.MAJOR,
+        Section.REMOVED,
+        W,
+        route="drop it in a contract revision, once no client relies on what it did",
+        why="old writers may rely on what it did (a bridge keeping two names in step, a derived "
+        "value); a person decides",
     ),
     # Python API (griffe)
     "api_added": _rule(Bump.MINOR, Section.ADDED, why="new API"),

@@ -87,8 +87,8 @@ def main(argv: list[str]) -> int:
             return
         engine = create_engine(database)
         try:
-            with engine.begin() as connection:
-                command.upgrade(alembic_config(connection), target)
+            # The engine: Alembic owns the transaction, so autocommit blocks (CONCURRENTLY) run.
+            command.upgrade(alembic_config(engine), target)
         finally:
             engine.dispose()  # a template must have no connections left
 

@@ -13,6 +13,10 @@ mapped class, parents before children, it records each operation's outcome:
   row repeats the anchor's values in every column the models do not declare unique, so a new
   uniqueness rule shows up as a failing insert);
 - walk each relationship of each anchor; update each column of each anchor and read it back;
+- write edge values into each column (`_edge_values`: empty and whitespace-only text, the
+  longest VARCHAR(n), zero and negative numbers, far dates): insert a row with it (then delete
+  it) and update the anchor to it, so a trigger or CHECK that rejects what old writers may send
+  is evidence even though no fact describes what it does;
 - delete each anchor (children first) and look that it is gone.
 
 Values are deterministic, so two runs of the same code on two databases can be compared operation
@@ -87,6 +91,36 @@ def _value_of(python_type: type, n: int, column_type: Any) -> Any:
     text = f"w{n}"
     length = getattr(column_type, "length", None)
     return text[-length:] if length else text
+
+
+def _edge_values(column: Any) -> list[tuple[str, Any]]:
+    """(label, value) pairs at the edges of what a column's type accepts, which writers do send."""
+    column_type = column.type
+    if getattr(column_type, "enums", None):
+        return []
+    try:
+        python_type = column_type.python_type
+    except NotImplementedError:
+        return []
+    if issubclass(python_type, str):
+        length = getattr(column_type, "length", None)
+        edges: list[tuple[str, Any]] = [("an empty string", ""), ("whitespace only", "   ")]
+        return edges + ([(f"the longest value ({length} characters)", "x" * length)] if length else [])
+    if issubclass(python_type, bool):
+        return []
+    if issubclass(python_type, int | float | decimal.Decimal):
+        return [("zero", python_type(0)), ("a negative number", python_type(-1))]
+    if issubclass(python_type, datetime.datetime):
+        far = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+        early = datetime.datetime(1, 1, 2, tzinfo=datetime.UTC)
+        aware = getattr(column_type, "timezone", False)
+        return [
+            (f"a far {when}", m if aware else m.replace(tzinfo=None))
+            for when, m in (("future", far), ("past", early))
+        ]
+    if issubclass(python_type, datetime.date):
+        return [("a far future", datetime.date(9999, 12, 31)), ("a far past", datetime.date(1, 1, 2))]
+    return []
 
 
 def _normal(value: Any) -> Any:
@@ -289,6 +323,29 @@ class _Witness:
                 self._run(mapper, f"read back after updating {attribute}", attribute,
                           lambda s: self._read(s, mapper, identity))  # fmt: skip
 
+    def edges(self, mapper: Any) -> None:
+        """Insert (then delete) a row with each edge value, and update the anchor to it."""
+        identity = self.anchors.get(mapper)
+        for attribute, column in self._columns(mapper):
+            if column.foreign_keys:
+                continue
+            for label, value in _edge_values(column):
+                values = {**self._row_values(mapper), attribute: value}
+                inserted = self._insert(mapper, values, f"insert {attribute} = {label}", attribute)
+                if inserted is not None:
+                    delete = functools.partial(self._delete, mapper=mapper, identity=inserted)
+                    self._run(mapper, f"delete a row with {attribute} = {label}", attribute, delete)
+                if identity is None or column.primary_key:  # the anchor keeps its identity
+                    continue
+
+                def update(session: Any, attribute: str = attribute, value: Any = value) -> Any:
+                    instance = session.get(mapper.class_, identity)
+                    setattr(instance, attribute, value)
+                    session.commit()
+                    return None
+
+                self._run(mapper, f"update {attribute} to {label}", attribute, update)
+
     def _delete(self, session: Any, mapper: Any, identity: Any) -> str:
         session.delete(session.get(mapper.class_, identity))
         session.commit()
@@ -328,6 +385,8 @@ def witness(url: str) -> list[dict[str, Any]]:
             run.walk(mapper)
         for mapper in mappers:
             run.updates(mapper)
+        for mapper in mappers:
+            run.edges(mapper)
         for mapper in reversed(mappers):
             run.delete_anchor(mapper)
     finally:
