@@ -370,7 +370,8 @@ def _started(data_dir: Path) -> Iterator[str]:
             raise  # no server of any kind here: a fresh directory would not help
         reason = _reason(data_dir, error)
         system_dir = data_dir.with_name(data_dir.name.replace("pgserver-", "system-", 1))
-        if system_dir != data_dir and _system_bin_dir() is not None:
+        denied = "Permission denied" in f"{reason} {error}"
+        if denied and system_dir != data_dir and _system_bin_dir() is not None:
             # pgserver's binaries live in the venv: as root they run as another user, who cannot
             # reach a venv under a private directory (`Permission denied`). The machine's
             # PostgreSQL can; it keeps a directory of its own (the two chown differently).
