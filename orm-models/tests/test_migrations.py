@@ -7,6 +7,7 @@ revision breaks none of them. Released revision ids (0001..0004) are history and
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -17,6 +18,8 @@ import orm_models
 from orm_models import Base, Person, alembic_config, current_revision, head_revision, migrate, registry
 from orm_models.migrate import branch_heads, current_heads, downgrade
 from orm_models.version_state import not_a_version_table
+
+pytestmark = pytest.mark.release  # what `nox -s release` re-runs before publishing
 
 
 def _tree_heads() -> frozenset[str]:

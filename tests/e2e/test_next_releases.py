@@ -1,0 +1,182 @@
+"""Three successive orm-models releases in a clone, with the README's commands only.
+
+(1) a nullable column: the model edited, `orm-models revision -m ... --phase expand --autogenerate`,
+    `python3 noxfile.py -s release -- minor`;
+(2) a rename of that column: `orm-models revision --rename person.OLD:NEW` writes the expand and
+    the contract revision; the expand ships as a minor (the models map both names), the api moves
+    its range to it while the loader's range stays where it was;
+(3) the contract (trigger and old column dropped) as a major; the api moves to the new major, the
+    loader stays on 2.x.
+
+No environment override of the release: the only variables are the index's address and
+credentials, as CI sets them (TWINE_*, ORM_INDEX_URL, UV_INDEX_PRIVATE_*). After each release
+`nox -s compat` installs both services' orm-models from the index by their ranges (lowest and
+highest admitted, and the local wheel when admitted) and runs their tests: one test per service
+that goes through the installed orm-models and a real migrated database (the loader loads the
+shipped sample, the api's /readyz at head). Their whole suites run in `.ci/run` against the same
+orm-models; three full runs here would cost ~20 minutes and prove nothing more about releasing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import RECORDED, ROOT, isolated_env, new_venv, run, scratch_clone, uv_bin
+from tools.release import releases, version
+from tools.release.credentials import Credentials, Target
+from tools.release.index import IndexServer
+from tools.release.publish import publish
+from tools.release.simple import published_files
+
+IDENTITY = "next-releases@example.invalid"
+COLUMN, RENAMED = "nickname", "preferred_name"
+SERVICE_TESTS = "test_the_shipped_sample_loads_and_prints_the_summary or test_readyz_when_the_schema_is_at_head"
+ANCHOR = "    email: Mapped[str | None] = mapped_column(String(320), index=True)\n"
+RELEASE_TIMEOUT = 900
+
+
+def _git(repo: Path, *args: str) -> str:
+    result = run(["git", "-C", str(repo), *args])
+    assert result.returncode == 0, result.output
+    return result.output.strip()
+
+
+@pytest.fixture
+def clone() -> Iterator[Path]:
+    """Outside pytest's private (0700) tree: run as root, pgserver's `postgres` user must reach it."""
+    scratch = Path(tempfile.mkdtemp(prefix="orm-next-releases-"))
+    scratch.chmod(0o755)
+    try:
+        yield scratch_clone(scratch / "clone", IDENTITY, "Next releases test")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert _git(ROOT, "log", "--all", f"--author={IDENTITY}", "--format=%H") == ""
+
+
+@pytest.fixture
+def index(tmp_path: Path, dists: dict[str, list[Path]]) -> Iterator[tuple[IndexServer, Credentials]]:
+    """A fresh index holding the recorded releases (not the e2e fixtures' 3.0.0: this test makes it)."""
+    credentials = Credentials("releaser", "next-releases-password")
+    with IndexServer(
+        packages=tmp_path / "packages",
+        credentials=credentials,
+        htpasswd=tmp_path / "htpasswd",
+        log=tmp_path / "index.log",
+    ) as server:
+        target = Target(server.url, server.simple_url, credentials)
+        for number in RECORDED:
+            publish(dists[number], target)
+        yield server, credentials
+
+
+def _models(clone: Path) -> Path:
+    return clone / "orm-models" / "src" / "orm_models" / "people.py"
+
+
+def _map_columns(clone: Path, *columns: str) -> None:
+    """The Person model maps exactly these extra nullable String(100) columns after `email`."""
+    path = _models(clone)
+    text = re.sub(r"    (nickname|preferred_name): Mapped\[str \| None\] = mapped_column\(String\(100\)\)\n", "",
+                  path.read_text())  # fmt: skip
+    assert text.count(ANCHOR) == 1, "Person.email moved: update this scenario's anchor"
+    added = "".join(f"    {c}: Mapped[str | None] = mapped_column(String(100))\n" for c in columns)
+    path.write_text(text.replace(ANCHOR, ANCHOR + added))
+
+
+def _move_range(clone: Path, service: str, low: str, high: int) -> None:
+    pyproject = clone / service / "pyproject.toml"
+    text = pyproject.read_text()
+    moved = re.sub(r'"orm-models(\[[a-z,]+\])?>=[0-9.]+,<[0-9]+"', rf'"orm-models\1>={low},<{high}"', text)
+    assert moved != text, f"{service}: no orm-models range to move"
+    pyproject.write_text(moved)
+
+
+def test_three_releases_with_documented_commands(
+    clone: Path, index: tuple[IndexServer, Credentials], tmp_path: Path
+) -> None:
+    server, credentials = index
+    env = isolated_env(
+        TWINE_REPOSITORY_URL=server.url,
+        TWINE_USERNAME=credentials.username,
+        TWINE_PASSWORD=credentials.password,
+        ORM_INDEX_URL=server.url,
+        UV_INDEX_PRIVATE_USERNAME=credentials.username,
+        UV_INDEX_PRIVATE_PASSWORD=credentials.password,
+    )
+    # The README's inner loop (`.venv/bin/pip install -e 'orm-models[test]'`), with uv; [check] too.
+    python = new_venv(clone / ".venv")
+    dev = run([uv_bin(), "pip", "install", "--quiet", "--python", str(python), "-e",
+               f"{clone / 'orm-models'}[test,check]"], env=env)  # fmt: skip
+    assert dev.returncode == 0, dev.output
+    cli = str(clone / ".venv" / "bin" / "orm-models")
+    nox = [sys.executable, "-m", "nox", "-f", str(clone / "noxfile.py")]
+
+    def command(*argv: str, timeout: float = RELEASE_TIMEOUT) -> str:
+        result = run(list(argv), cwd=clone, env=env | {"PATH": f"{clone / '.venv' / 'bin'}:{env['PATH']}"},
+                     timeout=timeout)  # fmt: skip
+        assert result.returncode == 0, f"{argv} failed:\n{result.output[-6000:]}"
+        assert credentials.password not in result.output
+        return result.output
+
+    def release(part: str) -> str:
+        expected = version.bump(version.read(clone), part)
+        output = command(*nox, "-s", "release", "--", part)
+        assert "release-critical tests (-m release)" in output, output[-3000:]
+        on_index = published_files(server.simple_url, "orm-models", credentials)
+        assert f"orm_models-{expected}-py3-none-any.whl" in on_index
+        assert version.read(clone) == expected
+        assert _git(clone, "status", "--porcelain") == ""
+        return expected
+
+    def services_pass(expected: dict[str, str]) -> None:
+        """compat: each service from the index by its range; the highest admitted is `expected`."""
+        output = command(*nox, "-s", "compat", "--", "--", "-k", SERVICE_TESTS)
+        rows = [line for line in output.splitlines() if re.search(r"(loader|api)-service\s+\d", line)]
+        print(*rows, sep="\n")
+        for service, number in expected.items():
+            assert any(service in r and f"{number} (" in r and "passed" in r for r in rows), (service, rows)
+        assert not any("FAILED" in r or "failed" in r for r in rows), rows
+
+    def commit(message: str) -> None:
+        _git(clone, "add", "-A")
+        _git(clone, "commit", "--quiet", "-m", message)
+
+    # (1) A new nullable column, released as a minor.
+    _map_columns(clone, COLUMN)
+    written = command(cli, "revision", "-m", f"add person {COLUMN}", "--phase", "expand", "--autogenerate")
+    assert "pending: minor" in command(cli, "check"), written
+    commit(f"orm-models: person.{COLUMN}")
+    first = release("minor")
+    services_pass({"loader-service": first, "api-service": first})
+
+    # (2) The rename's expand as a minor: the models map both names; the contract waits for (3).
+    before = set((clone / releases.VERSIONS_DIR).glob("rev_*.py"))
+    command(cli, "revision", "--rename", f"person.{COLUMN}:{RENAMED}")
+    new_files = set((clone / releases.VERSIONS_DIR).glob("rev_*.py")) - before
+    (contract,) = [p for p in new_files if p.name.endswith("_contract.py")]
+    held = tmp_path / contract.name
+    shutil.move(contract, held)
+    _map_columns(clone, COLUMN, RENAMED)
+    commit(f"orm-models: person.{COLUMN} -> {RENAMED}, expand")
+    second = release("minor")
+    # The api moves to the release that knows the new name; the loader's range stays as it was.
+    _move_range(clone, "api-service", second, version.parse(second).major + 1)
+    commit(f"api-service: orm-models>={second} (person.{RENAMED})")
+    services_pass({"loader-service": second, "api-service": second})
+
+    # (3) The contract as a major: the old column goes. The api takes the major; the loader stays.
+    shutil.move(held, contract)
+    _map_columns(clone, RENAMED)
+    commit(f"orm-models: person.{COLUMN} -> {RENAMED}, contract")
+    third = release("major")
+    assert version.parse(third).major == version.parse(second).major + 1
+    _move_range(clone, "api-service", str(version.parse(third).major), version.parse(third).major + 1)
+    commit(f"api-service: orm-models {third}")
+    services_pass({"loader-service": second, "api-service": third})
