@@ -88,7 +88,9 @@ def main(argv: list[str]) -> int:
         engine = create_engine(database)
         try:
             with engine.begin() as connection:
-                command.upgrade(alembic_config(connection), target)
+                # A release from 2.5 on records both branch heads, "0003 0006": one upgrade each.
+                for head in target.split():
+                    command.upgrade(alembic_config(connection), head)
         finally:
             engine.dispose()  # a template must have no connections left
 
