@@ -27,7 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from orm_models.testing.postgres import running_postgres
 from tests.e2e.helpers import RECORDED, ROOT, isolated_env, new_venv, run, scratch_clone, uv_bin
 from tools.release import releases, version
 from tools.release.credentials import Credentials, Target
@@ -35,9 +37,12 @@ from tools.release.index import IndexServer
 from tools.release.publish import publish
 from tools.release.simple import published_files
 
+CLIENT = Path(__file__).with_name("clients") / "client.py"
 IDENTITY = "next-releases@example.invalid"
 COLUMN, RENAMED = "nickname", "preferred_name"
-SERVICE_TESTS = "test_the_shipped_sample_loads_and_prints_the_summary or test_readyz_when_the_schema_is_at_head"
+SERVICE_TESTS = (
+    "test_the_shipped_sample_loads_and_prints_the_summary or test_readyz_when_the_schema_is_at_head"
+)
 ANCHOR = "    email: Mapped[str | None] = mapped_column(String(320), index=True)\n"
 RELEASE_TIMEOUT = 900
 
@@ -83,8 +88,8 @@ def _models(clone: Path) -> Path:
 def _map_columns(clone: Path, *columns: str) -> None:
     """The Person model maps exactly these extra nullable String(100) columns after `email`."""
     path = _models(clone)
-    text = re.sub(r"    (nickname|preferred_name): Mapped\[str \| None\] = mapped_column\(String\(100\)\)\n", "",
-                  path.read_text())  # fmt: skip
+    added_line = r"    (nickname|preferred_name): Mapped\[str \| None\] = mapped_column\(String\(100\)\)\n"
+    text = re.sub(added_line, "", path.read_text())
     assert text.count(ANCHOR) == 1, "Person.email moved: update this scenario's anchor"
     added = "".join(f"    {c}: Mapped[str | None] = mapped_column(String(100))\n" for c in columns)
     path.write_text(text.replace(ANCHOR, ANCHOR + added))
@@ -180,3 +185,52 @@ def test_three_releases_with_documented_commands(
     _move_range(clone, "api-service", str(version.parse(third).major), version.parse(third).major + 1)
     commit(f"api-service: orm-models {third}")
     services_pass({"loader-service": second, "api-service": third})
+    _contract_waits_for_the_loader(clone, server, credentials, second, third)
+
+
+def _contract_waits_for_the_loader(
+    clone: Path, server: IndexServer, credentials: Credentials, loader_on: str, api_on: str
+) -> None:
+    """Both releases from the index on one database: the 2.x loader (mapping the old name) keeps
+    writing to the expanded schema, and the major's `migrate --contract` refuses while it is live."""
+    env = isolated_env(
+        UV_INDEX_PRIVATE_USERNAME=credentials.username, UV_INDEX_PRIVATE_PASSWORD=credentials.password
+    )
+    pythons = {}
+    for number in (loader_on, api_on):
+        python = new_venv(clone.parent / f"client-{number}")
+        installed = run([uv_bin(), "pip", "install", "--quiet", "--python", str(python),
+                         "--index", f"private={server.simple_url}", "--index-strategy", "first-index",
+                         f"orm-models=={number}"], env=env)  # fmt: skip
+        assert installed.returncode == 0, installed.output
+        pythons[number] = python
+
+    def call(python: Path, *argv: str, url: str, code: int = 0) -> str:
+        result = run([str(python), *argv], env=isolated_env(DATABASE_URL=url))
+        assert result.returncode == code, result.output
+        return result.output
+
+    major = pythons[api_on].with_name("orm-models")
+    with running_postgres() as server_url:
+        admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text('DROP DATABASE IF EXISTS "e2e_next_releases" WITH (FORCE)'))
+            connection.execute(sa.text('CREATE DATABASE "e2e_next_releases"'))
+        admin.dispose()
+        url = sa.make_url(server_url).set(database="e2e_next_releases").render_as_string(hide_password=False)
+        # The database as the 2.x release left it (a fresh one would take every contract at once).
+        call(pythons[loader_on].with_name("orm-models"), "migrate", "--database-url", url, url=url)
+        held = call(major, "migrate", "--database-url", url, url=url)
+        assert "stopped before contract revision" in held, held
+        assert "registered" in call(
+            pythons[loader_on], str(CLIENT), "start", "loader-service", "nightly", url=url
+        )
+        assert "registered" in call(pythons[api_on], str(CLIENT), "start", "api-service", "web-1", url=url)
+        assert "wrote 3 people" in call(
+            pythons[loader_on], str(CLIENT), "write", "loader-service", "l", "3", url=url
+        )
+        refused = call(major, "migrate", "--contract", "--database-url", url, url=url, code=1)
+        assert "refused" in refused, refused
+        [row] = [line for line in refused.splitlines() if line.startswith("loader-service")]
+        assert loader_on in row, row
+        assert f"person.{COLUMN}" in row, row
