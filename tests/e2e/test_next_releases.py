@@ -3,10 +3,12 @@
 (1) a nullable column: the model edited, `orm-models revision -m ... --phase expand --autogenerate`,
     `python3 noxfile.py -s release -- minor`;
 (2) a rename of that column: `orm-models revision --rename person.OLD:NEW` writes the expand and
-    the contract revision; the expand ships as a minor (the models map both names), the api moves
-    its range to it while the loader's range stays where it was;
+    the contract revision; the expand ships as a minor (the models map both names) with the
+    contract file kept out of the tree until (3) (with it, the minor's models would have to match
+    the contracted schema); the api moves its range to it while the loader's range stays;
 (3) the contract (trigger and old column dropped) as a major; the api moves to the new major, the
-    loader stays on 2.x.
+    loader stays on 2.x; on one database both releases run, the 2.x loader (mapping the old name)
+    still writes, and the major's `migrate --contract` refuses while it is live.
 
 No environment override of the release: the only variables are the index's address and
 credentials, as CI sets them (TWINE_*, ORM_INDEX_URL, UV_INDEX_PRIVATE_*). After each release
@@ -15,6 +17,8 @@ highest admitted, and the local wheel when admitted) and runs their tests: one t
 that goes through the installed orm-models and a real migrated database (the loader loads the
 shipped sample, the api's /readyz at head). Their whole suites run in `.ci/run` against the same
 orm-models; three full runs here would cost ~20 minutes and prove nothing more about releasing.
+The cells share one PostgreSQL (DATABASE_URL, a database per test) instead of one embedded
+server each.
 """
 
 from __future__ import annotations
@@ -81,6 +85,14 @@ def index(tmp_path: Path, dists: dict[str, list[Path]]) -> Iterator[tuple[IndexS
         yield server, credentials
 
 
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """One PostgreSQL for every service test run here (each test still gets a database of its own):
+    the compat cells would otherwise start one embedded server each."""
+    with running_postgres() as url:
+        yield url
+
+
 def _models(clone: Path) -> Path:
     return clone / "orm-models" / "src" / "orm_models" / "people.py"
 
@@ -104,7 +116,7 @@ def _move_range(clone: Path, service: str, low: str, high: int) -> None:
 
 
 def test_three_releases_with_documented_commands(
-    clone: Path, index: tuple[IndexServer, Credentials], tmp_path: Path
+    clone: Path, index: tuple[IndexServer, Credentials], postgres: str, tmp_path: Path
 ) -> None:
     server, credentials = index
     env = isolated_env(
@@ -123,9 +135,11 @@ def test_three_releases_with_documented_commands(
     cli = str(clone / ".venv" / "bin" / "orm-models")
     nox = [sys.executable, "-m", "nox", "-f", str(clone / "noxfile.py")]
 
-    def command(*argv: str, timeout: float = RELEASE_TIMEOUT) -> str:
-        result = run(list(argv), cwd=clone, env=env | {"PATH": f"{clone / '.venv' / 'bin'}:{env['PATH']}"},
-                     timeout=timeout)  # fmt: skip
+    def command(*argv: str, database_url: str | None = None) -> str:
+        extra = {"PATH": f"{clone / '.venv' / 'bin'}:{env['PATH']}"}
+        if database_url:
+            extra["DATABASE_URL"] = database_url
+        result = run(list(argv), cwd=clone, env=env | extra, timeout=RELEASE_TIMEOUT)
         assert result.returncode == 0, f"{argv} failed:\n{result.output[-6000:]}"
         assert credentials.password not in result.output
         return result.output
@@ -142,7 +156,7 @@ def test_three_releases_with_documented_commands(
 
     def services_pass(expected: dict[str, str]) -> None:
         """compat: each service from the index by its range; the highest admitted is `expected`."""
-        output = command(*nox, "-s", "compat", "--", "--", "-k", SERVICE_TESTS)
+        output = command(*nox, "-s", "compat", "--", "--", "-k", SERVICE_TESTS, database_url=postgres)
         rows = [line for line in output.splitlines() if re.search(r"(loader|api)-service\s+\d", line)]
         print(*rows, sep="\n")
         for service, number in expected.items():
@@ -185,11 +199,11 @@ def test_three_releases_with_documented_commands(
     _move_range(clone, "api-service", str(version.parse(third).major), version.parse(third).major + 1)
     commit(f"api-service: orm-models {third}")
     services_pass({"loader-service": second, "api-service": third})
-    _contract_waits_for_the_loader(clone, server, credentials, second, third)
+    _contract_waits_for_the_loader(clone, server, credentials, postgres, second, third)
 
 
 def _contract_waits_for_the_loader(
-    clone: Path, server: IndexServer, credentials: Credentials, loader_on: str, api_on: str
+    clone: Path, server: IndexServer, credentials: Credentials, server_url: str, loader_on: str, api_on: str
 ) -> None:
     """Both releases from the index on one database: the 2.x loader (mapping the old name) keeps
     writing to the expanded schema, and the major's `migrate --contract` refuses while it is live."""
@@ -211,26 +225,25 @@ def _contract_waits_for_the_loader(
         return result.output
 
     major = pythons[api_on].with_name("orm-models")
-    with running_postgres() as server_url:
-        admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text('DROP DATABASE IF EXISTS "e2e_next_releases" WITH (FORCE)'))
-            connection.execute(sa.text('CREATE DATABASE "e2e_next_releases"'))
-        admin.dispose()
-        url = sa.make_url(server_url).set(database="e2e_next_releases").render_as_string(hide_password=False)
-        # The database as the 2.x release left it (a fresh one would take every contract at once).
-        call(pythons[loader_on].with_name("orm-models"), "migrate", "--database-url", url, url=url)
-        held = call(major, "migrate", "--database-url", url, url=url)
-        assert "stopped before contract revision" in held, held
-        assert "registered" in call(
-            pythons[loader_on], str(CLIENT), "start", "loader-service", "nightly", url=url
-        )
-        assert "registered" in call(pythons[api_on], str(CLIENT), "start", "api-service", "web-1", url=url)
-        assert "wrote 3 people" in call(
-            pythons[loader_on], str(CLIENT), "write", "loader-service", "l", "3", url=url
-        )
-        refused = call(major, "migrate", "--contract", "--database-url", url, url=url, code=1)
-        assert "refused" in refused, refused
-        [row] = [line for line in refused.splitlines() if line.startswith("loader-service")]
-        assert loader_on in row, row
-        assert f"person.{COLUMN}" in row, row
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text('DROP DATABASE IF EXISTS "e2e_next_releases" WITH (FORCE)'))
+        connection.execute(sa.text('CREATE DATABASE "e2e_next_releases"'))
+    admin.dispose()
+    url = sa.make_url(server_url).set(database="e2e_next_releases").render_as_string(hide_password=False)
+    # The database as the 2.x release left it (a fresh one would take every contract at once).
+    call(pythons[loader_on].with_name("orm-models"), "migrate", "--database-url", url, url=url)
+    held = call(major, "migrate", "--database-url", url, url=url)
+    assert "stopped before contract revision" in held, held
+    assert "registered" in call(
+        pythons[loader_on], str(CLIENT), "start", "loader-service", "nightly", url=url
+    )
+    assert "registered" in call(pythons[api_on], str(CLIENT), "start", "api-service", "web-1", url=url)
+    assert "wrote 3 people" in call(
+        pythons[loader_on], str(CLIENT), "write", "loader-service", "l", "3", url=url
+    )
+    refused = call(major, "migrate", "--contract", "--database-url", url, url=url, code=1)
+    assert "refused" in refused, refused
+    [row] = [line for line in refused.splitlines() if line.startswith("loader-service")]
+    assert loader_on in row, row
+    assert f"person.{COLUMN}" in row, row
