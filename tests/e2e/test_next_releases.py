@@ -23,10 +23,14 @@ server each.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,8 +69,20 @@ def clone() -> Iterator[Path]:
     try:
         yield scratch_clone(scratch / "clone", IDENTITY, "Next releases test")
     finally:
+        _stop_cached_postgres(scratch / "cache")
         shutil.rmtree(scratch, ignore_errors=True)
     assert _git(ROOT, "log", "--all", f"--author={IDENTITY}", "--format=%H") == ""
+
+
+def _stop_cached_postgres(cache: Path) -> None:
+    """`orm-models check` keeps its PostgreSQL running in its cache directory: stop ours (by pid)."""
+    for pid_file in cache.glob("orm-models/check-postgres/**/postmaster.pid"):
+        pid = int(pid_file.read_text().split()[0])
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+            for _ in range(300):
+                os.kill(pid, 0)
+                time.sleep(0.1)
 
 
 @pytest.fixture
@@ -120,6 +136,12 @@ def test_three_releases_with_documented_commands(
 ) -> None:
     server, credentials = index
     env = isolated_env(
+        # orm-models check's cached PostgreSQL and witnesses in this clone's scratch directory: the
+        # machine-wide cache's server may run from another checkout's venv, deleted meanwhile
+        # (then plpgsql cannot load). uv's and pip's caches stay where they are (no re-download).
+        XDG_CACHE_HOME=str(clone.parent / "cache"),
+        UV_CACHE_DIR=run([uv_bin(), "cache", "dir"]).output.strip(),
+        PIP_CACHE_DIR=str(Path.home() / ".cache" / "pip"),
         TWINE_REPOSITORY_URL=server.url,
         TWINE_USERNAME=credentials.username,
         TWINE_PASSWORD=credentials.password,
