@@ -7,6 +7,7 @@ Its single-head test is not among them: the tree has two heads, one per branch
 (`test_migrations.test_one_head_per_branch`).
 """
 
+import pytest
 from pytest_alembic.tests import (
     test_model_definitions_match_ddl,
     test_up_down_consistency,
@@ -18,3 +19,5 @@ __all__ = [
     "test_up_down_consistency",
     "test_upgrade",
 ]
+
+pytestmark = pytest.mark.release  # what `nox -s release` re-runs before publishing

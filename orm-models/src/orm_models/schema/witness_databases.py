@@ -88,7 +88,9 @@ def main(argv: list[str]) -> int:
         engine = create_engine(database)
         try:
             # The engine: Alembic owns the transaction, so autocommit blocks (CONCURRENTLY) run.
-            command.upgrade(alembic_config(engine), target)
+            # A release from 2.5 on records both branch heads, "0003 0006": one upgrade each.
+            for head in target.split():
+                command.upgrade(alembic_config(engine), head)
         finally:
             engine.dispose()  # a template must have no connections left
 
