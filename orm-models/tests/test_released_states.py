@@ -15,11 +15,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from orm_models import Base, alembic_config, current_revision, head_revision, migrate, registry
-from orm_models.migrate import DatabaseAheadError, branch_heads, current_heads
+from orm_models.migrate import DatabaseAheadError, current_heads
 from orm_models.version_state import (
     LEGACY_TABLE,
     LINEAR_CHAIN,
     VERSION_TABLE,
+    ancestors,
     legacy_heads,
     not_a_version_table,
     reduce_heads,
@@ -87,7 +88,10 @@ def test_a_database_any_release_left_upgrades_cleanly(
     held = migrate(url)  # the routine migrate: every expand revision, no contract
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
-        assert (branch_heads()["contract"] in current_heads(connection)) == (contracted or left_at is None)
+        # The released contract ran where that release ran it (or, fresh, everything ran); a
+        # later, unreleased contract is held back either way.
+        applied = ancestors(current_heads(connection), ScriptDirectory.from_config(alembic_config()))
+        assert (_CONTRACT in applied) == (contracted or left_at is None)
         assert _old_readers_see_one_row(connection) is not None
     assert ("last_name" in _columns(engine)) == (left_at is not None and not contracted)
     if left_at is not None and not contracted:
