@@ -39,6 +39,20 @@ def test_a_trigger_on_a_new_table_reaches_no_old_writer() -> None:
     assert (change.kind, change.bump) == ("add_trigger_new_table", Bump.MINOR)
 
 
+def test_a_renames_sync_trigger_is_minor_and_any_other_name_stays_major() -> None:
+    sync = "person_sync_nickname_preferred_name"
+    definition = (
+        f"CREATE TRIGGER {sync} BEFORE INSERT OR UPDATE ON public.person "
+        f"FOR EACH ROW EXECUTE FUNCTION {sync}()"
+    )
+    trigger = {"table": "person", "definition": definition, "function_md5": "a"}
+    [change] = diff_triggers({}, {f"person.{sync}": trigger}, _TABLES)
+    assert (change.kind, change.bump) == ("add_rename_sync_trigger", Bump.MINOR)
+    other = {**trigger, "definition": definition.replace(f"FUNCTION {sync}()", "FUNCTION reject_blank()")}
+    [change] = diff_triggers({}, {f"person.{sync}": other}, _TABLES)
+    assert (change.kind, change.bump) == ("add_trigger", Bump.MAJOR)
+
+
 def test_a_changed_definition_or_function_body_and_a_drop_are_major() -> None:
     old = {"person.not_blank": _NOT_BLANK}
     body = {"person.not_blank": {**_NOT_BLANK, "function_md5": "b"}}

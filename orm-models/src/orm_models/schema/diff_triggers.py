@@ -28,11 +28,12 @@ def diff_triggers(
         if after is None and before is not None:
             changes.append(classify("drop_trigger", subject, _describe(before), table=before["table"]))
         elif before is None and after is not None:
-            kind = (
-                "add_trigger"
-                if old_tables is None or after["table"] in old_tables
-                else "add_trigger_new_table"
-            )
+            if old_tables is not None and after["table"] not in old_tables:
+                kind = "add_trigger_new_table"
+            elif _is_rename_sync(key, after):
+                kind = "add_rename_sync_trigger"
+            else:
+                kind = "add_trigger"
             changes.append(classify(kind, subject, _describe(after), table=after["table"]))
         elif before is not None and after is not None and before != after:
             what = "definition" if before["definition"] != after["definition"] else "function body"
@@ -42,6 +43,13 @@ def diff_triggers(
                 )
             )
     return changes
+
+
+def _is_rename_sync(key: str, trigger: dict[str, Any]) -> bool:
+    """The sync trigger `orm-models revision --rename` writes: `<table>_sync_<old>_<new>`, running
+    its function of the same name (it only copies a write to either name into the other)."""
+    table, _, name = key.partition(".")
+    return name.startswith(f"{table}_sync_") and f"EXECUTE FUNCTION {name}()" in str(trigger["definition"])
 
 
 def _describe(trigger: dict[str, Any]) -> str:

@@ -454,6 +454,12 @@ RULES: dict[str, Rule] = {
     "add_trigger_new_table": _rule(
         Bump.MINOR, Section.ADDED, why="it is on a table new in this release: no old writer writes it"
     ),
+    "add_rename_sync_trigger": _rule(
+        Bump.MINOR,
+        Section.ADDED,
+        why="the sync trigger of a rename's expand (`orm-models revision --rename`): it copies a write "
+        "to either name into the other, so old writers' values are kept and old readers read them",
+    ),
     "change_trigger": _rule(
         Bump.MAJOR,
         Section.CHANGED,
