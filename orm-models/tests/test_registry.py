@@ -17,7 +17,7 @@ import orm_models
 from orm_models import ContractBlockedError, RegistrationError, head_revision, migrate, register_client
 from orm_models.cli import main
 from orm_models.contract_gate import lock_gate
-from orm_models.migrate import branch_heads, current_heads
+from orm_models.migrate import branch_heads, current_heads, pending_revisions
 from orm_models.migrations.client_registry import AUDIT_TABLE, CLIENT_TABLE
 from orm_models.migrations.service_registry import OBSERVED_TABLE, SERVICE_TABLE, STATEMENT_TABLE
 from orm_models.registry import forget_client, mapped_columns, registered_clients
@@ -83,10 +83,18 @@ def _contracted(engine: sa.Engine) -> bool:
         return branch_heads()["contract"] in current_heads(connection)
 
 
-def _audit(engine: sa.Engine) -> list[sa.Row[tuple[str, str | None, str | None]]]:
+def _audit(engine: sa.Engine) -> list[sa.Row[tuple[str, str | None, str | None, str | None]]]:
     with engine.connect() as connection:
-        query = "SELECT action, service, reason FROM schema_client_audit ORDER BY id"
+        query = "SELECT action, service, reason, revision FROM schema_client_audit ORDER BY id"
         return list(connection.execute(sa.text(query)).all())
+
+
+def _pending_contracts(engine: sa.Engine) -> list[str]:
+    """The contract revisions `migrate(contract=True)` runs here, oldest first: the released one,
+    and any later contract the tree holds (the next major's), each audited on its own."""
+    with engine.connect() as connection:
+        pending = pending_revisions(None, heads=current_heads(connection))
+    return [s.revision for s in pending if getattr(s.module, "phase", "expand") == "contract"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -123,9 +131,12 @@ def test_the_gate_refuses_while_a_live_client_maps_the_drop(expanded: tuple[str,
         assert "last_name" in {c["name"] for c in sa.inspect(connection).get_columns("person")}
 
     _age(engine, "loader", timedelta(days=2))  # its last heartbeat was two days ago: not live now
+    contracts = _pending_contracts(engine)
     assert migrate(url, contract=True) is None
     assert _contracted(engine)
-    assert [row.action for row in _audit(engine)] == ["contract_applied"]
+    assert [(row.action, row.revision) for row in _audit(engine)] == [
+        ("contract_applied", c) for c in contracts
+    ]
 
 
 def test_force_needs_a_reason_and_is_audited(expanded: tuple[str, sa.Engine]) -> None:
@@ -133,10 +144,13 @@ def test_force_needs_a_reason_and_is_audited(expanded: tuple[str, sa.Engine]) ->
     register_client(engine, service="loader", instance="nightly", mapped=V1_MAPS, version="1.1.0")
     with pytest.raises(ValueError, match="--reason"):
         migrate(url, contract=True, force=True)
+    contracts = _pending_contracts(engine)
     assert migrate(url, contract=True, force=True, reason="loader retired, host gone") is None
-    assert [(r.action, r.reason) for r in _audit(engine)] == [
-        ("contract_forced", "loader retired, host gone")
-    ]
+    audit = _audit(engine)
+    # The released contract drops what the 1.x loader maps: forced. A later contract in the tree
+    # may drop nothing it maps (then applied), but every one carries the reason.
+    assert (audit[0].action, audit[0].revision) == ("contract_forced", "0003")
+    assert [(r.revision, r.reason) for r in audit] == [(c, "loader retired, host gone") for c in contracts]
 
 
 def test_forget_removes_and_audits(registry: tuple[str, sa.Engine]) -> None:
@@ -273,6 +287,7 @@ def test_two_contract_migrations_serialise(expanded: tuple[str, sa.Engine]) -> N
         except BaseException as error:
             errors.append(error)
 
+    contracts = _pending_contracts(engine)
     threads = [threading.Thread(target=contract) for _ in range(2)]
     for thread in threads:
         thread.start()
@@ -280,7 +295,10 @@ def test_two_contract_migrations_serialise(expanded: tuple[str, sa.Engine]) -> N
         thread.join(timeout=120)
     assert errors == []
     assert _contracted(engine)
-    assert [row.action for row in _audit(engine)] == ["contract_applied"]  # applied once
+    # Each contract applied once.
+    assert [(row.action, row.revision) for row in _audit(engine)] == [
+        ("contract_applied", c) for c in contracts
+    ]
 
 
 def test_a_database_ahead_of_this_release_is_named(create_database: Callable[[], str]) -> None:

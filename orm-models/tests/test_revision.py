@@ -207,10 +207,17 @@ def test_rename_scaffold_writes_an_expand_that_keeps_both_names_in_step_and_its_
     tree: Path, create_database: Callable[[], str]
 ) -> None:
     head, expand_id = _numbered(tree)
+    before = set(_versions(tree).glob("rev_*.py"))
     result = _cli("revision", "--rename", "person.email:email_address", cwd=tree)
     assert result.returncode == 0, result.stdout + result.stderr
-    [expand] = _versions(tree).glob(f"rev_{expand_id}_*_expand.py")
-    [contract] = _versions(tree).glob("rev_*_contract.py")
+    [expand] = set(_versions(tree).glob("rev_*.py")) - before  # the expand alone: it ships first
+    assert expand.name == f"rev_{expand_id}_rename_person_email_to_email_address_expand.py"
+    assert "--rename person.email:email_address --phase contract" in result.stdout  # the next step
+    _, contract_id = _numbered(tree)
+    result = _cli("revision", "--rename", "person.email:email_address", "--phase", "contract", cwd=tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [contract] = set(_versions(tree).glob("rev_*.py")) - before - {expand}
+    assert contract.name == f"rev_{contract_id}_rename_person_email_to_email_address_contract.py"
     for path in (expand, contract):
         _ruff_clean(path)
     expand_lint = lint_revision(expand.read_text(), expand.name)
@@ -225,7 +232,9 @@ def test_rename_scaffold_writes_an_expand_that_keeps_both_names_in_step_and_its_
     engine = sa.create_engine(url, poolclass=sa.NullPool)  # no idle session: the gate would see a client
     with engine.begin() as connection:
         connection.execute(_INSERT_OLD_NAME, {"id": "old", "email": "a@x"})
+    triggers_before = _triggers(engine)
     _migrate_with_tree(tree, url, "expand@head")
+    assert _triggers(engine) > triggers_before  # the expand's sync trigger
     with engine.begin() as connection:
         # A client on the old name, and one on the new name: each sees the other's writes.
         connection.execute(_INSERT_OLD_NAME, {"id": "v1", "email": "c@x"})
@@ -250,10 +259,37 @@ def test_rename_scaffold_writes_an_expand_that_keeps_both_names_in_step_and_its_
     columns = {c["name"] for c in sa.inspect(engine).get_columns("person")}
     assert "email" not in columns
     assert "email_address" in columns
-    with engine.connect() as connection:
-        triggers = connection.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"))
-        assert triggers.scalar_one() == 0
+    # The rename's sync trigger went with the old column (so did any other contract's bridge).
+    assert _triggers(engine) <= triggers_before
     engine.dispose()
+
+
+def _triggers(engine: sa.Engine) -> set[str]:
+    """The user-defined triggers on person (not those PostgreSQL makes for constraints)."""
+    with engine.connect() as connection:
+        query = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'person'::regclass AND NOT tgisinternal"
+        return set(connection.execute(sa.text(query)).scalars())
+
+
+def test_a_rename_contract_needs_its_expand_and_is_written_once(tree: Path) -> None:
+    before = sorted(_versions(tree).glob("rev_*.py"))
+    orphan = _cli("revision", "--rename", "person.email:email_address", "--phase", "contract", cwd=tree)
+    assert orphan.returncode == 2
+    assert "holds no expand revision of this rename" in orphan.stderr
+    assert "Traceback" not in orphan.stderr
+    assert sorted(_versions(tree).glob("rev_*.py")) == before  # nothing written
+    for phase in ("expand", "contract"):
+        written = _cli("revision", "--rename", "person.email:email_address", "--phase", phase, cwd=tree)
+        assert written.returncode == 0, written.stdout + written.stderr
+    written_so_far = sorted(_versions(tree).glob("rev_*.py"))
+    again = _cli("revision", "--rename", "person.email:email_address", "--phase", "contract", cwd=tree)
+    assert again.returncode == 2
+    assert "is already its contract" in again.stderr
+    assert sorted(_versions(tree).glob("rev_*.py")) == written_so_far
+    # -m and --autogenerate belong to a hand-written revision, not to a rename's.
+    mixed = _cli("revision", "--rename", "person.email:email_address", "--autogenerate", cwd=tree)
+    assert mixed.returncode == 2
+    assert "without -m and --autogenerate" in mixed.stderr
 
 
 def test_rename_needs_table_old_new(tree: Path) -> None:

@@ -2,15 +2,13 @@
 
 (1) a nullable column: the model edited, `orm-models revision -m ... --phase expand --autogenerate`,
     `python3 noxfile.py -s release -- minor`;
-(2) a rename of that column: `orm-models revision --rename person.OLD:NEW` writes the expand and
-    the contract revision; the expand ships as a minor (the models map both names) with the
-    contract file kept out of the tree until (3) (with it, the minor's models would have to match
-    the contracted schema); the api moves its range to it while the loader's range stays;
-(3) (not run yet, see the end of the test: the major's release tests fail on the scaffolded
-    contract's `depends_on`) the contract (trigger and old column dropped) as a major; the api
-    moves to the new major, the loader stays on 2.x; on one database both releases run, the 2.x
-    loader (mapping the old name) still writes, and the major's `migrate --contract` refuses
-    while it is live.
+(2) a rename of that column: `orm-models revision --rename person.OLD:NEW` writes its expand
+    revision, which ships as a minor (the models map both names); the api moves its range to it
+    while the loader's range stays;
+(3) `orm-models revision --rename person.OLD:NEW --phase contract` writes its contract (trigger
+    and old column dropped), released as a major; the api moves to the new major, the loader
+    stays on 2.x; on one database both releases run, the 2.x loader (mapping the old name) still
+    writes, and the major's `migrate --contract` refuses while it is live.
 
 No environment override of the release: the only variables are the index's address and
 credentials, as CI sets them (TWINE_*, ORM_INDEX_URL, UV_INDEX_PRIVATE_*). After each release
@@ -134,7 +132,7 @@ def _move_range(clone: Path, service: str, low: str, high: int) -> None:
 
 
 def test_three_releases_with_documented_commands(
-    clone: Path, index: tuple[IndexServer, Credentials], postgres: str, tmp_path: Path
+    clone: Path, index: tuple[IndexServer, Credentials], postgres: str
 ) -> None:
     server, credentials = index
     env = isolated_env(
@@ -201,11 +199,11 @@ def test_three_releases_with_documented_commands(
 
     # (2) The rename's expand as a minor: the models map both names; the contract waits for (3).
     before = set((clone / releases.VERSIONS_DIR).glob("rev_*.py"))
-    command(cli, "revision", "--rename", f"person.{COLUMN}:{RENAMED}")
-    new_files = set((clone / releases.VERSIONS_DIR).glob("rev_*.py")) - before
-    (contract,) = [p for p in new_files if p.name.endswith("_contract.py")]
-    held = tmp_path / contract.name
-    shutil.move(contract, held)
+    written = command(cli, "revision", "--rename", f"person.{COLUMN}:{RENAMED}")
+    (expand,) = set((clone / releases.VERSIONS_DIR).glob("rev_*.py")) - before
+    assert expand.name.endswith("_expand.py"), expand
+    contract_command = f"orm-models revision --rename person.{COLUMN}:{RENAMED} --phase contract"
+    assert contract_command in written, written  # what it says to run for (3)
     _map_columns(clone, COLUMN, RENAMED)
     commit(f"orm-models: person.{COLUMN} -> {RENAMED}, expand")
     second = release("minor")
@@ -214,19 +212,20 @@ def test_three_releases_with_documented_commands(
     commit(f"api-service: orm-models>={second} (person.{RENAMED})")
     services_pass({"loader-service": second, "api-service": second})
 
-    # (3) NOT RUN YET: the contract as a major fails its release-critical tests. The scaffolded
-    # contract revision `depends_on` the rename's expand revision, so Alembic records only the
-    # contract in the database once both ran ({'0008'}) while the tree has two heads ({'0007',
-    # '0008'}): tests/test_migrations.py compares the two and fails (orm-models' contract
-    # scaffolding, issue #17a). Once fixed, the step is, appended here:
-    #     shutil.move(held, contract); _map_columns(clone, RENAMED); commit("... contract")
-    #     third = release("major"); move the api's range to the new major; commit
-    #     services_pass({"loader-service": second, "api-service": third})
-    #     _contract_waits_for_the_loader(clone, server, credentials, postgres, second, third)
-    assert held.is_file()
+    # (3) The contract as a major: the models map the new name only. The api moves to the major;
+    # the loader stays on the minor that maps both names, and the contract waits for it.
+    command(cli, *contract_command.split()[1:])
+    _map_columns(clone, RENAMED)
+    commit(f"orm-models: person.{COLUMN} -> {RENAMED}, contract")
+    third = release("major")
+    assert version.parse(third).major == version.parse(second).major + 1
+    _move_range(clone, "api-service", third, version.parse(third).major + 1)
+    commit(f"api-service: orm-models>={third} (the contract)")
+    services_pass({"loader-service": second, "api-service": third})
+    _contract_waits_for_the_loader(clone, server, credentials, postgres, second, third)
 
 
-def _contract_waits_for_the_loader(  # step (3), not run yet: see the end of the test above
+def _contract_waits_for_the_loader(
     clone: Path, server: IndexServer, credentials: Credentials, server_url: str, loader_on: str, api_on: str
 ) -> None:
     """Both releases from the index on one database: the 2.x loader (mapping the old name) keeps

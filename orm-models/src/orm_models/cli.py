@@ -190,11 +190,12 @@ def _revision(arguments: argparse.Namespace) -> int:
     depending on the expand head; `orm-models migrate` holds it back until asked, and its
     `drops` names what it removes).
 
-    --rename TABLE.OLD:NEW (instead of -m/--phase) writes the two revisions of a column
-    rename: expand (the new column, typed as the models type either name, a trigger that
-    keeps both in step on every write, the old values copied over in batches) and its
-    contract (the trigger and the old column dropped). Release the expand as a minor, move
-    the services to the new name one at a time, then release the contract as a major.
+    --rename TABLE.OLD:NEW (instead of -m) writes a revision of a column rename, one per
+    release: first the expand (the new column, typed as the models type either name, a
+    trigger that keeps both in step on every write, the old values copied over in batches),
+    released as a minor; the services move to the new name one at a time; then, with
+    --phase contract, its contract (the trigger and the old column dropped, depending on
+    that expand revision), released as a major.
 
     --autogenerate fills in the operations that take the tree's migrations to its models,
     compared on --database-url / $DATABASE_URL (a database at the newest revision, or an
@@ -209,28 +210,35 @@ def _revision(arguments: argparse.Namespace) -> int:
     """
     from orm_models.authoring.revision import RevisionWriteError, describe, new_rename, new_revision
 
-    if arguments.rename and (arguments.message or arguments.phase or arguments.autogenerate):
-        raise UsageError("--rename writes both revisions itself: give it without -m, --phase, --autogenerate")
+    if arguments.rename and (arguments.message or arguments.autogenerate):
+        raise UsageError("--rename writes its revision itself: give it without -m and --autogenerate")
     if not arguments.rename and not (arguments.message and arguments.phase):
-        raise UsageError("give -m MESSAGE and --phase expand|contract, or --rename TABLE.OLD:NEW")
+        raise UsageError(
+            "give -m MESSAGE and --phase expand|contract, or --rename TABLE.OLD:NEW [--phase contract]"
+        )
     try:
         if arguments.rename:
-            written = new_rename(arguments.rename, versions_dir=arguments.versions_dir)
+            written = new_rename(
+                arguments.rename, arguments.phase or "expand", versions_dir=arguments.versions_dir
+            )
         else:
-            written = [
-                new_revision(
-                    arguments.message,
-                    arguments.phase,
-                    autogenerate=arguments.autogenerate,
-                    versions_dir=arguments.versions_dir,
-                    database_url=database_url_argument(arguments) if _url_given(arguments) else None,
-                )
-            ]
+            written = new_revision(
+                arguments.message,
+                arguments.phase,
+                autogenerate=arguments.autogenerate,
+                versions_dir=arguments.versions_dir,
+                database_url=database_url_argument(arguments) if _url_given(arguments) else None,
+            )
     except RevisionWriteError as error:
         return _fail(str(error), EXIT_FAILED)
-    reports = [describe(revision, baseline=arguments.baseline) for revision in written]
-    print("\n\n".join(report for report, _ in reports))
-    return EXIT_OK if all(ok for _, ok in reports) else EXIT_FAILED
+    report, ok = describe(written, baseline=arguments.baseline)
+    print(report)
+    if arguments.rename and written.lint.phase == "expand":
+        print(
+            f"\nRelease it as a minor and move the services to the new name; then write its contract "
+            f"with `orm-models revision --rename {arguments.rename.strip()} --phase contract`."
+        )
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _url_given(arguments: argparse.Namespace) -> bool:
@@ -279,7 +287,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-m", "--message", help="what the revision does; names the file")
     sub.add_argument("--phase", choices=["expand", "contract"])
     sub.add_argument(
-        "--rename", metavar="TABLE.OLD:NEW", help="write the expand and contract revisions of a column rename"
+        "--rename",
+        metavar="TABLE.OLD:NEW",
+        help="write a column rename's expand revision (its contract with --phase contract)",
     )
     sub.add_argument("--autogenerate", action="store_true", help="fill in the operations from the models")
     sub.add_argument(

@@ -46,6 +46,11 @@ class Rename:
         return f"{self.table}_sync_{self.old}_{self.new}"[:63]
 
     @property
+    def spec(self) -> str:
+        """`table.old:new`, as given to `--rename`."""
+        return f"{self.table}.{self.old}:{self.new}"
+
+    @property
     def slug(self) -> str:
         return f"rename {self.table} {self.old} to {self.new}"
 
@@ -139,6 +144,8 @@ def expand_source(
             date,
         )
         + 'phase = "expand"\n'
+        f"# `orm-models revision --rename {rename.spec} --phase contract` finds this revision by it.\n"
+        f'rename = "{rename.spec}"\n'
         "# Rows per backfill statement: each one locks only its batch for a short time.\n"
         f"BATCH_ROWS = {BATCH_ROWS}\n\n\n"
         "def upgrade() -> None:\n"
@@ -167,6 +174,7 @@ def contract_source(
         _header(f"{rename.slug} (contract): drop the old column and its sync", revision, down, expand, date)
         + "# Drops a column clients before the rename map: runs once no live client maps it.\n"
         'phase = "contract"\n'
+        f'rename = "{rename.spec}"\n'
         f'drops = ("{t}.{old}",)\n\n\n'
         "def upgrade() -> None:\n"
         f"    op.execute({_literal(drop_trigger)})\n"

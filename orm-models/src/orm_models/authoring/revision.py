@@ -103,17 +103,22 @@ def next_revision_id(versions_dir: Path, after: int = 1) -> str:
     return f"{highest + after:0{max(width, 4)}d}"
 
 
-def new_rename(spec: str, *, versions_dir: Path | None = None) -> list[NewRevision]:
-    """Write the expand and the contract revision of a column rename (`table.old:new`), and lint them.
+def new_rename(spec: str, phase: str = "expand", *, versions_dir: Path | None = None) -> NewRevision:
+    """Write one revision of a column rename (`table.old:new`), and lint it.
 
-    The expand revision adds the new column (the type the tree's models give either name),
-    a trigger keeping both in step, and a batched backfill; the contract revision drops the
-    trigger and the old column. See `orm_models.authoring.rename`.
+    The two revisions ship in two releases, so each is written when its release is prepared:
+    "expand" adds the new column (the type the tree's models give either name), a trigger
+    keeping both in step, and a batched backfill; "contract", once every service maps the new
+    name, drops the trigger and the old column, depending on the rename's expand revision
+    (found in the tree). See `orm_models.authoring.rename`.
 
     Raises:
-        ValueError: A bad spec, no source tree, or the models map neither column.
+        ValueError: A bad spec or phase, no source tree, the models map neither column, or for
+            "contract": the tree holds no expand revision of this rename, or already its contract.
         RevisionWriteError: The tree's models could not be read.
     """
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {', '.join(PHASES)}, not {phase!r}")
     rename = Rename.parse(spec)
     versions = find_versions_dir(versions_dir)
     src_dir = _src_dir(versions)
@@ -122,31 +127,37 @@ def new_rename(spec: str, *, versions_dir: Path | None = None) -> list[NewRevisi
          "columns": [rename.new, rename.old]}
     )  # fmt: skip
     tree = _tree(versions)
-    contract_heads = [h for h in (heads_of(tree) or "").split() if h != head_of(tree)]
-    expand_id, contract_id = next_revision_id(versions), next_revision_id(versions, after=2)
-    date = datetime.date.today().isoformat()
-    sources = {
-        expand_id: expand_source(
-            rename, expand_id, head_of(tree), str(column["type"]), str(column["primary_key"]), date
-        ),
-        contract_id: contract_source(
-            rename,
-            contract_id,
-            contract_heads[0] if contract_heads else None,
-            expand_id,
-            str(column["type"]),
-            date,
-        ),
-    }
-    written = []
-    for revision, source in sources.items():
-        phase = "expand" if revision == expand_id else "contract"
-        path = versions / f"rev_{revision}_{_slug(rename.slug)}_{phase}.py"
-        path.write_text(source, encoding="utf-8")
-        _format(path)
-        lint = lint_revision(path.read_text(encoding="utf-8"), path.name)
-        written.append(NewRevision(path=path, lint=lint, src_dir=src_dir))
-    return written
+    revision, date = next_revision_id(versions), datetime.date.today().isoformat()
+    if phase == "expand":
+        source = expand_source(
+            rename, revision, head_of(tree), str(column["type"]), str(column["primary_key"]), date
+        )
+    else:
+        expand = _rename_revision(rename, versions, tree)
+        contract_heads = [h for h in (heads_of(tree) or "").split() if h != head_of(tree)]
+        down = contract_heads[0] if contract_heads else None
+        source = contract_source(rename, revision, down, expand, str(column["type"]), date)
+    path = versions / f"rev_{revision}_{_slug(rename.slug)}_{phase}.py"
+    path.write_text(source, encoding="utf-8")
+    _format(path)
+    return NewRevision(
+        path=path, lint=lint_revision(path.read_text(encoding="utf-8"), path.name), src_dir=src_dir
+    )
+
+
+def _rename_revision(rename: Rename, versions: Path, tree: list[RevisionLint]) -> str:
+    """The rename's expand revision (its `rename = "table.old:new"`); refuses a second contract."""
+    sources = revision_sources(versions)
+    marker = re.compile(rf'^rename = "{re.escape(rename.spec)}"$', re.MULTILINE)
+    found = {lint.phase: lint.revision for lint in tree if marker.search(sources.get(lint.filename, ""))}
+    if "contract" in found:
+        raise ValueError(f"--rename {rename.spec}: revision {found['contract']} is already its contract")
+    if "expand" not in found:
+        raise ValueError(
+            f"--rename {rename.spec} --phase contract: the tree holds no expand revision of this rename: "
+            f"write it first (orm-models revision --rename {rename.spec}) and release it as a minor"
+        )
+    return found["expand"]
 
 
 def _slug(text: str) -> str:
