@@ -13,8 +13,11 @@ from orm_models.testing.postgres import EmbeddedPostgres
 from tests.browser.conftest import PAGE_SIZE, Seeded, open_page
 from tests.browser.servers import api_server
 
-# Long enough for a page load on a busy machine, short enough to wait out.
-TOKEN_SECONDS = 3
+# The token must outlive the page's first read: from the issuer's answer to the API's check is
+# one round trip, but `exp` is whole seconds (up to 1 s less than asked) and a loaded 2-core
+# machine can stall a round trip for seconds; 3 s failed that way. The wait below starts once
+# the page has read, after the token was issued, so it always outlasts `exp`.
+TOKEN_SECONDS = 8
 
 
 @pytest.fixture(scope="module")
