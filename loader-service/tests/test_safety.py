@@ -164,6 +164,45 @@ def test_a_connection_lost_mid_run_is_a_database_error_and_changes_nothing(
     assert run_load(settings, RunOptions(str(source))).updated == 5
 
 
+class _TerminatingMidCopy(_Terminating):
+    """Kills the loader's session while it streams records into staging (the COPY is open)."""
+
+    def __init__(self, engine: Engine, after: int) -> None:
+        super().__init__(engine, phase="")
+        self._after, self._done = after, False
+
+    def update(self, records: int) -> None:
+        super().update(records)
+        if records >= self._after and not self._done:
+            self._done = True
+            super().phase("")
+
+
+def test_a_connection_lost_during_the_copy_names_no_record_and_changes_nothing(
+    settings: Settings,
+    migrated_engine: Engine,
+    tmp_path: Path,
+    five: dict[str, dict[str, object]],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """PostgreSQL's FATAL for a session killed mid-COPY carries a CONTEXT line quoting the row it
+    was reading: the service's error and logs keep to the first line, so no record's values leak."""
+    rows = person_rows(6000, variant="-new")
+    source = write_csv(tmp_path / "big.csv", rows)
+    small_chunks = settings.model_copy(update={"batch_size": 500})
+
+    with caplog.at_level(logging.DEBUG, logger="loader_service"), pytest.raises(DatabaseError) as lost:
+        run_load(small_chunks, RunOptions(str(source)), _TerminatingMidCopy(migrated_engine, after=2000))
+
+    assert "nothing was changed" in str(lost.value)
+    assert "\n" not in str(lost.value)
+    said = str(lost.value) + caplog.text + "".join(capsys.readouterr())
+    leaked = [v for row in rows for v in (row["email"], row["familyName"]) if str(v) in said]
+    assert leaked == []
+    assert people(migrated_engine) == five
+
+
 def test_the_schedule_logs_a_crashed_run_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     calls: list[int] = []
 

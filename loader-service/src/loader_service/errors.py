@@ -9,6 +9,13 @@ EXIT_BUSY = 3
 EXIT_SCHEMA = 4  # the start-up schema guard refused (orm_models.guard.EXIT_SCHEMA)
 
 
+def first_line(error: BaseException) -> str:
+    """An error's first line, for a log field: PostgreSQL's DETAIL and CONTEXT lines can quote
+    the record being copied (a person's name or e-mail), and a log line must not."""
+    text = str(getattr(error, "pgerror", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class LoaderError(Exception):
     """A run failed; nothing was written. `str()` is the message for the user.
 

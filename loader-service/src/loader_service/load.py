@@ -27,7 +27,7 @@ from sqlalchemy.exc import ArgumentError
 
 from loader_service.choices import MODES as MODES  # re-exported: defined there for the CLI
 from loader_service.choices import Mode as Mode
-from loader_service.errors import DatabaseError, LoaderError
+from loader_service.errors import DatabaseError, LoaderError, first_line
 from loader_service.limits import DeleteLimit
 from loader_service.logs import event
 from loader_service.mapping import FIELDS
@@ -72,9 +72,8 @@ def connect(database_url: str) -> pg.connection:
         return opened
     except psycopg2.OperationalError as error:
         # libpq's message names host and reason, never the password.
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unknown reason"
         safe = url.render_as_string(hide_password=True)
-        raise DatabaseError(f"cannot connect to the database {safe}: {reason}") from None
+        raise DatabaseError(f"cannot connect to the database {safe}: {first_line(error)}") from None
 
 
 class _ChunkReader:
@@ -329,6 +328,4 @@ def _run_step(cursor: pg.cursor, name: str, sql: str) -> int:
 
 
 def database_error(step: str, error: psycopg2.Error) -> LoaderError:
-    first_line = (error.pgerror or str(error)).strip().splitlines()
-    reason = first_line[0] if first_line else type(error).__name__
-    return DatabaseError(f"{step} failed, nothing was changed: {reason}")
+    return DatabaseError(f"{step} failed, nothing was changed: {first_line(error)}")

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import psycopg2
 from psycopg2 import extensions as pg
 
-from loader_service.errors import LockBusyError
+from loader_service.errors import LockBusyError, first_line
 from loader_service.logs import event
 
 # "loader" in ASCII: a fixed key every loader-service version agrees on.
@@ -47,7 +47,7 @@ def advisory_lock(connection: pg.connection, timeout: float) -> Iterator[None]:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
                 connection.commit()
             except psycopg2.Error as error:  # the connection is gone, and the session lock with it
-                event(log.warning, "unlock_failed", reason=str(error).strip())
+                event(log.warning, "unlock_failed", reason=first_line(error))
 
 
 def _try_lock(connection: pg.connection) -> bool:

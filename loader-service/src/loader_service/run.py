@@ -14,7 +14,7 @@ from psycopg2 import extensions as pg
 
 from loader_service import load
 from loader_service.config import Settings
-from loader_service.errors import LoaderError
+from loader_service.errors import LoaderError, first_line
 from loader_service.limits import DeleteLimit
 from loader_service.load_path import LoadPath, SwapSettings, write
 from loader_service.lock import advisory_lock
@@ -168,4 +168,4 @@ def _rollback(connection: pg.connection) -> None:
     try:
         connection.rollback()
     except psycopg2.Error as error:  # lost just now: keep the run's own error, not this one
-        event(log.warning, "rollback_failed", reason=str(error).strip())
+        event(log.warning, "rollback_failed", reason=first_line(error))

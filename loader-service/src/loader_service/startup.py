@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from loader_service import __version__
 from loader_service.config import Settings
-from loader_service.errors import SchemaRefusedError
+from loader_service.errors import SchemaRefusedError, first_line
 from loader_service.logs import event
 from loader_service.mapping import FIELDS
 from orm_models import RegistrationError, SchemaGuardError, check_schema, register_client
@@ -64,12 +64,12 @@ def register_and_guard(settings: Settings) -> None:
     except SchemaGuardError as error:
         raise SchemaRefusedError(f"{error}; nothing was read or written") from None
     except DBAPIError as error:
-        event(log.warning, "startup_check_skipped", reason=str(error.orig).strip().splitlines()[0])
+        event(log.warning, "startup_check_skipped", reason=first_line(error.orig))
     except SQLAlchemyError as error:  # one line, never a traceback; the run's own connect reports the rest
         event(
             log.warning,
             "startup_check_skipped",
-            reason=f"{type(error).__name__}: {str(error).strip().splitlines()[0]}",
+            reason=f"{type(error).__name__}: {first_line(error)}",
         )
     finally:
         engine.dispose()
