@@ -297,9 +297,25 @@ def test_rename_needs_table_old_new(tree: Path) -> None:
     assert result.returncode == 2
     assert "expected TABLE.OLD:NEW" in result.stderr
     assert "Traceback" not in result.stderr
-    neither = _cli("revision", "--rename", "person.nothing:else", cwd=tree)
-    assert neither.returncode == 1
-    assert "person maps none of else, nothing" in neither.stderr
+    before = sorted(_versions(tree).glob("rev_*.py"))
+    # Input errors, like a bad option: exit 2, one line, nothing written.
+    for spec, said in [
+        ("person.nothing:else", "person maps none of else, nothing"),
+        ("nosuch.a:b", "the models map no table 'nosuch'"),
+    ]:
+        refused = _cli("revision", "--rename", spec, cwd=tree)
+        assert (refused.returncode, refused.stderr.strip()) == (2, f"orm-models: {said}")
+    taken = _cli("revision", "--rename", "person.email:given_name", cwd=tree)
+    assert taken.returncode == 2
+    assert "person already has a column given_name (released in" in taken.stderr
+    assert sorted(_versions(tree).glob("rev_*.py")) == before
+
+
+def test_a_rename_contract_before_its_expand_is_released_is_warned_about(tree: Path) -> None:
+    for phase in ("expand", "contract"):
+        written = _cli("revision", "--rename", "person.email:email_address", "--phase", phase, cwd=tree)
+        assert written.returncode == 0, written.stdout + written.stderr
+    assert "is not released yet: release it as a minor first" in written.stderr
 
 
 _ADD_NOTE = 'op.add_column("person", sa.Column("scratch_note", sa.Text(), nullable=True))'

@@ -44,10 +44,10 @@ def describe(request: dict[str, Any]) -> dict[str, Any]:
 
     table = orm_models.Base.metadata.tables.get(request["table"])
     if table is None:
-        raise ValueError(f"the models map no table {request['table']!r}")
+        raise LookupError(f"the models map no table {request['table']!r}")
     found = [table.c[name] for name in request["columns"] if name in table.c]
     if not found:
-        raise ValueError(f"{request['table']} maps none of {', '.join(request['columns'])}")
+        raise LookupError(f"{request['table']} maps none of {', '.join(request['columns'])}")
     primary = [column.name for column in table.primary_key.columns]
     return {"type": f"sa.{found[0].type!r}", "primary_key": primary[0] if len(primary) == 1 else "ctid"}
 
@@ -111,6 +111,9 @@ def main() -> int:
         del sys.path[0]
     try:
         reply = describe(request) if request.get("describe") else generate(request)
+    except LookupError as error:  # the request names what the models do not have: the user's input
+        print(json.dumps({"invalid": str(error.args[0] if error.args else error)}))
+        return 1
     except Exception as error:  # reported by the caller as one line; the type tells what failed
         lines = str(error).strip().splitlines() or [""]
         print(json.dumps({"error": f"{type(error).__name__}: {lines[0]}"}))

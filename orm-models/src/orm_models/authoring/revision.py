@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL
 
@@ -127,13 +128,25 @@ def new_rename(spec: str, phase: str = "expand", *, versions_dir: Path | None = 
          "columns": [rename.new, rename.old]}
     )  # fmt: skip
     tree = _tree(versions)
+    released = _released_schema(src_dir)
     revision, date = next_revision_id(versions), datetime.date.today().isoformat()
     if phase == "expand":
+        if rename.new in released.get("tables", {}).get(rename.table, {}).get("columns", {}):
+            raise ValueError(
+                f"--rename {rename.spec}: {rename.table} already has a column {rename.new} "
+                f"(released in {released.get('version')}): pick a new name"
+            )
         source = expand_source(
             rename, revision, head_of(tree), str(column["type"]), str(column["primary_key"]), date
         )
     else:
         expand = _rename_revision(rename, versions, tree)
+        if released and expand not in released.get("migrations", ()):
+            print(
+                f"warning: the rename's expand revision {expand} is not released yet: release it as a "
+                "minor first (the minor's models map both names; the contracted schema has only one)",
+                file=sys.stderr,
+            )
         contract_heads = [h for h in (heads_of(tree) or "").split() if h != head_of(tree)]
         down = contract_heads[0] if contract_heads else None
         source = contract_source(rename, revision, down, expand, str(column["type"]), date)
@@ -143,6 +156,17 @@ def new_rename(spec: str, phase: str = "expand", *, versions_dir: Path | None = 
     return NewRevision(
         path=path, lint=lint_revision(path.read_text(encoding="utf-8"), path.name), src_dir=src_dir
     )
+
+
+def _released_schema(src_dir: Path | None) -> dict[str, Any]:
+    """The last release's schema manifest (the tree's schema-baseline.json), {} when there is none."""
+    from orm_models.schema.check import BASELINE_NAME  # the check's stack loads only when it runs
+
+    baseline = src_dir.parent / BASELINE_NAME if src_dir else None
+    if baseline is None or not baseline.is_file():
+        return {}
+    manifest: dict[str, Any] = json.loads(baseline.read_text(encoding="utf-8"))
+    return manifest
 
 
 def _rename_revision(rename: Rename, versions: Path, tree: list[RevisionLint]) -> str:
@@ -260,6 +284,8 @@ def _generate(request: dict[str, object]) -> dict[str, object]:
         reply: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise RevisionWriteError(f"could not write the revision: {result.stderr.strip()[-2000:]}") from None
+    if "invalid" in reply:
+        raise ValueError(str(reply["invalid"]))
     if "error" in reply:
         raise RevisionWriteError(f"could not write the revision: {reply['error']}")
     return reply
