@@ -67,7 +67,12 @@ class CheckResult:
 
 
 def attribute(changes: list[Change], revisions: list[RevisionLint]) -> dict[str, list[str]]:
-    """Which new revisions act on the table (and column) of each schema change."""
+    """Which new revisions act on the table (and column) of each schema change.
+
+    A change of a column needs a revision acting on that column (or the whole table); a change of
+    the table itself (a trigger, an index, a constraint) any revision acting on the table, e.g.
+    the rename's expand, which adds a column and creates its sync trigger in SQL.
+    """
     result = {}
     for change in changes:
         if change.table is None:
@@ -75,7 +80,9 @@ def attribute(changes: list[Change], revisions: list[RevisionLint]) -> dict[str,
         result[change.subject] = [
             r.revision
             for r in revisions
-            if (change.table, change.column) in r.touches or (change.table, None) in r.touches
+            if (change.table, change.column) in r.touches
+            or (change.table, None) in r.touches
+            or (change.column is None and any(table == change.table for table, _ in r.touches))
         ]
     return result
 
