@@ -20,6 +20,7 @@ from orm_models.contract_gate import lock_gate
 from orm_models.migrate import branch_heads, current_heads, pending_revisions
 from orm_models.migrations.client_registry import AUDIT_TABLE, CLIENT_TABLE
 from orm_models.migrations.service_registry import OBSERVED_TABLE, SERVICE_TABLE, STATEMENT_TABLE
+from orm_models.observed import OWN_APPLICATION
 from orm_models.registry import forget_client, mapped_columns, registered_clients
 
 CLI = str(Path(sys.executable).with_name("orm-models"))
@@ -275,6 +276,17 @@ def test_a_registration_during_the_gate_waits_for_it(registry: tuple[str, sa.Eng
         transaction.commit()
     client.join(timeout=60)
     assert registered == ["late"]
+
+
+def test_a_migration_session_is_named_before_its_first_statement(create_database: Callable[[], str]) -> None:
+    """A contract migration started beside another samples the sessions it sees: the other's must
+    never show up nameless (a client), not even between connecting and taking the gate's lock."""
+    from orm_models.migrate import _connection  # the seam migrate() connects through
+
+    with _connection(create_database()) as (connection, owned):
+        name = connection.execute(sa.text("SELECT current_setting('application_name')")).scalar_one()
+    assert owned
+    assert name == f"{OWN_APPLICATION} migrate"
 
 
 def test_two_contract_migrations_serialise(expanded: tuple[str, sa.Engine]) -> None:

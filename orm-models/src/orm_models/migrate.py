@@ -244,7 +244,10 @@ def _connection(target: str | Engine | Connection) -> Iterator[tuple[Connection,
     if isinstance(target, Connection):
         yield target, False
         return
-    engine = create_engine(database_url(target)) if isinstance(target, str) else target
+    # Named from its first statement: a contract migration started beside this one samples the
+    # sessions it sees, and a nameless one (before `_hold_gate` names it) would be a client.
+    named = {"connect_args": {"application_name": f"{OWN_APPLICATION} migrate"}}
+    engine = create_engine(database_url(target), **named) if isinstance(target, str) else target
     try:
         with engine.connect() as connection:
             yield connection, True
