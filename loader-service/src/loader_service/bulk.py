@@ -119,6 +119,8 @@ class Built:
     inserted: int
     updated: int
     deleted: int
+    rows: int
+    """People in the next table."""
 
 
 Step = Callable[[str], None]
@@ -264,7 +266,7 @@ def build(
     # Readers' plans need statistics from their first query on, not from autovacuum's visit.
     cursor.execute(sql.SQL("ANALYZE {}").format(next_table))
     event(log.info, "bulk_step", step="person_analyze", seconds=_since(started))
-    return Built(shape, inserted=inserted, updated=int(updated), deleted=deleted)
+    return Built(shape, inserted=inserted, updated=int(updated), deleted=deleted, rows=kept + inserted)
 
 
 def _copy_access(cursor: pg.cursor, shape: TableShape, table: sql.Composed, sequence: sql.Composed) -> None:

@@ -56,19 +56,20 @@ def write(
     swap: SwapSettings,
     max_delete: DeleteLimit | None,
     on_step: load.StepReporter,
-    before_swap: Callable[[], None],
+    before_swap: Callable[[int | None], None],
 ) -> Written:
     """Write staging into the live tables by the chosen path; the caller commits.
 
     `before_swap` runs after the bulk build and before the exclusive lock (the source's last
-    check): nothing slow happens while readers wait.
+    check), told how many people the table holds at the commit (None: not counted, the merge):
+    nothing slow happens while readers wait.
     """
     deletes = mode == "sync" and delete
     path, reason = _choose(cursor, requested, deletes, staged, swap.share)
     event(log.info, "load_path", path=path, reason=reason)
     if path == "merge":
         counts = load.merge(cursor, mode, delete, max_delete=max_delete, on_step=on_step)
-        before_swap()
+        before_swap(None)
         return Written(counts, "merge")
     try:
         organizations = load.merge_organizations(cursor, on_step, STEPS)
@@ -79,7 +80,7 @@ def write(
             max_delete=max_delete,
             on_step=lambda name: on_step(name, STEPS.index(name) + 1, len(STEPS)),
         )
-        before_swap()
+        before_swap(built.rows)
         on_step("person_swap", len(STEPS), len(STEPS))
         locked = bulk.swap(cursor, built, lock_timeout=swap.lock_timeout, wait=swap.wait)
     except psycopg2.Error as error:
