@@ -21,7 +21,7 @@ from loader_service.run import RunOptions, run_load
 from loader_service.sources import open_source
 
 
-def _sync(settings: Settings, source: Path, caplog: pytest.LogCaptureFixture, **options: object) -> tuple[str, Summary]:
+def _sync(settings: Settings, source: Path | str, caplog: pytest.LogCaptureFixture, **options: object) -> tuple[str, Summary]:
     """Run a sync; return the path it logged (`unchanged`, `bulk` or `merge`) and its summary."""
     caplog.clear()
     summary = run_load(settings, RunOptions(str(source), max_delete="100%", **options))  # type: ignore[arg-type]
@@ -153,3 +153,14 @@ def test_a_file_changed_while_its_digest_is_taken_is_refused(settings: Settings,
             handle.write("p-9,Late,Comer,,,\n")
         with pytest.raises(SourceChangedError, match="the source changed while it was read"):
             opened.digest_ahead()
+
+
+def test_a_url_is_read_every_time(
+    settings: Settings, http_server: tuple[str, Path, dict[str, int]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its digest would take a second download: no check, the full run (which is correct anyway)."""
+    caplog.set_level(logging.INFO, logger="loader_service")
+    base, served, _ = http_server
+    write_csv(served / "people.csv", person_rows(10))
+    for _ in range(2):
+        assert _sync(settings, f"{base}/people.csv", caplog)[0] != "unchanged"

@@ -185,7 +185,7 @@ def _unchanged_source(
     Only a sync with `--path auto` (an explicit path forces the full run), and only from a
     source whose digest can be had without a second transfer (a local file).
     """
-    if options.mode != "sync" or options.load_path != "auto" or source.digest_ahead is None:
+    if options.mode != "sync" or options.load_path != "auto" or not source.digest_ahead_offered:
         return None
     with connection.cursor() as cursor:
         recorded, reason = unchanged.unchanged_since_recorded(cursor)
