@@ -91,17 +91,23 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                 load.copy_into_staging(cursor, transform.chunks(source.records(), settings.batch_size))
                 progress.phase("checking")
                 load.keep(cursor, transform.kept_keys)
-                duplicates = load.duplicates(cursor, limit=max_errors - rejects.count + 1)
-                for duplicate in duplicates:
-                    reason = (
-                        f"duplicate {KEY_FIELD.source} {duplicate.key!r} (first at record {duplicate.first})"
-                    )
-                    rejects.add(
-                        Reject(duplicate.record, (FieldError(KEY_FIELD.source, reason),), duplicate.values)
-                    )
-                    transform.check_budget()
-                load.drop_records(cursor, [duplicate.record for duplicate in duplicates])
-                valid = transform.valid - len(duplicates)
+
+                def drop_duplicates() -> int:
+                    """Reject the records reusing an earlier record's key (the first one wins); how many."""
+                    duplicates = load.duplicates(cursor, limit=max_errors - rejects.count + 1)
+                    for duplicate in duplicates:
+                        reason = (
+                            f"duplicate {KEY_FIELD.source} {duplicate.key!r} (first at record {duplicate.first})"
+                        )
+                        rejects.add(
+                            Reject(duplicate.record, (FieldError(KEY_FIELD.source, reason),), duplicate.values)
+                        )
+                        transform.check_budget()
+                    load.drop_records(cursor, [duplicate.record for duplicate in duplicates])
+                    return len(duplicates)
+
+                # Duplicates never take the last valid record of a key: none valid only if none was.
+                valid = transform.valid
                 if options.mode == "sync" and valid == 0:
                     raise LoaderError(
                         f"{source.name}: no valid records; refusing to sync (it would delete every person). "
@@ -118,12 +124,12 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                     )
                 progress.phase("merging")
 
-                def before_commit(people: int | None) -> None:
+                def before_commit(people: int | None, writer: int | None) -> None:
                     # Read to the end and proven whole then; still the same source now, before the
                     # commit (and before a swap's exclusive lock: this may be a request)? Then the
                     # reference for the next run's unchanged check, in this transaction.
                     source.verify()
-                    _record(cursor, source, settings, options, transform, rejects, valid, people, oldest)
+                    _record(cursor, source, settings, options, transform, rejects, people, writer, oldest)
 
                 written = write(
                     cursor,
@@ -137,6 +143,7 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                     max_delete=max_delete,
                     on_step=progress.step,
                     before_swap=before_commit,
+                    dedupe=drop_duplicates,
                 )
                 connection.commit()
                 if written.locked is not None:
@@ -217,8 +224,8 @@ def _record(
     options: RunOptions,
     transform: Transform,
     rejects: RejectsFile,
-    valid: int,
     people: int | None,
+    writer: int | None,
     oldest: int,
 ) -> None:
     """Record this sync for the next run's unchanged check, if it qualifies (a whole sync, no reject)."""
@@ -228,7 +235,15 @@ def _record(
     key = unchanged.load_key(
         source.digest, format=source.format, encoding=settings.encoding, max_record=settings.max_record_bytes
     )
-    unchanged.record(cursor, key, records=transform.read, expected_people=valid, people=people, oldest=oldest)
+    unchanged.record(
+        cursor,
+        key,
+        records=transform.read,
+        expected_people=transform.valid,
+        people=people,
+        writer=writer,
+        oldest=oldest,
+    )
 
 
 def _rollback(connection: pg.connection) -> None:

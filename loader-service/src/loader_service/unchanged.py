@@ -9,9 +9,10 @@ again would find nothing to do, and the run stops there (`event=load_path path=u
 (2) is proven from PostgreSQL's MVCC bookkeeping, not from statistics counters: every row a
 transaction inserts or updates carries that transaction's id as `xmin` (kept raw when a row is
 frozen), and a delete leaves one visible row fewer. The sync records, in its own transaction,
-its transaction id, the oldest transaction still running when it started (`horizon`), and how
-many rows each table holds at its commit. Later, a visible row whose `xmin` is neither the sync's
-own id nor older than that horizon was written by someone else since (or concurrently), and a
+its transaction id (and the id of the savepoint its rows were written in, if any), the oldest
+transaction still running when it started (`horizon`), and how many rows each table holds at
+its commit. Later, a visible row whose `xmin` is neither the sync's own ids nor older than that
+horizon was written by someone else since (or concurrently), and a
 different row count means rows were deleted (or inserted); either way the run goes the normal
 way and repairs the drift. Rows older than the horizon were committed before the sync began:
 it compared them with the source and kept them. The check is one sequential scan of each table
@@ -92,8 +93,8 @@ def unchanged_since_recorded(cursor: pg.cursor) -> tuple[Recorded | None, str]:
         return None, "no earlier sync recorded"
     cursor.execute(
         f"""
-        SELECT load_key, records, people, organizations, xid::text, horizon::text,
-               pg_current_xact_id()::text
+        SELECT load_key, records, people, organizations, xid::text, coalesce(subxid, xid)::text,
+               horizon::text, pg_current_xact_id()::text
         FROM {STATE} WHERE target = %s
         """,
         (TARGET,),
@@ -101,17 +102,21 @@ def unchanged_since_recorded(cursor: pg.cursor) -> tuple[Recorded | None, str]:
     row = cursor.fetchone()
     if row is None:
         return None, "no earlier sync recorded"
-    key, records, people, organizations, xid_text, horizon_text, now_text = row
-    xid, oldest, now = int(xid_text), int(horizon_text), int(now_text)
+    key, records, people, organizations, xid_text, subxid_text, horizon_text, now_text = row
+    xid, subxid, oldest, now = int(xid_text), int(subxid_text), int(horizon_text), int(now_text)
     if now - oldest > _TRUSTED_AGE:
         return None, "the last recorded sync is too many transactions ago to compare"
     # 32-bit ids for the row headers' xmin; `age()` compares them relative to now.
-    arguments = {"xid": str(xid % (1 << 32)), "horizon": str(oldest % (1 << 32))}
+    arguments = {
+        "xid": str(xid % (1 << 32)),
+        "subxid": str(subxid % (1 << 32)),
+        "horizon": str(oldest % (1 << 32)),
+    }
     for table, expected in ((TARGET, people), ("organization", organizations)):
         cursor.execute(
             f"""
             SELECT count(*), count(*) FILTER (
-                WHERE xmin <> %(xid)s::xid AND age(xmin) <= age(%(horizon)s::xid))
+                WHERE xmin <> %(xid)s::xid AND xmin <> %(subxid)s::xid AND age(xmin) <= age(%(horizon)s::xid))
             FROM {table}
             """,
             arguments,
@@ -125,12 +130,20 @@ def unchanged_since_recorded(cursor: pg.cursor) -> tuple[Recorded | None, str]:
 
 
 def record(
-    cursor: pg.cursor, key: str, *, records: int, expected_people: int, people: int | None, oldest: int
+    cursor: pg.cursor,
+    key: str,
+    *,
+    records: int,
+    expected_people: int,
+    people: int | None,
+    writer: int | None,
+    oldest: int,
 ) -> None:
     """Record this sync as the reference for the next run's check (within the sync's transaction).
 
     `people`: rows `person` will hold at the commit, when known (the bulk path built them); else
-    counted. Unless it is `expected_people` (every valid record, and nobody else: a concurrent
+    counted. `writer`: the (32-bit) id of the subtransaction that wrote the rows, when not this
+    transaction itself (the bulk build runs in a savepoint). Unless it is `expected_people` (every valid record, and nobody else: a concurrent
     writer deleted or added someone meanwhile), nothing is recorded and the next run goes the
     normal way.
     """
@@ -150,6 +163,7 @@ def record(
                 people bigint NOT NULL,
                 organizations bigint NOT NULL,
                 xid xid8 NOT NULL,
+                subxid xid8,
                 horizon xid8 NOT NULL,
                 recorded_at timestamptz NOT NULL DEFAULT now()
             )
@@ -173,14 +187,15 @@ def record(
     organizations = int(row[0]) if row else 0
     cursor.execute(
         f"""
-        INSERT INTO {STATE} (target, load_key, records, people, organizations, xid, horizon)
-        VALUES (%s, %s, %s, %s, %s, pg_current_xact_id(), %s::text::xid8)
+        INSERT INTO {STATE} (target, load_key, records, people, organizations, xid, subxid, horizon)
+        VALUES (%s, %s, %s, %s, %s, pg_current_xact_id(), %s::text::xid8, %s::text::xid8)
         ON CONFLICT (target) DO UPDATE SET
             load_key = excluded.load_key, records = excluded.records, people = excluded.people,
-            organizations = excluded.organizations, xid = excluded.xid, horizon = excluded.horizon,
+            organizations = excluded.organizations, xid = excluded.xid, subxid = excluded.subxid,
+            horizon = excluded.horizon,
             recorded_at = excluded.recorded_at
         """,
-        (TARGET, key, records, people, organizations, str(oldest)),
+        (TARGET, key, records, people, organizations, None if writer is None else str(writer), str(oldest)),
     )
 
 
