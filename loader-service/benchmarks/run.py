@@ -370,7 +370,7 @@ def _run(url: str, scratch: Path, arguments: argparse.Namespace) -> None:
         raise SystemExit(f"an unchanged re-sync changed rows: {resync}")
     _edit_one(url)
     repaired, repaired_rss = _loader(url, source)
-    report("loader re-sync, 1 row edited since (auto: merge)", rows, repaired["seconds"], repaired_rss)
+    report("loader re-sync, 1 row edited (auto: merge)", rows, repaired["seconds"], repaired_rss)
     if (repaired["inserted"], repaired["updated"], repaired["deleted"]) != (0, 1, 0):
         raise SystemExit(f"the re-sync did not repair the edited row: {repaired}")
 
