@@ -3,8 +3,9 @@
 The loader runs both ways side by side: the bulk path (build the next table without indexes,
 swap it in) and the merge path (`--path merge`), on a first load and on a 90 %-changed sync;
 the unchanged re-sync (auto: proven unchanged, skipped) and the same re-sync after one row was
-edited in the database (auto: read, validated and compared in full, the edit repaired). The two bare COPYs frame them: into an index-free
-table (the wire/parse ceiling) and into the indexed `person`.
+edited in the database (auto: read, validated and compared in full, the edit repaired). The two
+bare COPYs frame them: into an index-free table (the wire/parse ceiling) and into the indexed
+`person`.
 
 Every method runs in its own subprocess (a "worker" of this script) on the same generated file
 and the same `person` table, so each gets a clean interpreter and its peak RSS is its own
@@ -253,7 +254,9 @@ def _edit_one(url: str) -> None:
 
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE person SET given_name = 'Edited' WHERE id = (SELECT min(id) FROM person)"))
+        connection.execute(
+            text("UPDATE person SET given_name = 'Edited' WHERE id = (SELECT min(id) FROM person)")
+        )
     engine.dispose()
 
 

@@ -165,8 +165,10 @@ def test_a_duplicate_record_leaves_no_trace_on_either_path(
     assert (summary.inserted, summary.rejected, summary.organizations_inserted) == (3, 1, 3)
     assert people(migrated_engine)["p-00001"]["given_name"] == "Given1"
     with migrated_engine.connect() as connection:
-        organizations = connection.execute(text("SELECT external_id FROM organization ORDER BY 1")).scalars()
-        assert list(organizations) == ["org-0", "org-1", "org-2"]
+        organizations: list[str] = list(
+            connection.execute(text("SELECT external_id FROM organization ORDER BY 1")).scalars()
+        )
+    assert organizations == ["org-0", "org-1", "org-2"]
 
 
 def test_sync_from_a_source_without_valid_records_is_refused(

@@ -79,7 +79,9 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                 event(log.info, "ignored_fields", fields=",".join(source.ignored_fields))
             recorded = _unchanged_source(connection, source, settings, options)
             if recorded is not None:
-                return _summary(source.name, options.mode, recorded.records, load.MergeCounts(), rejects, started)
+                return _summary(
+                    source.name, options.mode, recorded.records, load.MergeCounts(), rejects, started
+                )
             transform = Transform(
                 rejects, max_errors, source.raw_as_dict, progress.update, raw_key=source.raw_key
             )
@@ -96,11 +98,12 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                     """Reject the records reusing an earlier record's key (the first one wins); how many."""
                     duplicates = load.duplicates(cursor, limit=max_errors - rejects.count + 1)
                     for duplicate in duplicates:
-                        reason = (
-                            f"duplicate {KEY_FIELD.source} {duplicate.key!r} (first at record {duplicate.first})"
-                        )
+                        key, first = duplicate.key, duplicate.first
+                        reason = f"duplicate {KEY_FIELD.source} {key!r} (first at record {first})"
                         rejects.add(
-                            Reject(duplicate.record, (FieldError(KEY_FIELD.source, reason),), duplicate.values)
+                            Reject(
+                                duplicate.record, (FieldError(KEY_FIELD.source, reason),), duplicate.values
+                            )
                         )
                         transform.check_budget()
                     load.drop_records(cursor, [duplicate.record for duplicate in duplicates])

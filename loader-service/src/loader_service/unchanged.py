@@ -65,8 +65,15 @@ def load_key(source_digest: str, *, format: str, encoding: str, max_record: int)
     identity = {
         "loader": __version__,
         "fields": [
-            [spec.source, spec.target, spec.max_length, spec.required, spec.pattern, spec.identifier]
-            + [spec.check.__qualname__ if spec.check else None]
+            [
+                spec.source,
+                spec.target,
+                spec.max_length,
+                spec.required,
+                spec.pattern,
+                spec.identifier,
+                spec.check.__qualname__ if spec.check else None,
+            ]
             for spec in FIELDS
         ],
         "format": format,
@@ -142,10 +149,10 @@ def record(
     """Record this sync as the reference for the next run's check (within the sync's transaction).
 
     `people`: rows `person` will hold at the commit, when known (the bulk path built them); else
-    counted. `writer`: the (32-bit) id of the subtransaction that wrote the rows, when not this
-    transaction itself (the bulk build runs in a savepoint). Unless it is `expected_people` (every valid record, and nobody else: a concurrent
+    counted. Unless it is `expected_people` (every valid record, and nobody else: a concurrent
     writer deleted or added someone meanwhile), nothing is recorded and the next run goes the
-    normal way.
+    normal way. `writer`: the (32-bit) id of the subtransaction that wrote the rows, when not
+    this transaction itself (the bulk build runs in a savepoint).
     """
     cursor.execute("SAVEPOINT loader_state")
     try:
@@ -179,7 +186,9 @@ def record(
         row = cursor.fetchone()
         people = int(row[0]) if row else -1
     if people != expected_people:
-        event(log.info, "sync_state_skipped", reason=f"{people} people at the commit, {expected_people} loaded")
+        event(
+            log.info, "sync_state_skipped", reason=f"{people} people at the commit, {expected_people} loaded"
+        )
         forget(cursor)
         return
     cursor.execute("SELECT count(*) FROM organization")
