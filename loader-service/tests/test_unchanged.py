@@ -8,17 +8,21 @@ that may be skipped again.
 """
 
 import logging
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from conftest import fingerprint, person_rows, write_csv, write_jsonl
+from pydantic import SecretStr
 
 from loader_service.config import Settings
 from loader_service.errors import SourceChangedError
 from loader_service.report import Summary
 from loader_service.run import RunOptions, run_load
 from loader_service.sources import open_source
+from orm_models import migrate
 
 
 def _sync(
@@ -177,3 +181,38 @@ def test_a_url_is_read_every_time(
     write_csv(served / "people.csv", person_rows(10))
     for _ in range(2):
         assert _sync(settings, f"{base}/people.csv", caplog)[0] != "unchanged"
+
+
+def test_a_role_that_may_not_create_the_record_still_syncs_in_full(
+    create_database: Callable[[], str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No CREATE on the database: every sync runs in full and says why; once an administrator
+    creates the schema for the role, the unchanged re-sync is skipped."""
+    url = create_database()
+    migrate(url)
+    role = f"loader_limited_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        connection.execute(
+            sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        )
+        connection.execute(sa.text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+    limited = Settings(
+        database_url=SecretStr(sa.make_url(url).set(username=role).render_as_string(hide_password=False))
+    )
+    caplog.set_level(logging.INFO, logger="loader_service")
+    source = write_csv(tmp_path / "people.csv", person_rows(10))
+    for expected in (10, 0):
+        path, summary = _sync(limited, source, caplog)
+        assert (path, summary.inserted) == ("merge", expected)  # not the owner: no swap either
+        assert any("event=sync_state_unavailable" in r.getMessage() for r in caplog.records)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f"CREATE SCHEMA loader_service AUTHORIZATION {role}"))
+    assert _sync(limited, source, caplog)[0] == "merge"
+    assert _sync(limited, source, caplog)[0] == "unchanged"
+    with admin.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA loader_service CASCADE"))
+        connection.execute(sa.text(f"DROP OWNED BY {role}"))
+        connection.execute(sa.text(f"DROP ROLE {role}"))
+    admin.dispose()

@@ -197,9 +197,16 @@ def _unchanged_source(
     """
     if options.mode != "sync" or options.load_path != "auto" or not source.digest_ahead_offered:
         return None
-    with connection.cursor() as cursor:
-        recorded, reason = unchanged.unchanged_since_recorded(cursor)
-    connection.commit()
+    try:
+        with connection.cursor() as cursor:
+            recorded, reason = unchanged.unchanged_since_recorded(cursor)
+        connection.commit()
+    except psycopg2.Error as error:  # its record unreadable (privileges...): the full run decides
+        _rollback(connection)
+        recorded, reason = (
+            None,
+            f"the last sync's record cannot be read: {str(error).strip().splitlines()[0]}",
+        )
     if recorded is not None:
         digest = source.digest_ahead()
         assert digest is not None

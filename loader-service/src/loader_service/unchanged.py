@@ -33,6 +33,7 @@ every sync goes the normal way and says so (`event=sync_state_unavailable`).
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg2
@@ -154,8 +155,21 @@ def record(
     normal way. `writer`: the (32-bit) id of the subtransaction that wrote the rows, when not
     this transaction itself (the bulk build runs in a savepoint).
     """
-    cursor.execute("SAVEPOINT loader_state")
-    try:
+    if people is None:
+        cursor.execute(f"SELECT count(*) FROM {TARGET}")
+        row = cursor.fetchone()
+        people = int(row[0]) if row else -1
+    if people != expected_people:
+        event(
+            log.info, "sync_state_skipped", reason=f"{people} people at the commit, {expected_people} loaded"
+        )
+        forget(cursor)
+        return
+    cursor.execute("SELECT count(*) FROM organization")
+    row = cursor.fetchone()
+    organizations = int(row[0]) if row else 0
+
+    def write() -> None:
         # CREATE SCHEMA checks the privilege before IF NOT EXISTS: only when it is missing.
         cursor.execute("SELECT to_regnamespace(%s) IS NULL", (SCHEMA,))
         row = cursor.fetchone()
@@ -176,41 +190,51 @@ def record(
             )
             """
         )
-    except psycopg2.Error as error:  # no CREATE privilege here: every run goes the normal way
-        cursor.execute("ROLLBACK TO SAVEPOINT loader_state")
-        event(log.warning, "sync_state_unavailable", reason=str(error).strip().splitlines()[0])
-        return
-    cursor.execute("RELEASE SAVEPOINT loader_state")
-    if people is None:
-        cursor.execute(f"SELECT count(*) FROM {TARGET}")
-        row = cursor.fetchone()
-        people = int(row[0]) if row else -1
-    if people != expected_people:
-        event(
-            log.info, "sync_state_skipped", reason=f"{people} people at the commit, {expected_people} loaded"
+        cursor.execute(
+            f"""
+            INSERT INTO {STATE} (target, load_key, records, people, organizations, xid, subxid, horizon)
+            VALUES (%s, %s, %s, %s, %s, pg_current_xact_id(), %s::text::xid8, %s::text::xid8)
+            ON CONFLICT (target) DO UPDATE SET
+                load_key = excluded.load_key, records = excluded.records, people = excluded.people,
+                organizations = excluded.organizations, xid = excluded.xid, subxid = excluded.subxid,
+                horizon = excluded.horizon, recorded_at = excluded.recorded_at
+            """,
+            (
+                TARGET,
+                key,
+                records,
+                people,
+                organizations,
+                None if writer is None else str(writer),
+                str(oldest),
+            ),
         )
-        forget(cursor)
-        return
-    cursor.execute("SELECT count(*) FROM organization")
-    row = cursor.fetchone()
-    organizations = int(row[0]) if row else 0
-    cursor.execute(
-        f"""
-        INSERT INTO {STATE} (target, load_key, records, people, organizations, xid, subxid, horizon)
-        VALUES (%s, %s, %s, %s, %s, pg_current_xact_id(), %s::text::xid8, %s::text::xid8)
-        ON CONFLICT (target) DO UPDATE SET
-            load_key = excluded.load_key, records = excluded.records, people = excluded.people,
-            organizations = excluded.organizations, xid = excluded.xid, subxid = excluded.subxid,
-            horizon = excluded.horizon,
-            recorded_at = excluded.recorded_at
-        """,
-        (TARGET, key, records, people, organizations, None if writer is None else str(writer), str(oldest)),
-    )
+
+    _unless_refused(cursor, write)
 
 
 def forget(cursor: pg.cursor) -> None:
     """No reference for the next run (a sync that does not qualify, or an append)."""
-    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (STATE,))
-    row = cursor.fetchone()
-    if row and row[0]:
-        cursor.execute(f"DELETE FROM {STATE} WHERE target = %s", (TARGET,))
+
+    def delete() -> None:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (STATE,))
+        row = cursor.fetchone()
+        if row and row[0]:
+            cursor.execute(f"DELETE FROM {STATE} WHERE target = %s", (TARGET,))
+
+    _unless_refused(cursor, delete)
+
+
+def _unless_refused(cursor: pg.cursor, action: Callable[[], None]) -> None:
+    """Run `action` in a savepoint; a refusal (no privilege on the schema...) is logged, never fatal.
+
+    The record is an optimisation: the sync it belongs to commits whatever happens to it.
+    """
+    cursor.execute("SAVEPOINT loader_state")
+    try:
+        action()
+    except psycopg2.Error as error:
+        cursor.execute("ROLLBACK TO SAVEPOINT loader_state")
+        event(log.warning, "sync_state_unavailable", reason=str(error).strip().splitlines()[0])
+        return
+    cursor.execute("RELEASE SAVEPOINT loader_state")
