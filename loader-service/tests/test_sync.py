@@ -160,7 +160,12 @@ def test_a_duplicate_record_leaves_no_trace_on_either_path(
     rows.append({**rows[1], "givenName": "Impostor", "org": "org-stray", "orgName": "Stray"})
     summary = run_load(
         settings,
-        RunOptions(str(write_csv(tmp_path / "d.csv", rows)), max_errors=5, load_path=path),  # type: ignore[arg-type]
+        RunOptions(
+            str(write_csv(tmp_path / "d.csv", rows)),
+            max_errors=5,
+            rejects=tmp_path / "d.rejects.jsonl",
+            load_path=path,  # type: ignore[arg-type]
+        ),
     )
     assert (summary.inserted, summary.rejected, summary.organizations_inserted) == (3, 1, 3)
     assert people(migrated_engine)["p-00001"]["given_name"] == "Given1"

@@ -134,7 +134,7 @@ def test_a_sync_with_rejects_is_never_skipped(
     rows[3]["email"] = "not an address"
     source = write_csv(tmp_path / "rejects.csv", rows)
     for _ in range(2):
-        path, summary = _sync(settings, source, caplog, max_errors=5)
+        path, summary = _sync(settings, source, caplog, max_errors=5, rejects=tmp_path / "r.jsonl")
         assert path != "unchanged"
         assert summary.rejected == 1
 
