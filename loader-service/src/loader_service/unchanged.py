@@ -12,12 +12,15 @@ frozen), and a delete leaves one visible row fewer. The sync records, in its own
 its transaction id (and the id of the savepoint its rows were written in, if any), the oldest
 transaction still running when it started (`horizon`), and how many rows each table holds at
 its commit. Later, a visible row whose `xmin` is neither the sync's own ids nor older than that
-horizon was written by someone else since (or concurrently), and a
-different row count means rows were deleted (or inserted); either way the run goes the normal
-way and repairs the drift. Rows older than the horizon were committed before the sync began:
-it compared them with the source and kept them. The check is one sequential scan of each table
-reading the row headers (~20 ms per 300k people). Transaction ids are compared as 32-bit ages,
-so a state older than 2^30 transactions is not trusted.
+horizon was written by someone else since (or concurrently: a transaction that began before
+the sync and wrote after it has an older id than the sync's, but not older than the horizon),
+and a different row count means rows were deleted (or inserted); either way the run goes the
+normal way and repairs the drift. Rows older than the horizon were committed before the sync
+began: it compared them with the source and kept them. The sync records nothing unless the
+table then holds exactly its valid records (a concurrent delete or insert). The check is one
+sequential scan of each table reading the row headers (~20 ms per 300k people). Transaction ids
+are compared as 32-bit ages, so a state older than 2^30 transactions is not trusted; a long
+transaction open during a sync makes the next run go the full way (conservative, never wrong).
 
 The state is one row per target table in `loader_service.sync_state`, a table in a schema of
 its own that the loader creates when missing, rather than an orm-models migration: it is the
@@ -54,7 +57,7 @@ _TRUSTED_AGE = 1 << 30
 
 @dataclass(frozen=True)
 class Recorded:
-    """What the last qualifying sync left: its identity, row counts and transaction bookkeeping."""
+    """What the last qualifying sync left that an unchanged run needs: its load key, records read."""
 
     key: str
     records: int
