@@ -207,9 +207,14 @@ def test_sigkill_mid_load_leaves_the_previous_dataset(
 
 
 def test_sigkill_while_the_swap_waits_for_its_lock_leaves_the_previous_table(
-    settings: Settings, database_url: str, migrated_engine: Engine, tmp_path: Path
+    settings: Settings,
+    database_url: str,
+    migrated_engine: Engine,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Killed inside the swap (a long reader keeps it retrying): the old table, whole, and no leftover."""
+    """Killed inside the swap (a long reader keeps it retrying): the old table, whole, and no leftover;
+    and the previous sync's record (the killed one's died with its transaction)."""
     run_load(settings, RunOptions(str(write_csv(tmp_path / "a.csv", person_rows(200)))))
     before = fingerprint(migrated_engine)
     with migrated_engine.connect() as long_reader:
@@ -240,6 +245,12 @@ def test_sigkill_while_the_swap_waits_for_its_lock_leaves_the_previous_table(
     assert run.returncode == -signal.SIGKILL
     assert fingerprint(migrated_engine) == before
     _assert_no_next_table(migrated_engine)
+    caplog.set_level(logging.INFO, logger="loader_service")
+    assert run_load(settings, RunOptions(str(tmp_path / "a.csv"))).read == 200
+    assert any("path=unchanged" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+    assert run_load(settings, RunOptions(str(source))).updated == 200
+    assert not any("path=unchanged" in record.getMessage() for record in caplog.records)
 
 
 def _assert_no_next_table(engine: Engine) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import fingerprint, people, person_rows, write_csv, write_jsonl
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from loader_service.config import Settings
 from loader_service.errors import LoaderError
@@ -148,6 +148,32 @@ def test_duplicate_keys_in_the_source_are_rejected_first_one_wins(
     assert (summary.inserted, summary.rejected) == (3, 1)
     assert people(migrated_engine)["p-00000"]["given_name"] == "Given0"
     assert "duplicate id 'p-00000' (first at record 1)" in rejects.read_text()
+
+
+@pytest.mark.parametrize("path", ["bulk", "merge"])
+def test_a_duplicate_record_leaves_no_trace_on_either_path(
+    settings: Settings, migrated_engine: Engine, tmp_path: Path, path: str
+) -> None:
+    """The bulk path drops duplicates only once its build meets one: then it starts the build over,
+    so a duplicate's organization is no more created than on the merge path, which drops them first."""
+    rows = person_rows(3)
+    rows.append({**rows[1], "givenName": "Impostor", "org": "org-stray", "orgName": "Stray"})
+    summary = run_load(
+        settings,
+        RunOptions(
+            str(write_csv(tmp_path / "d.csv", rows)),
+            max_errors=5,
+            rejects=tmp_path / "d.rejects.jsonl",
+            load_path=path,  # type: ignore[arg-type]
+        ),
+    )
+    assert (summary.inserted, summary.rejected, summary.organizations_inserted) == (3, 1, 3)
+    assert people(migrated_engine)["p-00001"]["given_name"] == "Given1"
+    with migrated_engine.connect() as connection:
+        organizations: list[str] = list(
+            connection.execute(text("SELECT external_id FROM organization ORDER BY 1")).scalars()
+        )
+    assert organizations == ["org-0", "org-1", "org-2"]
 
 
 def test_sync_from_a_source_without_valid_records_is_refused(

@@ -119,6 +119,10 @@ class Built:
     inserted: int
     updated: int
     deleted: int
+    rows: int
+    """People in the next table."""
+    writer: int | None
+    """The (32-bit) transaction id its rows carry as `xmin` (a savepoint's own id, if in one)."""
 
 
 Step = Callable[[str], None]
@@ -264,7 +268,12 @@ def build(
     # Readers' plans need statistics from their first query on, not from autovacuum's visit.
     cursor.execute(sql.SQL("ANALYZE {}").format(next_table))
     event(log.info, "bulk_step", step="person_analyze", seconds=_since(started))
-    return Built(shape, inserted=inserted, updated=int(updated), deleted=deleted)
+    cursor.execute(sql.SQL("SELECT xmin::text FROM {} LIMIT 1").format(next_table))
+    row = cursor.fetchone()
+    writer = int(row[0]) if row else None
+    return Built(
+        shape, inserted=inserted, updated=int(updated), deleted=deleted, rows=kept + inserted, writer=writer
+    )
 
 
 def _copy_access(cursor: pg.cursor, shape: TableShape, table: sql.Composed, sequence: sql.Composed) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import psycopg2
+from psycopg2 import errors
 from psycopg2 import extensions as pg
 
 from loader_service import bulk, load
@@ -56,36 +57,67 @@ def write(
     swap: SwapSettings,
     max_delete: DeleteLimit | None,
     on_step: load.StepReporter,
-    before_swap: Callable[[], None],
+    before_swap: Callable[[int | None, int | None], None],
+    dedupe: Callable[[], int],
 ) -> Written:
     """Write staging into the live tables by the chosen path; the caller commits.
 
     `before_swap` runs after the bulk build and before the exclusive lock (the source's last
-    check): nothing slow happens while readers wait.
+    check), told how many people the table holds at the commit (None: not counted, the merge)
+    and the id of the subtransaction that wrote them (None: the transaction's own): nothing slow
+    happens while readers wait. `dedupe` drops (and rejects) the staged records
+    that repeat an earlier record's key and says how many: the merge needs it first; the bulk
+    path only when its build meets a duplicate key (the next table's unique key says so at no
+    extra cost, where looking for them first costs a pass over staging: 0.15-0.2 s per 300k).
     """
     deletes = mode == "sync" and delete
     path, reason = _choose(cursor, requested, deletes, staged, swap.share)
     event(log.info, "load_path", path=path, reason=reason)
     if path == "merge":
+        dedupe()
         counts = load.merge(cursor, mode, delete, max_delete=max_delete, on_step=on_step)
-        before_swap()
+        before_swap(None, None)
         return Written(counts, "merge")
     try:
-        organizations = load.merge_organizations(cursor, on_step, STEPS)
-        built = bulk.build(
-            cursor,
-            read_shape(cursor, bulk.TABLE),
-            deletes=deletes,
-            max_delete=max_delete,
-            on_step=lambda name: on_step(name, STEPS.index(name) + 1, len(STEPS)),
-        )
-        before_swap()
+        organizations, built = _build(cursor, deletes, max_delete, on_step, dedupe)
+        before_swap(built.rows, built.writer)
         on_step("person_swap", len(STEPS), len(STEPS))
         locked = bulk.swap(cursor, built, lock_timeout=swap.lock_timeout, wait=swap.wait)
     except psycopg2.Error as error:
         raise load.database_error("bulk load", error) from None
     counts = load.MergeCounts(built.inserted, built.updated, built.deleted, *organizations)
     return Written(counts, "bulk", locked)
+
+
+def _build(
+    cursor: pg.cursor,
+    deletes: bool,
+    max_delete: DeleteLimit | None,
+    on_step: load.StepReporter,
+    dedupe: Callable[[], int],
+) -> tuple[tuple[int, int], bulk.Built]:
+    """Organizations and the next `person` from staging, duplicates dropped once the build meets one."""
+    for attempt in ("optimistic", "deduplicated"):
+        cursor.execute("SAVEPOINT loader_build")
+        try:
+            organizations = load.merge_organizations(cursor, on_step, STEPS)
+            built = bulk.build(
+                cursor,
+                read_shape(cursor, bulk.TABLE),
+                deletes=deletes,
+                max_delete=max_delete,
+                on_step=lambda name: on_step(name, STEPS.index(name) + 1, len(STEPS)),
+            )
+        except errors.UniqueViolation:
+            # A key staged twice (a duplicate record) or a unique value the source repeats.
+            cursor.execute("ROLLBACK TO SAVEPOINT loader_build")
+            if attempt == "deduplicated" or not dedupe():
+                raise  # not a duplicate record: the source breaks a unique constraint of person
+            event(log.info, "bulk_step", step="person_build", retried="duplicate keys dropped")
+            continue
+        cursor.execute("RELEASE SAVEPOINT loader_build")
+        return organizations, built
+    raise AssertionError("unreachable: the second attempt returns or raises")  # pragma: no cover
 
 
 def _choose(

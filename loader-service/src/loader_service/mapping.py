@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, StringConstraints, TypeAda
 from pydantic_core import ErrorDetails, PydanticCustomError
 from sqlalchemy import String
 
+from loader_service import emails
 from loader_service.emails import email_address
 from orm_models import Organization, Person
 
@@ -77,6 +78,26 @@ class FieldSpec:
     """An id: numbers are accepted as their canonical integer text. Other fields take text only."""
     check: Callable[[str | None], str | None] | None = None
     """A validator run on the cleaned text (raises `PydanticCustomError` with the reason)."""
+    fast_pattern: str | None = None
+    """For the fast validator: a pattern (Rust regex) accepting only values `check` accepts."""
+    fast_max_length: int | None = None
+    """For the fast validator: a length limit `fast_pattern` assumes."""
+
+    def fast(self) -> "FieldSpec":
+        """This field in the fast validator: ids as text only, `check` replaced by its pattern.
+
+        It accepts a subset of what the field accepts, with the same result; a value outside it
+        goes to the full validator, which decides.
+        """
+        if self.fast_pattern is None:
+            return replace(self, identifier=False)
+        return replace(
+            self,
+            identifier=False,
+            check=None,
+            pattern=self.fast_pattern,
+            max_length=min(self.max_length, self.fast_max_length or self.max_length),
+        )
 
     def annotation(self) -> Any:
         constraints = StringConstraints(
@@ -111,6 +132,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "email",
         _length(Person, "email"),
         check=email_address,
+        fast_pattern=emails.FAST_PATTERN,
+        fast_max_length=emails.FAST_MAX_LENGTH,
     ),
     FieldSpec(
         "org",
@@ -134,14 +157,13 @@ Values = tuple[str | None, ...]
 _ROW_TYPE: Any = tuple.__class_getitem__(tuple(spec.annotation() for spec in FIELDS))
 _ROW: TypeAdapter[Values] = TypeAdapter(_ROW_TYPE)
 _KEY: TypeAdapter[str] = TypeAdapter(KEY_FIELD.annotation())
-# The same rules for a record whose ids are text (every CSV record, most JSON ones): without
-# `identifier_text`, which returns text unchanged, so pydantic-core calls back into Python once
-# a row (the e-mail check) instead of three times. It accepts exactly the text rows `_ROW`
-# accepts, with the same result; any row it refuses goes to `_ROW`, which decides and words
-# the errors. Measured: validation ~2x faster on the benchmark's CSV.
-_TEXT_ROW_TYPE: Any = tuple.__class_getitem__(
-    tuple(replace(spec, identifier=False).annotation() for spec in FIELDS)
-)
+# A fast validator for the common record: ids given as text (every CSV record, most JSON ones),
+# so no `identifier_text`, and plain e-mail addresses, checked by `emails.FAST_PATTERN` inside
+# pydantic-core instead of a Python call: no Python at all per record. It accepts a subset of
+# the rows `_ROW` accepts, with the same result; any row it refuses goes to `_ROW`, which decides
+# and words the errors. Measured on the benchmark's CSV: ~2x faster without `identifier_text`,
+# ~2x again without the e-mail callback (0.51 s -> 0.25 s CPU per 300k records).
+_TEXT_ROW_TYPE: Any = tuple.__class_getitem__(tuple(spec.fast().annotation() for spec in FIELDS))
 # pydantic-core's validators themselves: `TypeAdapter.validate_python` adds a Python call a row.
 _validate_text_row = TypeAdapter(_TEXT_ROW_TYPE).validator.validate_python
 _validate_any_row = _ROW.validator.validate_python

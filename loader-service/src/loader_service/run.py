@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import extensions as pg
 
-from loader_service import load
+from loader_service import load, unchanged
 from loader_service.config import Settings
 from loader_service.errors import LoaderError, first_line
 from loader_service.limits import DeleteLimit
@@ -22,7 +22,7 @@ from loader_service.logs import event
 from loader_service.mapping import KEY_FIELD, FieldError
 from loader_service.rejects import Reject, RejectsFile
 from loader_service.report import LogProgress, ProgressReporter, Summary
-from loader_service.sources import open_source
+from loader_service.sources import RecordSource, open_source
 from loader_service.sources.formats import Format
 from loader_service.startup import register_and_guard
 from loader_service.transform import Transform
@@ -77,6 +77,11 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
         ):
             if source.ignored_fields:
                 event(log.info, "ignored_fields", fields=",".join(source.ignored_fields))
+            recorded = _unchanged_source(connection, source, settings, options)
+            if recorded is not None:
+                return _summary(
+                    source.name, options.mode, recorded.records, load.MergeCounts(), rejects, started
+                )
             transform = Transform(
                 rejects, max_errors, source.raw_as_dict, progress.update, raw_key=source.raw_key
             )
@@ -84,20 +89,28 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
             source.on_read(progress.tick)  # progress by bytes, even while no record comes out
             try:
                 cursor = load.begin(connection, settings.work_mem, settings.merge_lock_timeout)
+                oldest = unchanged.horizon(cursor)  # before anything reads person
                 load.copy_into_staging(cursor, transform.chunks(source.records(), settings.batch_size))
                 progress.phase("checking")
                 load.keep(cursor, transform.kept_keys)
-                duplicates = load.duplicates(cursor, limit=max_errors - rejects.count + 1)
-                for duplicate in duplicates:
-                    reason = (
-                        f"duplicate {KEY_FIELD.source} {duplicate.key!r} (first at record {duplicate.first})"
-                    )
-                    rejects.add(
-                        Reject(duplicate.record, (FieldError(KEY_FIELD.source, reason),), duplicate.values)
-                    )
-                    transform.check_budget()
-                load.drop_records(cursor, [duplicate.record for duplicate in duplicates])
-                valid = transform.valid - len(duplicates)
+
+                def drop_duplicates() -> int:
+                    """Reject the records reusing an earlier record's key (the first one wins); how many."""
+                    duplicates = load.duplicates(cursor, limit=max_errors - rejects.count + 1)
+                    for duplicate in duplicates:
+                        key, first = duplicate.key, duplicate.first
+                        reason = f"duplicate {KEY_FIELD.source} {key!r} (first at record {first})"
+                        rejects.add(
+                            Reject(
+                                duplicate.record, (FieldError(KEY_FIELD.source, reason),), duplicate.values
+                            )
+                        )
+                        transform.check_budget()
+                    load.drop_records(cursor, [duplicate.record for duplicate in duplicates])
+                    return len(duplicates)
+
+                # Duplicates never take the last valid record of a key: none valid only if none was.
+                valid = transform.valid
                 if options.mode == "sync" and valid == 0:
                     raise LoaderError(
                         f"{source.name}: no valid records; refusing to sync (it would delete every person). "
@@ -113,6 +126,14 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                         "(they may be among them)",
                     )
                 progress.phase("merging")
+
+                def before_commit(people: int | None, writer: int | None) -> None:
+                    # Read to the end and proven whole then; still the same source now, before the
+                    # commit (and before a swap's exclusive lock: this may be a request)? Then the
+                    # reference for the next run's unchanged check, in this transaction.
+                    source.verify()
+                    _record(cursor, source, settings, options, transform, rejects, people, writer, oldest)
+
                 written = write(
                     cursor,
                     options.mode,
@@ -124,9 +145,8 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                     ),
                     max_delete=max_delete,
                     on_step=progress.step,
-                    # Read to the end and proven whole then; still the same source now, before
-                    # the commit (and before a swap's exclusive lock: this may be a request)?
-                    before_swap=source.verify,
+                    before_swap=before_commit,
+                    dedupe=drop_duplicates,
                 )
                 connection.commit()
                 if written.locked is not None:
@@ -144,10 +164,16 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
     finally:
         connection.close()
 
+    return _summary(source.name, options.mode, transform.read, counts, rejects, started)
+
+
+def _summary(
+    name: str, mode: load.Mode, read: int, counts: load.MergeCounts, rejects: RejectsFile, started: float
+) -> Summary:
     summary = Summary(
-        source=source.name,
-        mode=options.mode,
-        read=transform.read,
+        source=name,
+        mode=mode,
+        read=read,
         inserted=counts.inserted,
         updated=counts.updated,
         deleted=counts.deleted,
@@ -159,6 +185,75 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
     )
     event(log.info, "summary", **summary.as_dict())
     return summary
+
+
+def _unchanged_source(
+    connection: pg.connection, source: RecordSource, settings: Settings, options: RunOptions
+) -> unchanged.Recorded | None:
+    """The last sync's record if this run would change nothing (see `unchanged`); else None.
+
+    Only a sync with `--path auto` (an explicit path forces the full run), and only from a
+    source whose digest can be had without a second transfer (a local file).
+    """
+    if options.mode != "sync" or options.load_path != "auto" or not source.digest_ahead_offered:
+        return None
+    try:
+        with connection.cursor() as cursor:
+            recorded, reason = unchanged.unchanged_since_recorded(cursor)
+        connection.commit()
+    except psycopg2.Error as error:  # its record unreadable (privileges...): the full run decides
+        _rollback(connection)
+        recorded, reason = (
+            None,
+            f"the last sync's record cannot be read: {str(error).strip().splitlines()[0]}",
+        )
+    if recorded is not None:
+        digest = source.digest_ahead()
+        assert digest is not None
+        key = unchanged.load_key(
+            digest, format=source.format, encoding=settings.encoding, max_record=settings.max_record_bytes
+        )
+        if key == recorded.key:
+            event(
+                log.info,
+                "load_path",
+                path="unchanged",
+                reason="the same source (sha256) and loader as the last sync, which rejected nothing; "
+                "person and organization unchanged since (no row written, none deleted)",
+            )
+            return recorded
+        reason = "the source differs from the last sync's"
+    event(log.info, "unchanged_check", result="full run", reason=reason)
+    return None
+
+
+def _record(
+    cursor: pg.cursor,
+    source: RecordSource,
+    settings: Settings,
+    options: RunOptions,
+    transform: Transform,
+    rejects: RejectsFile,
+    people: int | None,
+    writer: int | None,
+    oldest: int,
+) -> None:
+    """Record this sync for the next run's unchanged check, if it qualifies (a whole sync, no reject)."""
+    if options.mode != "sync" or rejects.count or transform.unkeyed:
+        unchanged.forget(cursor)
+        return
+    key = unchanged.load_key(
+        source.digest, format=source.format, encoding=settings.encoding, max_record=settings.max_record_bytes
+    )
+    unchanged.record(
+        cursor,
+        key,
+        records=transform.read,
+        expected_people=transform.valid,
+        people=people,
+        writer=writer,
+        oldest=oldest,
+    )
 
 
 def _rollback(connection: pg.connection) -> None:

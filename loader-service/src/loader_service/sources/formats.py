@@ -126,6 +126,25 @@ class RecordSource:
         with self._translating_errors():
             self._bytes.verify()
 
+    @property
+    def digest(self) -> str:
+        """sha256 (hex) of the raw bytes read: the whole source's once `records()` is exhausted."""
+        return self._bytes.digest
+
+    @property
+    def digest_ahead_offered(self) -> bool:
+        """Whether `digest_ahead()` can tell the digest before reading (a local file, not HTTP or S3)."""
+        return self._bytes.digest_ahead is not None
+
+    def digest_ahead(self) -> str | None:
+        """The whole source's sha256 before reading its records (None: the transport cannot tell
+        it without a second transfer); `SourceChangedError` if the source changed since opened."""
+        ahead = self._bytes.digest_ahead
+        if ahead is None:
+            return None
+        with self._translating_errors():
+            return ahead()
+
     def _read_header(self) -> list[str]:
         with self._translating_errors():
             try:

@@ -23,3 +23,7 @@ class Opened:
     verify: Verifier
     encodings: tuple[str, ...] = ()
     """Content codings applied to `raw`, in the order they were applied (HTTP `Content-Encoding`)."""
+    digest_ahead: Callable[[], str] | None = None
+    """The sha256 of the whole source, computed without consuming `raw` (a local file: read again
+    by offset), raising `SourceChangedError` if it changed meanwhile; None where that would cost
+    a second transfer (HTTP, S3)."""
