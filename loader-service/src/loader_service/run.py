@@ -205,7 +205,7 @@ def _unchanged_source(
         _rollback(connection)
         recorded, reason = (
             None,
-            f"the last sync's record cannot be read: {str(error).strip().splitlines()[0]}",
+            f"the last sync's record cannot be read: {first_line(error)}",
         )
     if recorded is not None:
         digest = source.digest_ahead()

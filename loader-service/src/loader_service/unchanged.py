@@ -43,6 +43,7 @@ import psycopg2
 from psycopg2 import extensions as pg
 
 from loader_service import __version__
+from loader_service.errors import first_line
 from loader_service.logs import event
 from loader_service.mapping import FIELDS
 
@@ -238,6 +239,6 @@ def _unless_refused(cursor: pg.cursor, action: Callable[[], None]) -> None:
         action()
     except psycopg2.Error as error:
         cursor.execute("ROLLBACK TO SAVEPOINT loader_state")
-        event(log.warning, "sync_state_unavailable", reason=str(error).strip().splitlines()[0])
+        event(log.warning, "sync_state_unavailable", reason=first_line(error))
         return
     cursor.execute("RELEASE SAVEPOINT loader_state")
