@@ -66,21 +66,21 @@ def test_constraint_names_follow_the_convention(migrated_engine: sa.Engine) -> N
     drop it). Read from the tree's models: a new table or indexed column is checked too."""
     inspector = sa.inspect(migrated_engine)
     seen: dict[str, set[str]] = {"pk": set(), "uq": set(), "fk": set(), "ix": set()}
-    for table in (t.name for t in Base.metadata.sorted_tables):
-        seen["pk"].add(str(inspector.get_pk_constraint(table)["name"]))
-        seen["uq"] |= {str(uq["name"]) for uq in inspector.get_unique_constraints(table)}
-        seen["fk"] |= {str(fk["name"]) for fk in inspector.get_foreign_keys(table)}
-        indexes = inspector.get_indexes(table)
+    for name in (t.name for t in Base.metadata.sorted_tables):
+        seen["pk"].add(str(inspector.get_pk_constraint(name)["name"]))
+        seen["uq"] |= {str(uq["name"]) for uq in inspector.get_unique_constraints(name)}
+        seen["fk"] |= {str(fk["name"]) for fk in inspector.get_foreign_keys(name)}
+        indexes = inspector.get_indexes(name)
         seen["ix"] |= {str(ix["name"]) for ix in indexes if not ix.get("duplicates_constraint")}
     expected: dict[str, set[str]] = {"pk": set(), "uq": set(), "fk": set(), "ix": set()}
     for table in Base.metadata.sorted_tables:
         expected["pk"].add(f"pk_{table.name}")
         for constraint in table.constraints:
-            first = next(iter(constraint.columns)).name if constraint.columns else ""
             if isinstance(constraint, sa.UniqueConstraint):
-                expected["uq"].add(f"uq_{table.name}_{first}")
+                expected["uq"].add(f"uq_{table.name}_{next(iter(constraint.columns)).name}")
             elif isinstance(constraint, sa.ForeignKeyConstraint):
-                expected["fk"].add(f"fk_{table.name}_{first}_{constraint.referred_table.name}")
+                first, referred = next(iter(constraint.columns)).name, constraint.referred_table.name
+                expected["fk"].add(f"fk_{table.name}_{first}_{referred}")
         expected["ix"] |= {f"ix_{table.name}_{next(iter(ix.columns)).name}" for ix in table.indexes}
     assert seen == expected
     assert all(seen.values())  # each kind exists, so each was compared

@@ -284,7 +284,7 @@ def test_a_migration_session_is_named_before_its_first_statement(create_database
     from orm_models.migrate import _connection  # the seam migrate() connects through
 
     with _connection(create_database()) as (connection, owned):
-        name = connection.execute(sa.text("SELECT current_setting('application_name')")).scalar_one()
+        name: str = connection.execute(sa.text("SELECT current_setting('application_name')")).scalar_one()
     assert owned
     assert name == f"{OWN_APPLICATION} migrate"
 

@@ -64,7 +64,7 @@ def register_and_guard(settings: Settings) -> None:
     except SchemaGuardError as error:
         raise SchemaRefusedError(f"{error}; nothing was read or written") from None
     except DBAPIError as error:
-        event(log.warning, "startup_check_skipped", reason=first_line(error.orig))
+        event(log.warning, "startup_check_skipped", reason=first_line(error.orig or error))
     except SQLAlchemyError as error:  # one line, never a traceback; the run's own connect reports the rest
         event(
             log.warning,
