@@ -13,7 +13,7 @@ how the contract guard knows which clients to wait for; a drop missing from it i
 import ast
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 _CONCURRENTLY = "postgresql_concurrently"
 _NOT_VALID = "postgresql_not_valid"
@@ -109,16 +109,138 @@ def _module_literal(tree: ast.Module, name: str) -> Any:
     return None
 
 
-def _op_calls(tree: ast.Module) -> list[tuple[str, ast.Call]]:
+class _Call(NamedTuple):
+    """One operation of the upgrade: an `op.<name>(...)` call, or SQL sent on `op.get_bind()`."""
+
+    name: str
+    node: ast.Call
+    sql: str | None
+    """The SQL an `execute` sends, `?` when the lint cannot read it; None for other operations."""
+
+
+# What sends SQL on a connection: `op.execute` and, on `op.get_bind()` (or a name bound to it),
+# `execute` and `exec_driver_sql`, all reported as `execute` (one `unsafe_ok` key for each).
+_SENDS_SQL = frozenset({"execute", "exec_driver_sql"})
+# Core constructs that read or add rows: they lock no existing row, as a literal SELECT/INSERT does not.
+_READS_OR_ADDS = {"select": "SELECT", "insert": "INSERT"}
+# Calls whose first argument is the SQL itself.
+_TEXT_OF = frozenset({"text", "dedent", "DDL"})
+
+
+def _op_call(node: ast.AST, name: str) -> bool:
+    """`op.<name>(...)`."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == name
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "op"
+    )
+
+
+def _is_bind(node: ast.AST, binds: set[str]) -> bool:
+    """A connection the migration runs on: `op.get_bind()`, `op.get_context().bind` or
+    `.connection`, a name bound to one, or a `Session` made on one."""
+    if _op_call(node, "get_bind") or (isinstance(node, ast.Name) and node.id in binds):
+        return True
+    if isinstance(node, ast.Attribute) and node.attr in {"bind", "connection"}:
+        return _op_call(node.value, "get_context")
+    if isinstance(node, ast.Call) and _callee(node) == "Session":
+        given = node.args[0] if node.args else _kw(node, "bind")
+        return given is not None and _is_bind(given, binds)
+    return False
+
+
+def _assignments(scope: ast.AST, top_level_only: bool = False) -> list[tuple[str, ast.expr | None]]:
+    """(name, value) of every assignment to a plain name in `scope`; value None when the name
+    gets something the lint cannot follow (a loop variable, a tuple unpacked, `+=`)."""
+    nodes = scope.body if top_level_only and isinstance(scope, ast.Module) else ast.walk(scope)
+    found: list[tuple[str, ast.expr | None]] = []
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                single = isinstance(target, ast.Name)
+                found += [(n, node.value if single else None) for n in _names(target)]
+        elif isinstance(node, ast.AnnAssign | ast.NamedExpr) and isinstance(node.target, ast.Name):
+            found.append((node.target.id, node.value))
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            single = isinstance(node.optional_vars, ast.Name)
+            found += [(n, node.context_expr if single else None) for n in _names(node.optional_vars)]
+        elif isinstance(node, ast.AugAssign | ast.For | ast.AsyncFor | ast.comprehension):
+            found += [(n, None) for n in _names(node.target)]
+    return found
+
+
+def _names(target: ast.AST) -> list[str]:
+    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+
+
+def _binds(upgrade: ast.FunctionDef) -> set[str]:
+    """Names the upgrade binds to its connection (`bind = op.get_bind()`, `conn = bind`, ...)."""
+    assignments = [(name, value) for name, value in _assignments(upgrade) if value is not None]
+    binds: set[str] = set()
+    while new := {n for n, value in assignments if n not in binds and _is_bind(value, binds)}:
+        binds |= new
+    return binds
+
+
+def _literals(tree: ast.Module, upgrade: ast.FunctionDef) -> dict[str, str]:
+    """Names holding one SQL text the lint can read (`STATEMENT = "..."`, `stmt = sa.text("...")`),
+    at module level or in the upgrade. A name assigned different things is not followed."""
+    values: dict[str, list[ast.expr | None]] = {}
+    for name, value in [*_assignments(tree, top_level_only=True), *_assignments(upgrade)]:
+        values.setdefault(name, []).append(value)
+    literals: dict[str, str] = {}
+    for _ in range(len(values)):  # a name may hold another name's text: follow the chain
+        found = {}
+        for name, assigned in values.items():
+            texts = {"?" if value is None else _sql(value, literals) for value in assigned}
+            if len(texts) == 1 and "?" not in texts:
+                found[name] = texts.pop()
+        if found == literals:
+            break
+        literals = found
+    return literals
+
+
+def _sql(node: ast.AST, literals: dict[str, str]) -> str:
+    """The SQL `node` holds: a string literal, a name holding one, `sa.text(...)` (and whatever
+    is chained on it); `SELECT`/`INSERT` for those Core constructs; `?` when not readable."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return literals.get(node.id, "?")
+    root = node
+    while (
+        isinstance(root, ast.Call)
+        and isinstance(root.func, ast.Attribute)
+        and isinstance(root.func.value, ast.Call)
+    ):
+        root = root.func.value  # sa.text("...").bindparams(...): the text is at the root
+    if isinstance(root, ast.Call):
+        if (verb := _READS_OR_ADDS.get(_callee(root))) is not None:
+            return verb
+        if _callee(root) in _TEXT_OF and root.args:
+            return _sql(root.args[0], literals)
+    return "?"  # e.g. sa.update(table).values(...): what it bounds is not read here
+
+
+def _op_calls(tree: ast.Module) -> list[_Call]:
     upgrade = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
+    if upgrade is None:
+        return []
+    binds, literals = _binds(upgrade), _literals(tree, upgrade)
     calls = []
-    for node in ast.walk(upgrade) if upgrade else []:
+    for node in ast.walk(upgrade):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            owner = node.func.value
+            owner, name = node.func.value, node.func.attr
             if isinstance(owner, ast.Name) and owner.id == "op":
-                calls.append((node.func.attr, node))
+                sql = _sql(node.args[0], literals) if name == "execute" and node.args else None
+                calls.append(_Call(name, node, sql))
+            elif name in _SENDS_SQL and _is_bind(owner, binds) and node.args:
+                calls.append(_Call("execute", node, _sql(node.args[0], literals)))
     # ast.walk is breadth-first; source order is what the upgrade does.
-    return sorted(calls, key=lambda item: (item[1].lineno, item[1].col_offset))
+    return sorted(calls, key=lambda call: (call.node.lineno, call.node.col_offset))
 
 
 def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
@@ -140,25 +262,25 @@ def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
     )
     drops = set(_module_literal(tree, "drops") or ())
     calls = _op_calls(tree)
-    raw_sql = " ".join(_text(call.args[0]) for name, call in calls if name == "execute" and call.args)
+    raw_sql = " ".join(call.sql for call in calls if call.sql is not None)
     # NOT VALID then VALIDATE in the same revision is the safe route to a NOT NULL or a constraint.
     validated = bool(re.search(r"NOT\s+VALID", raw_sql, re.I)) and "VALIDATE" in raw_sql.upper()
     created: set[str] = set()
-    for name, call in calls:
-        for finding in _check(name, call, result, created, drops, validated, raw_sql):
+    for call in calls:
+        for finding in _check(call, result, created, drops, validated, raw_sql):
             result._report(finding)
     return result
 
 
 def _check(
-    name: str,
-    call: ast.Call,
+    operation: _Call,
     result: RevisionLint,
     created: set[str],
     drops: set[str],
     validated: bool,
     raw_sql: str,
 ) -> list[Finding]:
+    name, call = operation.name, operation.node
     args = call.args
     table = _text(args[0]) if args else "?"
     contract = result.phase == "contract"
@@ -258,8 +380,8 @@ def _check(
                 "create it with postgresql_not_valid=True, then VALIDATE CONSTRAINT",
             )
         ]
-    if name == "execute" and args:
-        sql = _text(args[0])
+    if name == "execute" and operation.sql is not None:
+        sql = operation.sql
         if sql == "?":  # a variable or an expression: whatever it holds, the checks below are blind
             return [
                 Finding(
