@@ -66,6 +66,7 @@ def _lint(send: str, sql: str, phase: str = "expand") -> Any:
         ("UPDATE person SET email = lower(email)", "execute UPDATE person"),
         ("DELETE FROM person WHERE email IS NULL", "execute DELETE person"),
         ("CREATE INDEX ix_person_email ON person (email)", "execute CREATE INDEX"),
+        ("ALTER TABLE person DROP COLUMN email", "drop_column person.email"),
     ],
 )
 def test_sql_sent_any_way_is_linted(send: str, sql: str, key: str) -> None:
@@ -116,3 +117,56 @@ def test_a_bind_that_is_not_the_migrations_is_not_linted() -> None:
     """Only the migration's own connection: a `.execute` on anything else sends no SQL here."""
     body = '    cursor = open_report()\n    cursor.execute("UPDATE person SET email = NULL")'
     assert lint_revision(_REVISION.format(phase="expand", extra="", body=body)).findings == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "key"),
+    [
+        ("ALTER TABLE person DROP COLUMN IF EXISTS email", "drop_column person.email"),
+        ('ALTER TABLE ONLY public."person" DROP email', "drop_column person.email"),
+        ("DROP TABLE IF EXISTS organization", "drop_table organization"),
+        ("ALTER TABLE person RENAME COLUMN email TO mail", "alter_column person.email"),
+        ("ALTER TABLE person RENAME TO people", "rename_table person"),
+        ("ALTER TABLE person ALTER COLUMN email SET NOT NULL", "alter_column person.email"),
+        ("ALTER TABLE person ALTER email SET DATA TYPE text", "alter_column person.email"),
+        ("DROP INDEX ix_person_email", "execute DROP INDEX"),
+    ],
+)
+def test_ddl_written_as_sql_is_judged_as_its_operation(sql: str, key: str) -> None:
+    """As `op.drop_column(...)`, `op.alter_column(...)` etc. are: the key is the same operation's."""
+    assert [f.key for f in _lint("op.get_bind().execute", sql).unsafe] == [key]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE person DROP CONSTRAINT ck_person_email",
+        "DROP TRIGGER IF EXISTS person_sync ON person",
+        "DROP FUNCTION IF EXISTS person_sync()",
+        "DROP INDEX CONCURRENTLY ix_person_email",
+        "ALTER TABLE person ALTER COLUMN email DROP NOT NULL",
+        "ALTER TABLE person RENAME CONSTRAINT ck_a TO ck_b",
+        "ALTER TABLE person ADD COLUMN nick text",
+    ],
+)
+def test_ddl_that_removes_and_locks_nothing_passes(sql: str) -> None:
+    assert _lint("op.execute", sql).unsafe == []
+
+
+def test_a_raw_drop_in_a_contract_must_be_listed_in_drops() -> None:
+    body = '    op.execute("ALTER TABLE person DROP COLUMN email")'
+    unlisted = lint_revision(_REVISION.format(phase="contract", extra="", body=body))
+    assert [f.key for f in unlisted.unsafe] == ["drop_column person.email"]
+    assert "drops" in unlisted.unsafe[0].problem
+    listed = _REVISION.format(phase="contract", extra='drops = ("person.email",)', body=body)
+    assert lint_revision(listed).unsafe == []
+    assert ("person", "email") in lint_revision(listed).touches
+
+
+def test_a_raw_set_not_null_after_not_valid_and_validate_passes() -> None:
+    body = (
+        '    op.execute("ALTER TABLE person ADD CONSTRAINT ck_email CHECK (email IS NOT NULL) NOT VALID")\n'
+        '    op.execute("ALTER TABLE person VALIDATE CONSTRAINT ck_email")\n'
+        '    op.get_bind().execute(sa.text("ALTER TABLE person ALTER COLUMN email SET NOT NULL"))'
+    )
+    assert lint_revision(_REVISION.format(phase="expand", extra="", body=body)).unsafe == []
