@@ -191,7 +191,7 @@ def _add_concurrent_index_revision(tree: Path) -> str:
 def _databases(url: str) -> set[str]:
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     with engine.connect() as connection:
-        names = set(connection.execute(sa.text("SELECT datname FROM pg_database")).scalars())
+        names: set[str] = set(connection.execute(sa.text("SELECT datname FROM pg_database")).scalars())
     engine.dispose()
     return names
 

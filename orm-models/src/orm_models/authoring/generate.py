@@ -120,7 +120,7 @@ def _autogenerate(config: Any, arguments: dict[str, Any], url: str, migrate_firs
                 config.attributes["connection"] = scratch  # an Engine: Alembic owns the transactions
                 command.upgrade(config, "heads")
                 return command.revision(config, autogenerate=True, **arguments)
-        except _CreateDatabaseRefused as refused:
+        except _CreateDatabaseRefusedError as refused:
             return _autogenerate_in_transaction(config, arguments, engine, refused.reason)
     finally:
         engine.dispose()
@@ -148,7 +148,7 @@ def _autogenerate_in_transaction(config: Any, arguments: dict[str, Any], engine:
     return script
 
 
-class _CreateDatabaseRefused(Exception):
+class _CreateDatabaseRefusedError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -169,7 +169,7 @@ def _scratch_database(engine: Any) -> Iterator[Any]:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except ProgrammingError as error:  # e.g. insufficient_privilege: a role without CREATEDB
         lines = str(error.orig).strip().splitlines() or [""]
-        raise _CreateDatabaseRefused(lines[0]) from None
+        raise _CreateDatabaseRefusedError(lines[0]) from None
     scratch = create_engine(engine.url.set(database=name))
     try:
         yield scratch
