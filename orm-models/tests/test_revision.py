@@ -224,6 +224,23 @@ def test_autogenerate_after_an_autocommit_revision_leaves_no_database_behind(
     _ruff_clean(written)
 
 
+def test_autogenerate_drops_its_scratch_database_when_a_revision_fails(
+    tree: Path, create_database: Callable[[], str], postgres_url: str
+) -> None:
+    new = _add_concurrent_index_revision(tree)
+    [added] = _versions(tree).glob(f"rev_{_numbered(tree)[0]}_*.py")
+    failing = '    op.execute("SELECT no_such_function()")\n\n\ndef downgrade'
+    added.write_text(added.read_text().replace("\n\n\ndef downgrade", "\n" + failing, 1))
+    url, before = create_database(), _databases(postgres_url)
+    args = ["revision", "-m", "never", "--phase", "expand", "--autogenerate", "--database-url", url]
+    result = _cli(*args, cwd=tree)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "no_such_function" in line
+    assert _databases(postgres_url) == before
+    assert list(_versions(tree).glob(f"rev_{new}_*.py")) == []
+
+
 def test_autogenerate_without_create_database_privilege(
     tree: Path, create_database: Callable[[], str], postgres_url: str
 ) -> None:
