@@ -1,11 +1,13 @@
 """`orm-models revision`, run as an author runs it: in a scratch copy of the orm-models tree."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -105,18 +107,19 @@ def test_a_new_revision_is_numbered_phased_linted_and_accepted_by_check(tree: Pa
 def test_autogenerate_contract_lists_its_drops_and_leaves_the_database_alone(
     tree: Path, create_database: Callable[[], str]
 ) -> None:
-    """The tree's models (not the installed ones) drop `email` and add `nickname`."""
+    """The tree's models (not the installed ones) drop `email` and add a column it does not map."""
     people = tree / "src" / "orm_models" / "people.py"
     email = "    email: Mapped[str | None] = mapped_column(String(320), index=True)\n"
     assert email in people.read_text()
+    added = _unmapped_column(tree, "nickname")
     people.write_text(
-        people.read_text().replace(email, "    nickname: Mapped[str | None] = mapped_column(String(50))\n")
+        people.read_text().replace(email, f"    {added}: Mapped[str | None] = mapped_column(String(50))\n")
     )
-    url = create_database()  # never migrated: migrated inside a transaction that is rolled back
+    url = create_database()  # never migrated: a scratch database beside it is migrated, then dropped
     new = _numbered(tree)[1]
 
     result = _cli(
-        *("revision", "-m", "nickname replaces email", "--phase", "contract", "--autogenerate"),
+        *("revision", "-m", f"{added} replaces email", "--phase", "contract", "--autogenerate"),
         *("--database-url", url, "--versions-dir", str(_versions(tree))),
         cwd=tree.parent,
     )
@@ -124,7 +127,7 @@ def test_autogenerate_contract_lists_its_drops_and_leaves_the_database_alone(
     text = written.read_text()
     assert 'drops = ("person.email",)' in text
     assert 'op.drop_column("person", "email")' in text
-    assert "nickname" in text
+    assert f'sa.Column("{added}"' in text
     _ruff_clean(written)  # autogenerate renders single quotes: the file is formatted as written
     assert f'depends_on: str | Sequence[str] | None = "{_numbered(tree)[0]}"' in text  # after the expand head
     # The drop is listed, so only the plain DROP INDEX is flagged: exit 1, the route printed.
@@ -136,6 +139,138 @@ def test_autogenerate_contract_lists_its_drops_and_leaves_the_database_alone(
     engine = sa.create_engine(url)
     assert sa.inspect(engine).get_table_names() == []  # nothing kept in the database used
     engine.dispose()
+
+
+def _unmapped_column(tree: Path, stem: str) -> str:
+    """`stem`, or `stem_2`, ...: a column name no source of the tree mentions (so none maps it)."""
+    sources = "\n".join(path.read_text() for path in (tree / "src").rglob("*.py"))
+    names = (stem, *(f"{stem}_{n}" for n in range(2, 100)))
+    return next(name for name in names if not re.search(rf"\b{name}\b", sources))
+
+
+_CONCURRENT_INDEX_REVISION = '''"""add person.{column}, indexed concurrently (outside a transaction)"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+phase = "expand"
+
+
+def upgrade() -> None:
+    op.add_column("person", sa.Column("{column}", sa.String(50), nullable=True))
+    with op.get_context().autocommit_block():
+        op.create_index("ix_person_{column}", "person", ["{column}"], postgresql_concurrently=True)
+
+
+def downgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.drop_index("ix_person_{column}", table_name="person", postgresql_concurrently=True)
+    op.drop_column("person", "{column}")
+'''
+
+
+def _add_concurrent_index_revision(tree: Path) -> str:
+    """A revision as the lint's safe route writes it (CREATE INDEX CONCURRENTLY in an
+    autocommit block), and the model column it indexes; returns the id the next revision gets."""
+    column = _unmapped_column(tree, "nickname")
+    head, new = _numbered(tree)
+    source = _CONCURRENT_INDEX_REVISION.format(column=column, revision=new, down=head)
+    (_versions(tree) / f"rev_{new}_add_person_{column}.py").write_text(source)
+    people = tree / "src" / "orm_models" / "people.py"
+    email = "    email: Mapped[str | None] = mapped_column(String(320), index=True)\n"
+    assert email in people.read_text()
+    mapped = f"    {column}: Mapped[str | None] = mapped_column(String(50), index=True)\n"
+    people.write_text(people.read_text().replace(email, email + mapped))
+    return _numbered(tree)[1]
+
+
+def _databases(url: str) -> set[str]:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        names: set[str] = set(connection.execute(sa.text("SELECT datname FROM pg_database")).scalars())
+    engine.dispose()
+    return names
+
+
+@pytest.mark.parametrize("database", ["embedded", "empty --database-url"])
+def test_autogenerate_after_an_autocommit_revision_leaves_no_database_behind(
+    tree: Path, database: str, create_database: Callable[[], str], postgres_url: str
+) -> None:
+    """An empty database cannot be migrated in a transaction rolled back past an autocommit
+    block: autogenerate migrates a scratch database instead, and drops it."""
+    new = _add_concurrent_index_revision(tree)
+    args = ["revision", "-m", "after the index", "--phase", "expand", "--autogenerate"]
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    with tempfile.TemporaryDirectory(dir="/tmp") as scratch:  # short: the embedded server's socket
+        env["TMPDIR"] = scratch
+        if database == "embedded":
+            result = _cli(*args, cwd=tree, env=env)
+        else:
+            url = create_database()
+            before = _databases(postgres_url)
+            result = _cli(*args, "--database-url", url, cwd=tree, env=env)
+            assert _databases(postgres_url) == before  # the scratch database was dropped
+            engine = sa.create_engine(url, poolclass=sa.NullPool)
+            assert sa.inspect(engine).get_table_names() == []  # and the one given was never migrated
+            engine.dispose()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert list(Path(scratch).glob("orm-models-revision-*")) == []  # nor an embedded server's data
+    [written] = _versions(tree).glob(f"rev_{new}_*.py")
+    assert "it is empty" in result.stdout  # the models and the migrations agree, index included
+    _ruff_clean(written)
+
+
+def test_autogenerate_drops_its_scratch_database_when_a_revision_fails(
+    tree: Path, create_database: Callable[[], str], postgres_url: str
+) -> None:
+    new = _add_concurrent_index_revision(tree)
+    [added] = _versions(tree).glob(f"rev_{_numbered(tree)[0]}_*.py")
+    failing = '    op.execute("SELECT no_such_function()")\n\n\ndef downgrade'
+    added.write_text(added.read_text().replace("\n\n\ndef downgrade", "\n" + failing, 1))
+    url, before = create_database(), _databases(postgres_url)
+    args = ["revision", "-m", "never", "--phase", "expand", "--autogenerate", "--database-url", url]
+    result = _cli(*args, cwd=tree)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "no_such_function" in line
+    assert _databases(postgres_url) == before
+    assert list(_versions(tree).glob(f"rev_{new}_*.py")) == []
+
+
+def test_autogenerate_without_create_database_privilege(
+    tree: Path, create_database: Callable[[], str], postgres_url: str
+) -> None:
+    """A role that may not CREATE DATABASE: the empty database is migrated in a transaction rolled
+    back, as before; past an autocommit block that cannot work, and the one line says what can."""
+    role = f"author_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    url = sa.make_url(create_database())
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE ROLE {role} LOGIN NOCREATEDB PASSWORD '{role}'"))
+        connection.execute(sa.text(f'ALTER DATABASE "{url.database}" OWNER TO {role}'))
+    as_author = url.set(username=role, password=role).render_as_string(hide_password=False)
+    args = ["revision", "-m", "plain", "--phase", "expand", "--autogenerate", "--database-url", as_author]
+    try:
+        plain = _cli(*args, cwd=tree)
+        assert plain.returncode == 0, plain.stdout + plain.stderr
+        new = _add_concurrent_index_revision(tree)
+        refused = _cli(*args, cwd=tree)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+            connection.execute(sa.text(f"DROP OWNED BY {role}"))
+            connection.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
+    assert refused.returncode == 1
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("orm-models: could not write the revision: NoScratchDatabaseError: ")
+    assert "CREATE DATABASE" in line
+    assert "--database-url of a database already at the newest revision" in line
+    assert list(_versions(tree).glob(f"rev_{new}_*.py")) == []  # nothing written
 
 
 def test_autogenerate_on_a_database_behind_the_tree_is_one_line(

@@ -185,8 +185,10 @@ def test_a_revision_inserted_before_a_released_one_is_unsafe_unless_accepted() -
 
 
 def test_lint_sql_it_cannot_read_needs_a_reason() -> None:
-    computed = _lint("    op.execute(STATEMENT)", extra='STATEMENT = "CREATE INDEX ix ON person (name)"')
+    computed = _lint("    op.execute(STATEMENT)", extra="from elsewhere import STATEMENT")
     assert [f.key for f in computed.unsafe] == ["execute <computed SQL>"]
+    constant = _lint("    op.execute(STATEMENT)", extra='STATEMENT = "CREATE INDEX ix ON person (name)"')
+    assert [f.key for f in constant.unsafe] == ["execute CREATE INDEX"]  # a constant of the module is read
     literal = _lint('    op.execute("UPDATE person SET name = upper(name) WHERE id <= 100")')
     assert literal.findings == []  # readable SQL, and a bounded write
     wrapped = _lint('    op.execute(sa.text("CREATE INDEX ix ON person (name)"))')

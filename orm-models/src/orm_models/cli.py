@@ -199,8 +199,8 @@ def _revision(arguments: argparse.Namespace) -> int:
 
     --autogenerate fills in the operations that take the tree's migrations to its models,
     compared on --database-url / $DATABASE_URL (a database at the newest revision, or an
-    empty one: it is migrated in a transaction that is rolled back) or, when neither is
-    set, on an embedded PostgreSQL (pip install 'orm-models[testing]').
+    empty one: a scratch database beside it is migrated and dropped afterwards) or, when
+    neither is set, on an embedded PostgreSQL (pip install 'orm-models[testing]').
 
     The tree is --versions-dir, else the first src/orm_models or orm-models/src/orm_models
     from the working directory upwards, else the imported orm_models if it is a source

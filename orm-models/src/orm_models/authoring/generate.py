@@ -9,6 +9,8 @@ JSON object, on standard output.
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,6 @@ def generate(request: dict[str, Any]) -> dict[str, Any]:
     """Write the revision `request` describes; return its path and whether it is empty."""
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import create_engine
 
     config = Config()
     config.set_main_option("script_location", request["migrations_dir"])
@@ -84,21 +85,100 @@ def generate(request: dict[str, Any]) -> dict[str, Any]:
     if not request["autogenerate"]:
         script = command.revision(config, **arguments)
     else:
-        engine = create_engine(request["url"])
-        try:
-            with engine.connect() as connection:
-                transaction = connection.begin()
-                config.attributes["connection"] = connection
-                # A scratch or never-migrated database: bring it to the tree's head first (inside
-                # the transaction rolled back below). One in use is left alone: it must be at head.
-                if request["migrate_first"] or not _migrated(connection):
-                    command.upgrade(config, "heads")
-                script = command.revision(config, autogenerate=True, **arguments)
-                transaction.rollback()  # autogenerate only reads; leave the database as it was
-        finally:
-            engine.dispose()
+        script = _autogenerate(config, arguments, str(request["url"]), bool(request["migrate_first"]))
     reply["path"] = str(getattr(script, "path", ""))
     return reply
+
+
+class NoScratchDatabaseError(RuntimeError):
+    """The database is empty, a revision needs an autocommit block, and CREATE DATABASE was refused."""
+
+
+def _autogenerate(config: Any, arguments: dict[str, Any], url: str, migrate_first: bool) -> Any:
+    """`alembic revision --autogenerate`, comparing on `url` and leaving it as it was.
+
+    A database in use (migrated) must be at the tree's heads: compared in a transaction rolled
+    back. An empty one (or the embedded scratch server) is never migrated itself: a scratch
+    database beside it is, with Alembic owning the transactions (a revision may commit them in
+    `op.get_context().autocommit_block()`, e.g. CREATE INDEX CONCURRENTLY), and dropped after.
+    """
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            in_use = not migrate_first and _migrated(connection)
+        if in_use:
+            with engine.connect() as connection, connection.begin() as transaction:
+                config.attributes["connection"] = connection
+                script = command.revision(config, autogenerate=True, **arguments)
+                transaction.rollback()  # autogenerate only reads; leave the database as it was
+            return script
+        try:
+            with _scratch_database(engine) as scratch:
+                config.attributes["connection"] = scratch  # an Engine: Alembic owns the transactions
+                command.upgrade(config, "heads")
+                return command.revision(config, autogenerate=True, **arguments)
+        except _CreateDatabaseRefusedError as refused:
+            return _autogenerate_in_transaction(config, arguments, engine, refused.reason)
+    finally:
+        engine.dispose()
+
+
+def _autogenerate_in_transaction(config: Any, arguments: dict[str, Any], engine: Any, refused: str) -> Any:
+    """Migrate the empty database itself in a transaction rolled back: no autocommit block can run."""
+    from alembic import command
+
+    from orm_models.migrate import AutocommitInCallerTransactionError
+
+    with engine.connect() as connection, connection.begin() as transaction:
+        config.attributes["connection"] = connection
+        try:
+            command.upgrade(config, "heads")
+            script = command.revision(config, autogenerate=True, **arguments)
+        except AutocommitInCallerTransactionError as error:
+            raise NoScratchDatabaseError(
+                f"the database is empty, and revision {error.revision} runs in "
+                "op.get_context().autocommit_block(), so autogenerate migrates a scratch database, "
+                f"but the server refused CREATE DATABASE ({refused}): pass --database-url of a "
+                "database already at the newest revision (orm-models migrate --contract brings one there)"
+            ) from None
+        transaction.rollback()
+    return script
+
+
+class _CreateDatabaseRefusedError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@contextmanager
+def _scratch_database(engine: Any) -> Iterator[Any]:
+    """An engine on a new, uniquely named database of `engine`'s server, dropped afterwards (failure too)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import ProgrammingError
+
+    name = f"orm_models_revision_{uuid.uuid4().hex[:12]}"
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except ProgrammingError as error:  # e.g. insufficient_privilege: a role without CREATEDB
+        lines = str(error.orig).strip().splitlines() or [""]
+        raise _CreateDatabaseRefusedError(lines[0]) from None
+    scratch = create_engine(engine.url.set(database=name))
+    try:
+        yield scratch
+    finally:
+        scratch.dispose()
+        with admin.connect() as connection:
+            # FORCE (PostgreSQL 13+) ends a session a failed migration may have left behind.
+            force = " WITH (FORCE)" if connection.dialect.server_version_info >= (13,) else ""
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"{force}'))
 
 
 def main() -> int:

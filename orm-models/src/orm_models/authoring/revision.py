@@ -204,8 +204,8 @@ def new_revision(
         autogenerate: Fill in the operations that bring the tree's migrations to its models.
         versions_dir: Where to write it; found by `find_versions_dir` when omitted.
         database_url: The database autogenerate compares on: at the newest revision, or never
-            migrated (then migrated in a transaction that is rolled back); an embedded
-            PostgreSQL when omitted.
+            migrated (then a scratch database on its server is migrated, compared on and
+            dropped; it is left alone); an embedded PostgreSQL when omitted.
 
     Raises:
         ValueError: A bad phase or message, no source tree, or no database for autogenerate.

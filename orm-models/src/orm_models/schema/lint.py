@@ -15,9 +15,13 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .raw_ddl import raw_ddl
+from .upgrade_calls import UpgradeCall, callee, keyword, upgrade_calls
+
 _CONCURRENTLY = "postgresql_concurrently"
 _NOT_VALID = "postgresql_not_valid"
 _RAW_INDEX = re.compile(r"\bCREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)", re.IGNORECASE)
+_RAW_DROP_INDEX = re.compile(r"\bDROP\s+INDEX\s+(?!CONCURRENTLY)", re.IGNORECASE)
 _WRITE = re.compile(r"^\s*(?:WITH\b.*?\)\s*)?(UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE | re.DOTALL)
 # What bounds one statement to a batch: a LIMIT (in a sub-select), or a key range.
 _BATCHED = re.compile(r"\bLIMIT\b|\bBETWEEN\b|\b\w+\s*(<|>|<=|>=)\s*[:\w]", re.IGNORECASE)
@@ -81,17 +85,6 @@ def _text(node: ast.AST | None) -> str:
     return "?"
 
 
-def _callee(node: ast.AST) -> str:
-    if isinstance(node, ast.Call):
-        func = node.func
-        return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    return ""
-
-
-def _kw(call: ast.Call, name: str) -> ast.expr | None:
-    return next((k.value for k in call.keywords if k.arg == name), None)
-
-
 def _true(node: ast.expr | None) -> bool:
     return isinstance(node, ast.Constant) and node.value is True
 
@@ -107,18 +100,6 @@ def _module_literal(tree: ast.Module, name: str) -> Any:
         if any(isinstance(t, ast.Name) and t.id == name for t in targets):
             return ast.literal_eval(value)
     return None
-
-
-def _op_calls(tree: ast.Module) -> list[tuple[str, ast.Call]]:
-    upgrade = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
-    calls = []
-    for node in ast.walk(upgrade) if upgrade else []:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            owner = node.func.value
-            if isinstance(owner, ast.Name) and owner.id == "op":
-                calls.append((node.func.attr, node))
-    # ast.walk is breadth-first; source order is what the upgrade does.
-    return sorted(calls, key=lambda item: (item[1].lineno, item[1].col_offset))
 
 
 def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
@@ -139,26 +120,26 @@ def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
         accepts=_module_literal(tree, "unsafe_ok") or {},
     )
     drops = set(_module_literal(tree, "drops") or ())
-    calls = _op_calls(tree)
-    raw_sql = " ".join(_text(call.args[0]) for name, call in calls if name == "execute" and call.args)
+    calls = upgrade_calls(tree)
+    raw_sql = " ".join(call.sql for call in calls if call.sql is not None)
     # NOT VALID then VALIDATE in the same revision is the safe route to a NOT NULL or a constraint.
     validated = bool(re.search(r"NOT\s+VALID", raw_sql, re.I)) and "VALIDATE" in raw_sql.upper()
     created: set[str] = set()
-    for name, call in calls:
-        for finding in _check(name, call, result, created, drops, validated, raw_sql):
+    for call in calls:
+        for finding in _check(call, result, created, drops, validated, raw_sql):
             result._report(finding)
     return result
 
 
 def _check(
-    name: str,
-    call: ast.Call,
+    operation: UpgradeCall,
     result: RevisionLint,
     created: set[str],
     drops: set[str],
     validated: bool,
     raw_sql: str,
 ) -> list[Finding]:
+    name, call = operation.name, operation.node
     args = call.args
     table = _text(args[0]) if args else "?"
     contract = result.phase == "contract"
@@ -170,11 +151,11 @@ def _check(
         column_call = args[1]
         column = _text(column_call.args[0]) if column_call.args else "?"
         result.touches.add((table, column))
-        nullable = _kw(column_call, "nullable")
+        nullable = keyword(column_call, "nullable")
         not_null = isinstance(nullable, ast.Constant) and nullable.value is False
         # Identity() and Computed() fill the column on the server like a server default does.
-        has_default = _kw(column_call, "server_default") is not None or any(
-            _callee(a) in {"Identity", "Computed"} for a in column_call.args
+        has_default = keyword(column_call, "server_default") is not None or any(
+            callee(a) in {"Identity", "Computed"} for a in column_call.args
         )
         if not_null and not has_default and table not in created:
             return [
@@ -188,26 +169,12 @@ def _check(
         return []
     if name in {"drop_column", "drop_table"}:
         target = f"{table}.{_text(args[1])}" if name == "drop_column" and len(args) > 1 else table
-        result.touches.add((table, target.split(".", 1)[1] if "." in target else None))
-        if not contract:
-            return [
-                Finding(name, target, "removes data in an expand revision", "move it to a contract revision")
-            ]
-        if target not in drops:
-            return [
-                Finding(
-                    name,
-                    target,
-                    "contract revision does not list it in `drops`: the guard cannot protect its readers",
-                    f"add {target!r} to `drops`",
-                )
-            ]
-        return []
+        return _drop(name, target, result, drops)
     if name in {"create_index", "drop_index"}:
         index = _text(args[0]) if args else "?"
-        on = _text(args[1]) if len(args) > 1 else _text(_kw(call, "table_name"))
+        on = _text(args[1]) if len(args) > 1 else _text(keyword(call, "table_name"))
         result.touches.add((on, None))
-        if on in created or _true(_kw(call, _CONCURRENTLY)):
+        if on in created or _true(keyword(call, _CONCURRENTLY)):
             return []
         verb = "CREATE" if name == "create_index" else "DROP"
         return [
@@ -224,14 +191,7 @@ def _check(
         return _alter_column(call, f"{table}.{column}", validated)
     if name == "rename_table":
         result.touches.add((table, None))
-        return [
-            Finding(
-                name,
-                table,
-                "renames a table in place: every client on the old release breaks",
-                "new table + dual-write + backfill (expand), drop the old (contract)",
-            )
-        ]
+        return [Finding(name, table, *_RENAME_TABLE)]
     if name == "create_unique_constraint":
         on = _text(args[1]) if len(args) > 1 else "?"
         result.touches.add((on, None))
@@ -248,7 +208,7 @@ def _check(
     if name in {"create_foreign_key", "create_check_constraint"}:
         on = _text(args[1]) if len(args) > 1 else "?"
         result.touches.add((on, None))
-        if on in created or _true(_kw(call, _NOT_VALID)) or validated:
+        if on in created or _true(keyword(call, _NOT_VALID)) or validated:
             return []
         return [
             Finding(
@@ -258,8 +218,8 @@ def _check(
                 "create it with postgresql_not_valid=True, then VALIDATE CONSTRAINT",
             )
         ]
-    if name == "execute" and args:
-        sql = _text(args[0])
+    if name == "execute" and operation.sql is not None:
+        sql = operation.sql
         if sql == "?":  # a variable or an expression: whatever it holds, the checks below are blind
             return [
                 Finding(
@@ -269,36 +229,86 @@ def _check(
                     "pass the SQL as a string literal, or accept it in `unsafe_ok` saying what it does",
                 )
             ]
-        if not contract and (statement := _full_table_write(sql)):
-            return [
-                Finding(
-                    name,
-                    statement,
-                    "one statement rewrites every matching row of a live table: its row locks block "
-                    "writers until the revision commits, and it bloats the table",
-                    "batch it: UPDATE ... WHERE id IN (SELECT id ... LIMIT n) in a loop until no row "
-                    "changes (`orm-models revision --rename` writes one)",
-                )
-            ]
-        if _RAW_INDEX.search(sql):
-            return [
-                Finding(
-                    name,
-                    "CREATE INDEX",
-                    "raw CREATE INDEX without CONCURRENTLY blocks writes",
-                    "CREATE INDEX CONCURRENTLY in an autocommit block",
-                )
-            ]
-        if _RAW_CONSTRAINT.search(sql) and not created:
-            return [
-                Finding(
-                    name,
-                    "ADD CONSTRAINT",
-                    "raw ADD CONSTRAINT validates every row under a lock",
-                    "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT",
-                )
-            ]
+        return _raw_ddl(sql, result, drops, validated) + _raw_sql(sql, contract, created)
     return []
+
+
+def _raw_sql(sql: str, contract: bool, created: set[str]) -> list[Finding]:
+    """The first lock-taking statement in `sql`: an unbatched write (expand only), a plain
+    CREATE or DROP INDEX, a constraint validated as it is added."""
+    if not contract and (statement := _full_table_write(sql)):
+        return [
+            Finding(
+                "execute",
+                statement,
+                "one statement rewrites every matching row of a live table: its row locks block "
+                "writers until the revision commits, and it bloats the table",
+                "batch it: UPDATE ... WHERE id IN (SELECT id ... LIMIT n) in a loop until no row "
+                "changes (`orm-models revision --rename` writes one)",
+            )
+        ]
+    if _RAW_INDEX.search(sql):
+        return [
+            Finding(
+                "execute",
+                "CREATE INDEX",
+                "raw CREATE INDEX without CONCURRENTLY blocks writes",
+                "CREATE INDEX CONCURRENTLY in an autocommit block",
+            )
+        ]
+    if _RAW_DROP_INDEX.search(sql):
+        return [
+            Finding(
+                "execute",
+                "DROP INDEX",
+                "raw DROP INDEX without CONCURRENTLY blocks reads and writes of its table",
+                "DROP INDEX CONCURRENTLY in an autocommit block",
+            )
+        ]
+    if _RAW_CONSTRAINT.search(sql) and not created:
+        return [
+            Finding(
+                "execute",
+                "ADD CONSTRAINT",
+                "raw ADD CONSTRAINT validates every row under a lock",
+                "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT",
+            )
+        ]
+    return []
+
+
+def _drop(name: str, target: str, result: RevisionLint, drops: set[str]) -> list[Finding]:
+    """A column (`table.column`) or table dropped: only in a contract, which lists it in `drops`."""
+    table, _, column = target.partition(".")
+    result.touches.add((table, column or None))
+    if result.phase != "contract":
+        return [Finding(name, target, "removes data in an expand revision", "move it to a contract revision")]
+    if target not in drops:
+        return [
+            Finding(
+                name,
+                target,
+                "contract revision does not list it in `drops`: the guard cannot protect its readers",
+                f"add {target!r} to `drops`",
+            )
+        ]
+    return []
+
+
+def _raw_ddl(sql: str, result: RevisionLint, drops: set[str], validated: bool) -> list[Finding]:
+    """What `sql` drops, renames or tightens, judged as the Alembic operation doing the same is."""
+    findings: list[Finding] = []
+    for ddl in raw_ddl(sql):
+        target = f"{ddl.table}.{ddl.column}" if ddl.column else ddl.table
+        if ddl.operation in {"drop_column", "drop_table"}:
+            findings += _drop(ddl.operation, target, result, drops)
+            continue
+        result.touches.add((ddl.table, ddl.column))
+        if ddl.operation == "rename_table":
+            findings.append(Finding(ddl.operation, target, *_RENAME_TABLE))
+        elif ddl.change is not None and not (ddl.change == "not_null" and validated):
+            findings.append(Finding(ddl.operation, target, *_ALTER[ddl.change]))
+    return findings
 
 
 def _full_table_write(sql: str) -> str | None:
@@ -310,37 +320,35 @@ def _full_table_write(sql: str) -> str | None:
     return f"{verb} {match.group(2)}"
 
 
+_RENAME_TABLE = (
+    "renames a table in place: every client on the old release breaks",
+    "new table + dual-write + backfill (expand), drop the old (contract)",
+)
+# alter_column's findings: (problem, safe route) by what it changes.
+_ALTER = {
+    "not_null": (
+        "SET NOT NULL scans the whole table under an exclusive lock",
+        "CHECK (col IS NOT NULL) NOT VALID, backfill, VALIDATE CONSTRAINT, then SET NOT NULL",
+    ),
+    "type": (
+        "a type change may rewrite the table under an exclusive lock",
+        "metadata-only changes (VARCHAR widening) are fine; otherwise new column + backfill",
+    ),
+    "rename": (
+        "renames a column in place: every client on the old release breaks",
+        "new column + dual-write + backfill (expand), drop the old (contract)",
+    ),
+}
+
+
 def _alter_column(call: ast.Call, target: str, validated: bool) -> list[Finding]:
-    findings = []
-    nullable = _kw(call, "nullable")
-    if isinstance(nullable, ast.Constant) and nullable.value is False and not validated:
-        findings.append(
-            Finding(
-                "alter_column",
-                target,
-                "SET NOT NULL scans the whole table under an exclusive lock",
-                "CHECK (col IS NOT NULL) NOT VALID, backfill, VALIDATE CONSTRAINT, then SET NOT NULL",
-            )
-        )
-    if _kw(call, "type_") is not None:
-        findings.append(
-            Finding(
-                "alter_column",
-                target,
-                "a type change may rewrite the table under an exclusive lock",
-                "metadata-only changes (VARCHAR widening) are fine; otherwise new column + backfill",
-            )
-        )
-    if _kw(call, "new_column_name") is not None:
-        findings.append(
-            Finding(
-                "alter_column",
-                target,
-                "renames a column in place: every client on the old release breaks",
-                "new column + dual-write + backfill (expand), drop the old (contract)",
-            )
-        )
-    return findings
+    nullable = keyword(call, "nullable")
+    changes = {
+        "not_null": isinstance(nullable, ast.Constant) and nullable.value is False and not validated,
+        "type": keyword(call, "type_") is not None,
+        "rename": keyword(call, "new_column_name") is not None,
+    }
+    return [Finding("alter_column", target, *_ALTER[change]) for change, made in changes.items() if made]
 
 
 def lint_revisions(sources: dict[str, str]) -> list[RevisionLint]:

@@ -1,0 +1,172 @@
+"""Migration lint of SQL however the upgrade sends it: `op.execute`, or on the migration's connection."""
+
+from typing import Any
+
+import pytest
+
+from orm_models.schema import lint_revision
+
+_REVISION = """
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+revision = "0009"
+down_revision = "0008"
+phase = "{phase}"
+{extra}
+
+def upgrade() -> None:
+{body}
+"""
+
+# Every way an upgrade sends SQL; `{sql}` is the SQL as a Python string literal.
+_SENDS = {
+    "op.execute": ("    op.execute({sql})", ""),
+    "op.execute(sa.text)": ("    op.execute(sa.text({sql}))", ""),
+    "op.get_bind().execute": ("    op.get_bind().execute(sa.text({sql}))", ""),
+    "op.get_bind().exec_driver_sql": ("    op.get_bind().exec_driver_sql({sql})", ""),
+    "bind = op.get_bind()": ("    bind = op.get_bind()\n    bind.execute(text({sql}))", ""),
+    "connection, statement names": (
+        "    connection = op.get_bind()\n    statement = sa.text({sql})\n    connection.execute(statement)",
+        "",
+    ),
+    "a name bound to a bound name": (
+        "    bind = op.get_bind()\n    conn = bind\n    conn.execute(sa.text({sql}).bindparams(n=1))",
+        "",
+    ),
+    "op.get_context().connection": ("    op.get_context().connection.execute(sa.text({sql}))", ""),
+    "module-level constant": ("    op.get_bind().execute(sa.text(STATEMENT))", "STATEMENT = {sql}"),
+    "Session on the bind": (
+        "    with Session(bind=op.get_bind()) as session:\n        session.execute(sa.text({sql}))",
+        "",
+    ),
+    "in a batch loop": (
+        "    backfill = sa.text({sql})\n"
+        '    while op.get_bind().execute(backfill, {{"rows": 500}}).rowcount:\n'
+        "        pass",
+        "",
+    ),
+}
+
+
+def _lint(send: str, sql: str, phase: str = "expand") -> Any:
+    body, extra = _SENDS[send]
+    literal = repr(sql)
+    return lint_revision(
+        _REVISION.format(phase=phase, extra=extra.format(sql=literal), body=body.format(sql=literal))
+    )
+
+
+@pytest.mark.parametrize("send", _SENDS)
+@pytest.mark.parametrize(
+    ("sql", "key"),
+    [
+        ("UPDATE person SET email = lower(email)", "execute UPDATE person"),
+        ("DELETE FROM person WHERE email IS NULL", "execute DELETE person"),
+        ("CREATE INDEX ix_person_email ON person (email)", "execute CREATE INDEX"),
+        ("ALTER TABLE person DROP COLUMN email", "drop_column person.email"),
+    ],
+)
+def test_sql_sent_any_way_is_linted(send: str, sql: str, key: str) -> None:
+    assert [f.key for f in _lint(send, sql).unsafe] == [key]
+
+
+@pytest.mark.parametrize("send", _SENDS)
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE person SET email = lower(email) "
+        "WHERE id IN (SELECT id FROM person WHERE email <> lower(email) LIMIT :rows)",
+        "DELETE FROM person WHERE id BETWEEN :low AND :high",
+        "CREATE INDEX CONCURRENTLY ix_person_email ON person (email)",
+    ],
+)
+def test_batched_sql_sent_any_way_passes(send: str, sql: str) -> None:
+    assert _lint(send, sql).unsafe == []
+
+
+@pytest.mark.parametrize(
+    ("body", "extra"),
+    [
+        ("    op.get_bind().execute(make_statement())", ""),
+        ("    bind = op.get_bind()\n    bind.exec_driver_sql(sql)", ""),  # never assigned: unknown
+        ("    for statement in STATEMENTS:\n        op.get_bind().execute(sa.text(statement))", ""),
+        ('    statement = "SELECT 1"\n    statement += suffix\n    op.get_bind().execute(statement)', ""),
+        ("    op.get_bind().execute(sa.update(person).values(email=None))", ""),
+        ("    op.get_bind().execute(sa.text(STATEMENT))", 'STATEMENT = "SELECT 1"\nSTATEMENT = other'),
+    ],
+)
+def test_sql_the_lint_cannot_read_needs_a_reason(body: str, extra: str) -> None:
+    result = lint_revision(_REVISION.format(phase="expand", extra=extra, body=body))
+    assert [f.key for f in result.unsafe] == ["execute <computed SQL>"]
+
+
+def test_reads_and_inserts_lock_no_row() -> None:
+    body = (
+        "    bind = op.get_bind()\n"
+        "    rows = bind.execute(sa.select(person.c.id).where(person.c.email.is_(None))).all()\n"
+        "    bind.execute(person.insert().values(email='x'))\n"
+        '    bind.execute(sa.text("SELECT count(*) FROM person"))'
+    )
+    assert lint_revision(_REVISION.format(phase="expand", extra="", body=body)).findings == []
+
+
+def test_a_bind_that_is_not_the_migrations_is_not_linted() -> None:
+    """Only the migration's own connection: a `.execute` on anything else sends no SQL here."""
+    body = '    cursor = open_report()\n    cursor.execute("UPDATE person SET email = NULL")'
+    assert lint_revision(_REVISION.format(phase="expand", extra="", body=body)).findings == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "key"),
+    [
+        ("ALTER TABLE person DROP COLUMN IF EXISTS email", "drop_column person.email"),
+        ('ALTER TABLE ONLY public."person" DROP email', "drop_column person.email"),
+        ("DROP TABLE IF EXISTS organization", "drop_table organization"),
+        ("ALTER TABLE person RENAME COLUMN email TO mail", "alter_column person.email"),
+        ("ALTER TABLE person RENAME TO people", "rename_table person"),
+        ("ALTER TABLE person ALTER COLUMN email SET NOT NULL", "alter_column person.email"),
+        ("ALTER TABLE person ALTER email SET DATA TYPE text", "alter_column person.email"),
+        ("DROP INDEX ix_person_email", "execute DROP INDEX"),
+    ],
+)
+def test_ddl_written_as_sql_is_judged_as_its_operation(sql: str, key: str) -> None:
+    """As `op.drop_column(...)`, `op.alter_column(...)` etc. are: the key is the same operation's."""
+    assert [f.key for f in _lint("op.get_bind().execute", sql).unsafe] == [key]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE person DROP CONSTRAINT ck_person_email",
+        "DROP TRIGGER IF EXISTS person_sync ON person",
+        "DROP FUNCTION IF EXISTS person_sync()",
+        "DROP INDEX CONCURRENTLY ix_person_email",
+        "ALTER TABLE person ALTER COLUMN email DROP NOT NULL",
+        "ALTER TABLE person RENAME CONSTRAINT ck_a TO ck_b",
+        "ALTER TABLE person ADD COLUMN nick text",
+    ],
+)
+def test_ddl_that_removes_and_locks_nothing_passes(sql: str) -> None:
+    assert _lint("op.execute", sql).unsafe == []
+
+
+def test_a_raw_drop_in_a_contract_must_be_listed_in_drops() -> None:
+    body = '    op.execute("ALTER TABLE person DROP COLUMN email")'
+    unlisted = lint_revision(_REVISION.format(phase="contract", extra="", body=body))
+    assert [f.key for f in unlisted.unsafe] == ["drop_column person.email"]
+    assert "drops" in unlisted.unsafe[0].problem
+    listed = _REVISION.format(phase="contract", extra='drops = ("person.email",)', body=body)
+    assert lint_revision(listed).unsafe == []
+    assert ("person", "email") in lint_revision(listed).touches
+
+
+def test_a_raw_set_not_null_after_not_valid_and_validate_passes() -> None:
+    body = (
+        '    op.execute("ALTER TABLE person ADD CONSTRAINT ck_email CHECK (email IS NOT NULL) NOT VALID")\n'
+        '    op.execute("ALTER TABLE person VALIDATE CONSTRAINT ck_email")\n'
+        '    op.get_bind().execute(sa.text("ALTER TABLE person ALTER COLUMN email SET NOT NULL"))'
+    )
+    assert lint_revision(_REVISION.format(phase="expand", extra="", body=body)).unsafe == []
