@@ -254,10 +254,16 @@ def test_autogenerate_without_create_database_privilege(
         connection.execute(sa.text(f'ALTER DATABASE "{url.database}" OWNER TO {role}'))
     as_author = url.set(username=role, password=role).render_as_string(hide_password=False)
     args = ["revision", "-m", "plain", "--phase", "expand", "--autogenerate", "--database-url", as_author]
+    # A later release may ship an autocommit revision itself (the lint's route for an index):
+    # then the tree is already past what the rolled-back transaction can run.
+    shipped = any("autocommit_block(" in path.read_text() for path in _versions(tree).glob("rev_*.py"))
     try:
-        plain = _cli(*args, cwd=tree)
-        assert plain.returncode == 0, plain.stdout + plain.stderr
-        new = _add_concurrent_index_revision(tree)
+        if shipped:
+            new = _numbered(tree)[1]
+        else:
+            plain = _cli(*args, cwd=tree)
+            assert plain.returncode == 0, plain.stdout + plain.stderr
+            new = _add_concurrent_index_revision(tree)
         refused = _cli(*args, cwd=tree)
     finally:
         with admin.connect() as connection:

@@ -48,9 +48,13 @@ def _tree(tmp_path: Path, revisions: dict[str, str] | None = None) -> Path:
     versions = src / "orm_models" / "migrations" / "versions"
     for number, (stem, source) in enumerate((revisions or {}).items(), start=9100):
         phase = "contract" if 'phase = "contract"' in source else "expand"
-        (versions / f"rev_{number}_{stem}.py").write_text(
-            source.format(revision=str(number), down=heads[phase]), encoding="utf-8"
-        )
+        text = source.format(revision=str(number), down=heads[phase])
+        if phase == "contract" and "depends_on" not in text:
+            # As `orm-models revision --phase contract` writes it: after every expand so far (a
+            # later expand of the tree may still use what this contract drops).
+            text = text.replace(f'down_revision = "{heads[phase]}"\n', f'down_revision = "{heads[phase]}"\n'
+                                f'depends_on = "{heads["expand"]}"\n', 1)  # fmt: skip
+        (versions / f"rev_{number}_{stem}.py").write_text(text, encoding="utf-8")
         heads[phase] = str(number)
     return src
 
