@@ -146,16 +146,23 @@ def expand_source(
         + 'phase = "expand"\n'
         f"# `orm-models revision --rename {rename.spec} --phase contract` finds this revision by it.\n"
         f'rename = "{rename.spec}"\n'
-        "# Rows per backfill statement: each one locks only its batch for a short time.\n"
+        "# Rows per backfill statement; each batch commits on its own, so its row locks last one\n"
+        "# statement, not the whole migration.\n"
         f"BATCH_ROWS = {BATCH_ROWS}\n\n\n"
         "def upgrade() -> None:\n"
-        f'    op.add_column("{t}", sa.Column("{new}", {column_type}, nullable=True))\n'
+        "    # Re-runnable: a run stopped inside the backfill has committed the column and the trigger\n"
+        "    # (and some batches); the next `orm-models migrate` goes on from there.\n"
+        f'    if "{new}" not in {{c["name"] for c in sa.inspect(op.get_bind()).get_columns("{t}")}}:\n'
+        f'        op.add_column("{t}", sa.Column("{new}", {column_type}, nullable=True))\n'
         "    # The trigger first: a write between the backfill and the trigger would be lost.\n"
         f"    op.execute({_literal(function)})\n"
+        f"    op.execute({_literal(drop_trigger)})\n"
         f"    op.execute({_literal(trigger)})\n"
         f"    backfill = sa.text({_literal(backfill)})\n"
-        '    while op.get_bind().execute(backfill, {"rows": BATCH_ROWS}).rowcount:\n'
-        "        pass\n\n\n"
+        "    # Commits what came before, then every statement commits by itself (autocommit).\n"
+        "    with op.get_context().autocommit_block():\n"
+        '        while op.get_bind().execute(backfill, {"rows": BATCH_ROWS}).rowcount:\n'
+        "            pass\n\n\n"
         "def downgrade() -> None:\n"
         f"    op.execute({_literal(drop_trigger)})\n"
         f"    op.execute({_literal(drop_function)})\n"
