@@ -235,8 +235,9 @@ def _revision(arguments: argparse.Namespace) -> int:
     print(report)
     if arguments.rename and written.lint.phase == "expand":
         print(
-            f"\nRelease it as a minor and move the services to the new name; then write its contract "
-            f"with `orm-models revision --rename {arguments.rename.strip()} --phase contract`."
+            "\nMap both names in the models, release it as a minor and move the services to the new "
+            f"name; then write its contract with `orm-models revision --rename {arguments.rename.strip()} "
+            "--phase contract`."
         )
     return EXIT_OK if ok else EXIT_FAILED
 
