@@ -188,11 +188,11 @@ def test_lint_sql_it_cannot_read_needs_a_reason() -> None:
     computed = _lint("    op.execute(STATEMENT)", extra="from elsewhere import STATEMENT")
     assert [f.key for f in computed.unsafe] == ["execute <computed SQL>"]
     constant = _lint("    op.execute(STATEMENT)", extra='STATEMENT = "CREATE INDEX ix ON person (name)"')
-    assert [f.key for f in constant.unsafe] == ["execute CREATE INDEX"]  # a constant of the module is read
+    assert [f.key for f in constant.unsafe] == ["execute CREATE INDEX ix"]  # a constant of the module is read
     literal = _lint('    op.execute("UPDATE person SET name = upper(name) WHERE id <= 100")')
     assert literal.findings == []  # readable SQL, and a bounded write
     wrapped = _lint('    op.execute(sa.text("CREATE INDEX ix ON person (name)"))')
-    assert [f.key for f in wrapped.unsafe] == ["execute CREATE INDEX"]
+    assert [f.key for f in wrapped.unsafe] == ["execute CREATE INDEX ix"]
 
 
 def test_a_new_revision_alone_needs_a_patch_release(manifests: dict[str, Any]) -> None:

@@ -462,12 +462,13 @@ def _fork(
     if operation == "second_head":
         route = f'chain the later one after the branch\'s head: in {later.filename} set down_revision = "{head}"'
         return Finding(operation, later.revision, problem, route)
-    numbers = [int(r.revision) for r in results if r.revision.isdigit()]
+    # The next number past every id's leading one, as `orm-models revision` numbers a new file.
+    numbers = [int(match.group()) for r in results if (match := re.match(r"\d+", r.revision))]
     free = str(max(numbers) + 1).zfill(len(later.revision)) if later.revision.isdigit() else "<next id>"
     renamed = later.filename.replace(later.revision, free, 1)
     route = (
         f"renumber the later one: git mv {later.filename} {renamed}, then in it set "
-        f'revision = "{free}" and down_revision = "{_branch_head(earlier, later, results)}"'
+        f'revision = "{free}" and down_revision = "{head}"'
     )
     return Finding(operation, later.revision, problem, route)
 
