@@ -431,7 +431,7 @@ def lint_revisions(sources: dict[str, str]) -> list[RevisionLint]:
 
 
 # Findings of the tree's shape, not of one upgrade: no `unsafe_ok` accepts them.
-TREE_FINDINGS = frozenset({"duplicate_revision", "second_head"})
+_TREE_FINDINGS = frozenset({"duplicate_revision", "second_head"})
 
 
 def _report_forks(results: list[RevisionLint]) -> None:
@@ -562,7 +562,7 @@ def unreleased(
     shipped = set(released)
     new = []
     for result in results:
-        forked = any(finding.operation in TREE_FINDINGS for finding in result.findings)
+        forked = any(finding.operation in _TREE_FINDINGS for finding in result.findings)
         if result.revision in shipped and not forked:  # a new file reusing a released id is new
             continue
         after = _descendants(results, result.revision)
