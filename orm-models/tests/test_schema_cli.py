@@ -185,7 +185,9 @@ def test_check_fails_on_two_revisions_with_one_id_until_the_later_is_renumbered(
     assert f"rev_{taken}_add_nick.py and rev_{taken}_add_score.py both say revision {taken}" in line
 
     # Do what the message says, and the tree checks clean again.
-    route = re.search(r"git mv (\S+) (\S+), then in it set revision = \"(\w+)\" and down_revision = \"(\w+)\"", line)
+    route = re.search(
+        r"git mv (\S+) (\S+), then in it set revision = \"(\w+)\" and down_revision = \"(\w+)\"", line
+    )
     assert route is not None, line
     later, renamed, revision, down = route.groups()
     text = (versions / later).read_text()
@@ -197,4 +199,5 @@ def test_check_fails_on_two_revisions_with_one_id_until_the_later_is_renumbered(
     )
     renumbered = _cli(*args)
     assert renumbered.returncode == 0, renumbered.stdout + renumbered.stderr
-    assert "duplicate_revision" not in renumbered.stdout and "second_head" not in renumbered.stdout
+    assert "duplicate_revision" not in renumbered.stdout
+    assert "second_head" not in renumbered.stdout

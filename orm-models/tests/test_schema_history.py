@@ -245,7 +245,8 @@ def test_branches_order_parents_first_and_a_new_expand_revision_inserts_before_n
 
 
 def _revision_file(revision: str, down: str | None, phase: str = "expand") -> str:
-    return f'revision = "{revision}"\ndown_revision = {down!r}\nphase = "{phase}"\ndef upgrade() -> None:\n    pass\n'
+    header = f'revision = "{revision}"\ndown_revision = {down!r}\nphase = "{phase}"\n'
+    return header + "def upgrade() -> None:\n    pass\n"
 
 
 def test_two_branches_that_each_took_the_next_id_are_reported_naming_both_files() -> None:
@@ -277,7 +278,9 @@ def test_two_branches_that_each_took_the_next_id_are_reported_naming_both_files(
 def test_a_new_file_reusing_a_released_id_is_reported() -> None:
     sources = {"rev_0001_a.py": _revision_file("0001", None), "rev_0001_b.py": _revision_file("0001", None)}
     new = unreleased(lint_revisions(sources), ["0001"], "0001")
-    assert [(r.filename, [f.key for f in r.unsafe]) for r in new] == [("rev_0001_b.py", ["duplicate_revision 0001"])]
+    assert [(r.filename, [f.key for f in r.unsafe]) for r in new] == [
+        ("rev_0001_b.py", ["duplicate_revision 0001"])
+    ]
 
 
 def test_a_second_head_on_a_branch_is_reported_with_the_head_to_chain_after() -> None:
@@ -291,7 +294,9 @@ def test_a_second_head_on_a_branch_is_reported_with_the_head_to_chain_after() ->
             "rev_0005_drop_old.py": _revision_file("0005", "0001", phase="contract"),  # the other branch
         }
     )
-    assert [(r.filename, f.key) for r in results for f in r.unsafe] == [("rev_0004_add_score.py", "second_head 0004")]
+    assert [(r.filename, f.key) for r in results for f in r.unsafe] == [
+        ("rev_0004_add_score.py", "second_head 0004")
+    ]
     [finding] = next(r for r in results if r.revision == "0004").unsafe
     assert "rev_0002_add_nick.py and rev_0004_add_score.py both come after 0001" in finding.problem
     assert "expand branch has two heads" in finding.problem
@@ -301,4 +306,6 @@ def test_a_second_head_on_a_branch_is_reported_with_the_head_to_chain_after() ->
 def test_the_released_tree_has_one_id_per_file_and_one_head_per_branch() -> None:
     results = lint_revisions(revision_sources(PROJECT / "src"))
     assert results
-    assert [f for r in results for f in r.findings if f.operation in {"duplicate_revision", "second_head"}] == []
+    assert [
+        f for r in results for f in r.findings if f.operation in {"duplicate_revision", "second_head"}
+    ] == []

@@ -211,7 +211,9 @@ def test_a_metadata_only_type_change_passes(existing: str, new: str) -> None:
         ("OLD_TYPE", "sa.String(200)", ""),
     ],
 )
-def test_a_type_change_that_rewrites_or_cannot_be_read_is_flagged(existing: str, new: str, extra: str) -> None:
+def test_a_type_change_that_rewrites_or_cannot_be_read_is_flagged(
+    existing: str, new: str, extra: str
+) -> None:
     [finding] = _alter(existing, new, extra).unsafe
     assert (finding.key, finding.problem) == ("alter_column person.given_name", _TYPE_PROBLEM)
 
@@ -226,15 +228,17 @@ def test_a_type_change_without_its_old_type_is_flagged() -> None:
         '    op.execute("ALTER TABLE person ALTER COLUMN given_name TYPE varchar(200)")',
     ):
         result = lint_revision(_REVISION.format(phase="expand", extra="", body=body))
-        assert [(f.key, f.problem) for f in result.unsafe] == [("alter_column person.given_name", _TYPE_PROBLEM)]
+        assert [(f.key, f.problem) for f in result.unsafe] == [
+            ("alter_column person.given_name", _TYPE_PROBLEM)
+        ]
 
 
 @pytest.mark.parametrize("send", ["op.execute", "op.get_bind().execute", "module-level constant"])
 @pytest.mark.parametrize(
     "sql",
     [
-        "ALTER TABLE organization ADD CONSTRAINT uq_organization_code UNIQUE USING INDEX uq_organization_code",
-        'ALTER TABLE organization ADD CONSTRAINT "pk_organization" PRIMARY KEY USING INDEX ix_organization_id',
+        "ALTER TABLE organization ADD CONSTRAINT uq_org_code UNIQUE USING INDEX uq_org_code",
+        'ALTER TABLE organization ADD CONSTRAINT "pk_organization" PRIMARY KEY USING INDEX ix_org_id',
         "ALTER TABLE organization ADD CONSTRAINT ck_code CHECK (length(code) < 20) NOT VALID",
         "ALTER TABLE organization ADD FOREIGN KEY (parent_id) REFERENCES organization (id) NOT VALID",
     ],
@@ -263,7 +267,7 @@ def test_the_lints_own_constraint_routes_pass(send: str, sql: str) -> None:
             "ADD CONSTRAINT ... CHECK ... NOT VALID, then VALIDATE CONSTRAINT",
         ),
         (
-            "ALTER TABLE organization ADD CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES organization",
+            "ALTER TABLE organization ADD CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES person",
             "execute ADD CONSTRAINT fk_parent",
             "ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID, then VALIDATE CONSTRAINT",
         ),
@@ -287,7 +291,7 @@ def test_raw_sql_findings_are_keyed_by_the_object_so_one_reason_accepts_one_stat
         '    op.execute("ALTER TABLE organization ADD CONSTRAINT ck_organization_code_len '
         'CHECK (length(code) < 20)")\n'
         '    op.execute("ALTER TABLE organization ADD CONSTRAINT uq_organization_code UNIQUE (code), '
-        'ADD CONSTRAINT ck_organization_name CHECK (name <> \'\') NOT VALID")\n'
+        "ADD CONSTRAINT ck_organization_name CHECK (name <> '') NOT VALID\")\n"
         '    op.execute("CREATE INDEX ix_a ON person (a); CREATE INDEX ix_b ON person (b)")'
     )
 
@@ -310,4 +314,7 @@ def test_the_key_without_the_name_still_accepts_the_only_statement_it_can_mean()
     body = '    op.execute("CREATE INDEX ix_person_email ON person (email)")'
     extra = 'unsafe_ok = {"execute CREATE INDEX": "person is empty when this runs"}'
     [finding] = lint_revision(_REVISION.format(phase="expand", extra=extra, body=body)).findings
-    assert (finding.key, finding.accepted) == ("execute CREATE INDEX ix_person_email", "person is empty when this runs")
+    assert (finding.key, finding.accepted) == (
+        "execute CREATE INDEX ix_person_email",
+        "person is empty when this runs",
+    )

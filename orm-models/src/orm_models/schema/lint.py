@@ -460,7 +460,9 @@ def _fork(
     """The finding on `later`, with the renumbering that chains it after the branch's head."""
     head = _branch_head(earlier, later, results)
     if operation == "second_head":
-        route = f'chain the later one after the branch\'s head: in {later.filename} set down_revision = "{head}"'
+        route = (
+            f'chain the later one after the branch\'s head: in {later.filename} set down_revision = "{head}"'
+        )
         return Finding(operation, later.revision, problem, route)
     # The next number past every id's leading one, as `orm-models revision` numbers a new file.
     numbers = [int(match.group()) for r in results if (match := re.match(r"\d+", r.revision))]
@@ -480,7 +482,10 @@ def _branch_head(start: RevisionLint, skip: RevisionLint, results: list[Revision
         (
             r
             for r in results
-            if r is not skip and r.phase == start.phase and head.revision in _parents(r) and r.revision not in seen
+            if r is not skip
+            and r.phase == start.phase
+            and head.revision in _parents(r)
+            and r.revision not in seen
         ),
         None,
     ):
