@@ -156,3 +156,48 @@ def test_explain_prints_the_rule_who_breaks_and_the_safe_route(tmp_path: Path) -
     unknown = _cli("check", "--explain", "no_such_rule", cwd=tmp_path)
     assert unknown.returncode == 2
     assert "no rule 'no_such_rule'" in unknown.stderr
+
+
+def test_check_fails_on_two_revisions_with_one_id_until_the_later_is_renumbered(tmp_path: Path) -> None:
+    """Two branches each ran `orm-models revision` and got the same next id; git merged them cleanly."""
+    import re
+    import shutil
+
+    from orm_models.authoring.revision import next_revision_id
+    from orm_models.schema.lint import head_of, lint_revisions
+    from orm_models.schema.sources import revision_sources
+
+    src = tmp_path / "src"
+    shutil.copytree(PROJECT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+    versions = src / "orm_models" / "migrations" / "versions"
+    head, taken = head_of(lint_revisions(revision_sources(src))), next_revision_id(versions)
+    for slug in ("add_nick", "add_score"):
+        (versions / f"rev_{taken}_{slug}.py").write_text(
+            f'revision = "{taken}"\ndown_revision = "{head}"\nphase = "expand"\n\n\n'
+            "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+        )
+    args = ["check", "--baseline", str(BASELINE), "--current", str(src), "--no-database"]
+
+    merged = _cli(*args)
+    assert merged.returncode == 1, merged.stdout + merged.stderr
+    assert f"Migrations: UNSAFE - {taken}: duplicate_revision {taken}" in merged.stdout
+    [line] = [line for line in merged.stdout.splitlines() if "UNSAFE duplicate_revision" in line]
+    assert f"rev_{taken}_add_nick.py and rev_{taken}_add_score.py both say revision {taken}" in line
+
+    # Do what the message says, and the tree checks clean again.
+    route = re.search(
+        r"git mv (\S+) (\S+), then in it set revision = \"(\w+)\" and down_revision = \"(\w+)\"", line
+    )
+    assert route is not None, line
+    later, renamed, revision, down = route.groups()
+    text = (versions / later).read_text()
+    (versions / later).unlink()
+    (versions / renamed).write_text(
+        text.replace(f'revision = "{taken}"', f'revision = "{revision}"').replace(
+            f'down_revision = "{head}"', f'down_revision = "{down}"'
+        )
+    )
+    renumbered = _cli(*args)
+    assert renumbered.returncode == 0, renumbered.stdout + renumbered.stderr
+    assert "duplicate_revision" not in renumbered.stdout
+    assert "second_head" not in renumbered.stdout

@@ -188,11 +188,11 @@ def test_lint_sql_it_cannot_read_needs_a_reason() -> None:
     computed = _lint("    op.execute(STATEMENT)", extra="from elsewhere import STATEMENT")
     assert [f.key for f in computed.unsafe] == ["execute <computed SQL>"]
     constant = _lint("    op.execute(STATEMENT)", extra='STATEMENT = "CREATE INDEX ix ON person (name)"')
-    assert [f.key for f in constant.unsafe] == ["execute CREATE INDEX"]  # a constant of the module is read
+    assert [f.key for f in constant.unsafe] == ["execute CREATE INDEX ix"]  # a constant of the module is read
     literal = _lint('    op.execute("UPDATE person SET name = upper(name) WHERE id <= 100")')
     assert literal.findings == []  # readable SQL, and a bounded write
     wrapped = _lint('    op.execute(sa.text("CREATE INDEX ix ON person (name)"))')
-    assert [f.key for f in wrapped.unsafe] == ["execute CREATE INDEX"]
+    assert [f.key for f in wrapped.unsafe] == ["execute CREATE INDEX ix"]
 
 
 def test_a_new_revision_alone_needs_a_patch_release(manifests: dict[str, Any]) -> None:
@@ -242,3 +242,70 @@ def test_branches_order_parents_first_and_a_new_expand_revision_inserts_before_n
     assert head_of(revisions) == "0005"
     [new] = unreleased(revisions, ["0001", "0002", "0003", "0004"], "0003 0004")
     assert (new.revision, new.unsafe) == ("0005", [])
+
+
+def _revision_file(revision: str, down: str | None, phase: str = "expand") -> str:
+    header = f'revision = "{revision}"\ndown_revision = {down!r}\nphase = "{phase}"\n'
+    return header + "def upgrade() -> None:\n    pass\n"
+
+
+def test_two_branches_that_each_took_the_next_id_are_reported_naming_both_files() -> None:
+    """Two developers each ran `orm-models revision` after 0002; git merged both files cleanly."""
+    sources = {
+        "rev_0001_initial.py": _revision_file("0001", None),
+        "rev_0002_base.py": _revision_file("0002", "0001"),
+        "rev_0003_add_nick.py": _revision_file("0003", "0002"),
+        "rev_0003_add_score.py": _revision_file("0003", "0002"),
+        "rev_0002x_cleanup.py": _revision_file("0002x", "0001", phase="contract"),  # its own branch
+    }
+    results = lint_revisions(sources)
+    flagged = [(r.filename, f.key) for r in results for f in r.unsafe]
+    assert flagged == [("rev_0003_add_score.py", "duplicate_revision 0003")]
+    [finding] = next(r for r in results if r.filename == "rev_0003_add_score.py").unsafe
+    assert "rev_0003_add_nick.py and rev_0003_add_score.py both say revision 0003" in finding.problem
+    assert finding.route == (
+        "renumber the later one: git mv rev_0003_add_score.py rev_0004_add_score.py, "
+        'then in it set revision = "0004" and down_revision = "0003"'
+    )
+    # Both are new since a release that shipped 0002, and no `unsafe_ok` quiets the finding.
+    accepted = {**sources, "rev_0003_add_score.py": sources["rev_0003_add_score.py"]
+                + 'unsafe_ok = {"duplicate_revision 0003": "why"}\n'}  # fmt: skip
+    for tree in (sources, accepted):
+        new = unreleased(lint_revisions(tree), ["0001", "0002"], "0002")
+        assert [f.key for r in new for f in r.unsafe] == ["duplicate_revision 0003"]
+
+
+def test_a_new_file_reusing_a_released_id_is_reported() -> None:
+    sources = {"rev_0001_a.py": _revision_file("0001", None), "rev_0001_b.py": _revision_file("0001", None)}
+    new = unreleased(lint_revisions(sources), ["0001"], "0001")
+    assert [(r.filename, [f.key for f in r.unsafe]) for r in new] == [
+        ("rev_0001_b.py", ["duplicate_revision 0001"])
+    ]
+
+
+def test_a_second_head_on_a_branch_is_reported_with_the_head_to_chain_after() -> None:
+    """The later one renumbered but still after the old head; or two ids after one revision."""
+    results = lint_revisions(
+        {
+            "rev_0001_initial.py": _revision_file("0001", None),
+            "rev_0002_add_nick.py": _revision_file("0002", "0001"),
+            "rev_0003_add_nick_index.py": _revision_file("0003", "0002"),
+            "rev_0004_add_score.py": _revision_file("0004", "0001"),
+            "rev_0005_drop_old.py": _revision_file("0005", "0001", phase="contract"),  # the other branch
+        }
+    )
+    assert [(r.filename, f.key) for r in results for f in r.unsafe] == [
+        ("rev_0004_add_score.py", "second_head 0004")
+    ]
+    [finding] = next(r for r in results if r.revision == "0004").unsafe
+    assert "rev_0002_add_nick.py and rev_0004_add_score.py both come after 0001" in finding.problem
+    assert "expand branch has two heads" in finding.problem
+    assert finding.route.endswith('in rev_0004_add_score.py set down_revision = "0003"')
+
+
+def test_the_released_tree_has_one_id_per_file_and_one_head_per_branch() -> None:
+    results = lint_revisions(revision_sources(PROJECT / "src"))
+    assert results
+    assert [
+        f for r in results for f in r.findings if f.operation in {"duplicate_revision", "second_head"}
+    ] == []

@@ -65,7 +65,7 @@ def _lint(send: str, sql: str, phase: str = "expand") -> Any:
     [
         ("UPDATE person SET email = lower(email)", "execute UPDATE person"),
         ("DELETE FROM person WHERE email IS NULL", "execute DELETE person"),
-        ("CREATE INDEX ix_person_email ON person (email)", "execute CREATE INDEX"),
+        ("CREATE INDEX ix_person_email ON person (email)", "execute CREATE INDEX ix_person_email"),
         ("ALTER TABLE person DROP COLUMN email", "drop_column person.email"),
     ],
 )
@@ -129,7 +129,7 @@ def test_a_bind_that_is_not_the_migrations_is_not_linted() -> None:
         ("ALTER TABLE person RENAME TO people", "rename_table person"),
         ("ALTER TABLE person ALTER COLUMN email SET NOT NULL", "alter_column person.email"),
         ("ALTER TABLE person ALTER email SET DATA TYPE text", "alter_column person.email"),
-        ("DROP INDEX ix_person_email", "execute DROP INDEX"),
+        ("DROP INDEX ix_person_email", "execute DROP INDEX ix_person_email"),
     ],
 )
 def test_ddl_written_as_sql_is_judged_as_its_operation(sql: str, key: str) -> None:
@@ -170,3 +170,151 @@ def test_a_raw_set_not_null_after_not_valid_and_validate_passes() -> None:
         '    op.get_bind().execute(sa.text("ALTER TABLE person ALTER COLUMN email SET NOT NULL"))'
     )
     assert lint_revision(_REVISION.format(phase="expand", extra="", body=body)).unsafe == []
+
+
+def _alter(existing: str, new: str, extra: str = "") -> Any:
+    body = f'    op.alter_column("person", "given_name", existing_type={existing}, type_={new}{extra})'
+    return lint_revision(_REVISION.format(phase="expand", extra="", body=body))
+
+
+@pytest.mark.parametrize(
+    ("existing", "new"),
+    [
+        ("sa.String(100)", "sa.String(200)"),  # what autogenerate writes for String(100) -> String(200)
+        ("sa.VARCHAR(length=100)", "sa.String(length=100)"),
+        ("sa.String(100)", "sa.String()"),
+        ("sa.String(100)", "sa.Text()"),
+        ("sa.Text()", "sa.String()"),
+        ("postgresql.VARCHAR(length=100)", "sa.UnicodeText()"),
+        ("sa.Numeric(10, 2)", "sa.Numeric(precision=12, scale=2)"),
+        ("sa.NUMERIC(precision=10, scale=2)", "sa.Numeric()"),
+    ],
+)
+def test_a_metadata_only_type_change_passes(existing: str, new: str) -> None:
+    """PostgreSQL changes only its catalog for these: no row is rewritten or scanned."""
+    assert _alter(existing, new).findings == []
+
+
+@pytest.mark.parametrize(
+    ("existing", "new", "extra"),
+    [
+        ("sa.String(200)", "sa.String(100)", ""),  # narrowing: every row is checked
+        ("sa.Text()", "sa.String(100)", ""),
+        ("sa.String()", "sa.String(100)", ""),
+        ("sa.Integer()", "sa.BigInteger()", ""),  # a wider integer rewrites the table
+        ("sa.String(100)", "sa.Integer()", ""),
+        ("sa.Numeric(10, 2)", "sa.Numeric(12, 3)", ""),  # another scale rewrites every value
+        ("sa.Numeric()", "sa.Numeric(12, 2)", ""),
+        ("sa.String(100)", "sa.String(200)", ', postgresql_using="upper(given_name)"'),
+        ("sa.String(100)", "sa.String(200, collation='C')", ""),  # unread: the lint cannot judge it
+        ("sa.String(100)", "sa.String(LENGTH)", ""),
+        ("OLD_TYPE", "sa.String(200)", ""),
+    ],
+)
+def test_a_type_change_that_rewrites_or_cannot_be_read_is_flagged(
+    existing: str, new: str, extra: str
+) -> None:
+    [finding] = _alter(existing, new, extra).unsafe
+    assert (finding.key, finding.problem) == ("alter_column person.given_name", _TYPE_PROBLEM)
+
+
+_TYPE_PROBLEM = "a type change may rewrite the table under an exclusive lock"
+
+
+def test_a_type_change_without_its_old_type_is_flagged() -> None:
+    """Raw SQL names only the new type, as `alter_column` without `existing_type` does."""
+    for body in (
+        '    op.alter_column("person", "given_name", type_=sa.String(200))',
+        '    op.execute("ALTER TABLE person ALTER COLUMN given_name TYPE varchar(200)")',
+    ):
+        result = lint_revision(_REVISION.format(phase="expand", extra="", body=body))
+        assert [(f.key, f.problem) for f in result.unsafe] == [
+            ("alter_column person.given_name", _TYPE_PROBLEM)
+        ]
+
+
+@pytest.mark.parametrize("send", ["op.execute", "op.get_bind().execute", "module-level constant"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE organization ADD CONSTRAINT uq_org_code UNIQUE USING INDEX uq_org_code",
+        'ALTER TABLE organization ADD CONSTRAINT "pk_organization" PRIMARY KEY USING INDEX ix_org_id',
+        "ALTER TABLE organization ADD CONSTRAINT ck_code CHECK (length(code) < 20) NOT VALID",
+        "ALTER TABLE organization ADD FOREIGN KEY (parent_id) REFERENCES organization (id) NOT VALID",
+    ],
+)
+def test_the_lints_own_constraint_routes_pass(send: str, sql: str) -> None:
+    """UNIQUE and PRIMARY KEY over an index built CONCURRENTLY; CHECK and FOREIGN KEY NOT VALID."""
+    assert _lint(send, sql).findings == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "key", "route"),
+    [
+        (
+            "ALTER TABLE organization ADD CONSTRAINT uq_organization_code UNIQUE (code)",
+            "execute ADD CONSTRAINT uq_organization_code",
+            "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... UNIQUE USING INDEX",
+        ),
+        (
+            "ALTER TABLE ONLY public.organization ADD PRIMARY KEY (id)",
+            "execute ADD CONSTRAINT",
+            "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... PRIMARY KEY USING INDEX",
+        ),
+        (
+            "ALTER TABLE organization ADD CONSTRAINT ck_organization_code_len CHECK (length(code) < 20)",
+            "execute ADD CONSTRAINT ck_organization_code_len",
+            "ADD CONSTRAINT ... CHECK ... NOT VALID, then VALIDATE CONSTRAINT",
+        ),
+        (
+            "ALTER TABLE organization ADD CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES person",
+            "execute ADD CONSTRAINT fk_parent",
+            "ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID, then VALIDATE CONSTRAINT",
+        ),
+        (
+            "ALTER TABLE person ADD CONSTRAINT xc_person_email EXCLUDE USING btree (email WITH =)",
+            "execute ADD CONSTRAINT xc_person_email",
+            "PostgreSQL has no online route for EXCLUDE",
+        ),
+    ],
+)
+def test_a_raw_constraint_gets_the_route_its_kind_has(sql: str, key: str, route: str) -> None:
+    [finding] = _lint("op.execute", sql).unsafe
+    assert finding.key == key
+    assert finding.route.startswith(route)
+    if "UNIQUE" in sql or "PRIMARY" in sql or "EXCLUDE" in sql:
+        assert "NOT VALID" not in finding.route.replace("no NOT VALID", "")  # it has no NOT VALID
+
+
+def test_raw_sql_findings_are_keyed_by_the_object_so_one_reason_accepts_one_statement() -> None:
+    body = (
+        '    op.execute("ALTER TABLE organization ADD CONSTRAINT ck_organization_code_len '
+        'CHECK (length(code) < 20)")\n'
+        '    op.execute("ALTER TABLE organization ADD CONSTRAINT uq_organization_code UNIQUE (code), '
+        "ADD CONSTRAINT ck_organization_name CHECK (name <> '') NOT VALID\")\n"
+        '    op.execute("CREATE INDEX ix_a ON person (a); CREATE INDEX ix_b ON person (b)")'
+    )
+
+    def unsafe(accepts: str) -> list[str]:
+        extra = f"unsafe_ok = {{{accepts}}}"
+        return [f.key for f in lint_revision(_REVISION.format(phase="expand", extra=extra, body=body)).unsafe]
+
+    every = [
+        "execute ADD CONSTRAINT ck_organization_code_len",
+        "execute ADD CONSTRAINT uq_organization_code",
+        "execute CREATE INDEX ix_a",
+    ]
+    assert unsafe("") == every
+    assert unsafe('"execute ADD CONSTRAINT ck_organization_code_len": "tiny table"') == every[1:]
+    # The key from before objects were named accepts nothing while it could mean either statement.
+    assert unsafe('"execute ADD CONSTRAINT": "tiny table"') == every
+
+
+def test_the_key_without_the_name_still_accepts_the_only_statement_it_can_mean() -> None:
+    body = '    op.execute("CREATE INDEX ix_person_email ON person (email)")'
+    extra = 'unsafe_ok = {"execute CREATE INDEX": "person is empty when this runs"}'
+    [finding] = lint_revision(_REVISION.format(phase="expand", extra=extra, body=body)).findings
+    assert (finding.key, finding.accepted) == (
+        "execute CREATE INDEX ix_person_email",
+        "person is empty when this runs",
+    )

@@ -15,17 +15,29 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .ast_types import metadata_only
 from .raw_ddl import raw_ddl
 from .upgrade_calls import UpgradeCall, callee, keyword, upgrade_calls
 
 _CONCURRENTLY = "postgresql_concurrently"
 _NOT_VALID = "postgresql_not_valid"
-_RAW_INDEX = re.compile(r"\bCREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)", re.IGNORECASE)
-_RAW_DROP_INDEX = re.compile(r"\bDROP\s+INDEX\s+(?!CONCURRENTLY)", re.IGNORECASE)
+_OBJECT = r'(?:"?\w+"?\.)?"?(\w+)"?'  # ix_person, "ix_person", public.ix_person: the last part
+_RAW_INDEX = re.compile(
+    rf"\bCREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)(?:IF\s+NOT\s+EXISTS\s+)?(?:(?!ON\b){_OBJECT})?",
+    re.IGNORECASE,
+)
+_RAW_DROP_INDEX = re.compile(rf"\bDROP\s+INDEX\s+(?!CONCURRENTLY)(?:IF\s+EXISTS\s+)?{_OBJECT}", re.IGNORECASE)
 _WRITE = re.compile(r"^\s*(?:WITH\b.*?\)\s*)?(UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE | re.DOTALL)
 # What bounds one statement to a batch: a LIMIT (in a sub-select), or a key range.
 _BATCHED = re.compile(r"\bLIMIT\b|\bBETWEEN\b|\b\w+\s*(<|>|<=|>=)\s*[:\w]", re.IGNORECASE)
-_RAW_CONSTRAINT = re.compile(r"\bADD\s+CONSTRAINT\b(?![^;]*\bNOT\s+VALID\b)", re.IGNORECASE)
+# One constraint an ALTER TABLE adds, named or not, up to the next clause or statement.
+_RAW_CONSTRAINT = re.compile(
+    r'\bADD\s+(?:CONSTRAINT\s+"?(?P<name>\w+)"?\s+)?'
+    r"(?P<kind>CHECK|FOREIGN\s+KEY|UNIQUE|PRIMARY\s+KEY|EXCLUDE)\b"
+    r"(?P<rest>.*?)(?=;|,\s*(?:ADD|ALTER|DROP|VALIDATE|RENAME)\b|$)",
+    re.IGNORECASE | re.DOTALL,
+)
+_ALTERED_TABLE = re.compile(rf"\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?{_OBJECT}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,7 @@ class Finding:
         problem: What goes wrong on a live database.
         route: The safe way to do the same thing.
         accepted: The reason from the revision's `unsafe_ok`, when it accepts the finding.
+        alias: The key before the lint named raw SQL's objects, still accepted when unambiguous.
     """
 
     operation: str
@@ -45,6 +58,7 @@ class Finding:
     problem: str
     route: str
     accepted: str | None = None
+    alias: str | None = None
 
     @property
     def key(self) -> str:
@@ -128,7 +142,17 @@ def lint_revision(source: str, filename: str = "<revision>") -> RevisionLint:
     for call in calls:
         for finding in _check(call, result, created, drops, validated, raw_sql):
             result._report(finding)
+    _accept_by_alias(result)
     return result
+
+
+def _accept_by_alias(result: RevisionLint) -> None:
+    """Accept a finding by its older, nameless key (`execute ADD CONSTRAINT`) only while no other
+    finding of the revision has that key too: then the reason could be meant for either."""
+    aliases = [finding.alias for finding in result.findings]
+    for index, finding in enumerate(result.findings):
+        if finding.accepted is None and finding.alias is not None and aliases.count(finding.alias) == 1:
+            result.findings[index] = replace(finding, accepted=result.accepts.get(finding.alias))
 
 
 def _check(
@@ -234,8 +258,8 @@ def _check(
 
 
 def _raw_sql(sql: str, contract: bool, created: set[str]) -> list[Finding]:
-    """The first lock-taking statement in `sql`: an unbatched write (expand only), a plain
-    CREATE or DROP INDEX, a constraint validated as it is added."""
+    """The lock-taking statements in `sql`: an unbatched write (expand only), a plain CREATE or
+    DROP INDEX, a constraint checked against every row as it is added."""
     if not contract and (statement := _full_table_write(sql)):
         return [
             Finding(
@@ -247,34 +271,66 @@ def _raw_sql(sql: str, contract: bool, created: set[str]) -> list[Finding]:
                 "changes (`orm-models revision --rename` writes one)",
             )
         ]
-    if _RAW_INDEX.search(sql):
+    if match := _RAW_INDEX.search(sql):
         return [
-            Finding(
-                "execute",
+            _named(
                 "CREATE INDEX",
+                match.group(2),
                 "raw CREATE INDEX without CONCURRENTLY blocks writes",
                 "CREATE INDEX CONCURRENTLY in an autocommit block",
             )
         ]
-    if _RAW_DROP_INDEX.search(sql):
+    if match := _RAW_DROP_INDEX.search(sql):
         return [
-            Finding(
-                "execute",
+            _named(
                 "DROP INDEX",
+                match.group(1),
                 "raw DROP INDEX without CONCURRENTLY blocks reads and writes of its table",
                 "DROP INDEX CONCURRENTLY in an autocommit block",
             )
         ]
-    if _RAW_CONSTRAINT.search(sql) and not created:
-        return [
-            Finding(
-                "execute",
-                "ADD CONSTRAINT",
-                "raw ADD CONSTRAINT validates every row under a lock",
-                "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT",
+    return _raw_constraints(sql, created)
+
+
+def _named(what: str, name: str | None, problem: str, route: str) -> Finding:
+    """A raw-SQL finding keyed by the object it creates (`execute CREATE INDEX ix_person_email`):
+    accepting one statement in `unsafe_ok` must not accept another of the same kind. The key
+    without the name, from before 2.5, still accepts it while it is the only one of its kind."""
+    target = f"{what} {name}" if name else what
+    return Finding("execute", target, problem, route, alias=f"execute {what}" if name else None)
+
+
+def _raw_constraints(sql: str, created: set[str]) -> list[Finding]:
+    """Each constraint `sql` adds to an existing table the way that checks every row under a lock."""
+    findings = []
+    for clause in _RAW_CONSTRAINT.finditer(sql):
+        tables = _ALTERED_TABLE.findall(sql, 0, clause.start())
+        table = tables[-1] if tables else "?"
+        kind = " ".join(clause.group("kind").upper().split())
+        if table in created or (created and table == "?"):
+            continue
+        rest = clause.group("rest")
+        if kind in {"CHECK", "FOREIGN KEY"} and not re.search(r"\bNOT\s+VALID\b", rest, re.I):
+            problem, route = (
+                f"raw ADD CONSTRAINT ... {kind} validates every row of {table} under a lock",
+                f"ADD CONSTRAINT ... {kind} ... NOT VALID, then VALIDATE CONSTRAINT",
             )
-        ]
-    return []
+        elif kind in {"UNIQUE", "PRIMARY KEY"} and not re.match(r"\s*USING\s+INDEX\b", rest, re.I):
+            # NOT VALID does not exist for these: the index is built first, without a lock.
+            problem, route = (
+                f"raw ADD CONSTRAINT ... {kind} builds its index on {table} under a lock that blocks writes",
+                f"CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... {kind} USING INDEX",
+            )
+        elif kind == "EXCLUDE":
+            problem, route = (
+                f"raw ADD CONSTRAINT ... EXCLUDE builds its index on {table} under a lock that blocks writes",
+                "PostgreSQL has no online route for EXCLUDE (no NOT VALID, no USING INDEX): add it while "
+                "the table is small, or accept it in `unsafe_ok` saying why the lock is short",
+            )
+        else:
+            continue
+        findings.append(_named("ADD CONSTRAINT", clause.group("name"), problem, route))
+    return findings
 
 
 def _drop(name: str, target: str, result: RevisionLint, drops: set[str]) -> list[Finding]:
@@ -345,10 +401,18 @@ def _alter_column(call: ast.Call, target: str, validated: bool) -> list[Finding]
     nullable = keyword(call, "nullable")
     changes = {
         "not_null": isinstance(nullable, ast.Constant) and nullable.value is False and not validated,
-        "type": keyword(call, "type_") is not None,
+        "type": keyword(call, "type_") is not None and not _metadata_only_type_change(call),
         "rename": keyword(call, "new_column_name") is not None,
     }
     return [Finding("alter_column", target, *_ALTER[change]) for change, made in changes.items() if made]
+
+
+def _metadata_only_type_change(call: ast.Call) -> bool:
+    """Autogenerate's `existing_type=sa.String(100), type_=sa.String(200)`: a widening PostgreSQL
+    makes in its catalog alone. A USING clause converts every row, so it never is."""
+    if keyword(call, "postgresql_using") is not None:
+        return False
+    return metadata_only(keyword(call, "existing_type"), keyword(call, "type_"))
 
 
 def lint_revisions(sources: dict[str, str]) -> list[RevisionLint]:
@@ -362,7 +426,72 @@ def lint_revisions(sources: dict[str, str]) -> list[RevisionLint]:
             results.append(lint_revision(text, filename))
         except ValueError:
             continue
+    _report_forks(results)
     return _in_upgrade_order(results)
+
+
+# Findings of the tree's shape, not of one upgrade: no `unsafe_ok` accepts them.
+_TREE_FINDINGS = frozenset({"duplicate_revision", "second_head"})
+
+
+def _report_forks(results: list[RevisionLint]) -> None:
+    """Two revisions with one id, or two of one phase after the same revision: what two branches
+    that each ran `orm-models revision` leave after a clean git merge. Alembic then refuses to
+    upgrade (or stops at one of the heads), so the later file by name gets a finding."""
+    first_by_id: dict[str, RevisionLint] = {}
+    first_after: dict[tuple[str, str], RevisionLint] = {}
+    for result in results:  # sorted by file name: the later file is the one to renumber
+        if (earlier := first_by_id.setdefault(result.revision, result)) is not result:
+            problem = f"{earlier.filename} and {result.filename} both say revision {result.revision}"
+            result.findings.append(_fork("duplicate_revision", problem, earlier, result, results))
+            continue
+        for parent in _parents(result):
+            if (earlier := first_after.setdefault((result.phase, parent), result)) is not result:
+                problem = (
+                    f"{earlier.filename} and {result.filename} both come after {parent}: "
+                    f"the {result.phase} branch has two heads"
+                )
+                result.findings.append(_fork("second_head", problem, earlier, result, results))
+
+
+def _fork(
+    operation: str, problem: str, earlier: RevisionLint, later: RevisionLint, results: list[RevisionLint]
+) -> Finding:
+    """The finding on `later`, with the renumbering that chains it after the branch's head."""
+    head = _branch_head(earlier, later, results)
+    if operation == "second_head":
+        route = (
+            f'chain the later one after the branch\'s head: in {later.filename} set down_revision = "{head}"'
+        )
+        return Finding(operation, later.revision, problem, route)
+    # The next number past every id's leading one, as `orm-models revision` numbers a new file.
+    numbers = [int(match.group()) for r in results if (match := re.match(r"\d+", r.revision))]
+    free = str(max(numbers) + 1).zfill(len(later.revision)) if later.revision.isdigit() else "<next id>"
+    renamed = later.filename.replace(later.revision, free, 1)
+    route = (
+        f"renumber the later one: git mv {later.filename} {renamed}, then in it set "
+        f'revision = "{free}" and down_revision = "{head}"'
+    )
+    return Finding(operation, later.revision, problem, route)
+
+
+def _branch_head(start: RevisionLint, skip: RevisionLint, results: list[RevisionLint]) -> str:
+    """The newest revision of `start`'s phase that follows `start`, leaving `skip` out."""
+    head, seen = start, {start.revision}
+    while child := next(
+        (
+            r
+            for r in results
+            if r is not skip
+            and r.phase == start.phase
+            and head.revision in _parents(r)
+            and r.revision not in seen
+        ),
+        None,
+    ):
+        head = child
+        seen.add(child.revision)
+    return head.revision
 
 
 def _parents(result: RevisionLint) -> tuple[str, ...]:
@@ -438,7 +567,8 @@ def unreleased(
     shipped = set(released)
     new = []
     for result in results:
-        if result.revision in shipped:
+        forked = any(finding.operation in _TREE_FINDINGS for finding in result.findings)
+        if result.revision in shipped and not forked:  # a new file reusing a released id is new
             continue
         after = _descendants(results, result.revision)
         skipped_by = next((later.revision for later in results if later.revision in after & shipped), None)
