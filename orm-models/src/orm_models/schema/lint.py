@@ -267,8 +267,9 @@ def _raw_sql(sql: str, contract: bool, created: set[str]) -> list[Finding]:
                 statement,
                 "one statement rewrites every matching row of a live table: its row locks block "
                 "writers until the revision commits, and it bloats the table",
-                "batch it: UPDATE ... WHERE id IN (SELECT id ... LIMIT n) in a loop until no row "
-                "changes (`orm-models revision --rename` writes one)",
+                "batch it and commit each batch: UPDATE ... WHERE id IN (SELECT id ... LIMIT n) in a "
+                "loop inside op.get_context().autocommit_block() until no row changes, the revision "
+                "re-runnable (`orm-models revision --rename` writes one)",
             )
         ]
     if match := _RAW_INDEX.search(sql):
