@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from released import FIRST_CONTRACT, LAST_1X_HEAD
 
 from orm_models import cli, head_revision
 from orm_models.cli import main
@@ -182,10 +183,10 @@ def test_closed_pipe_is_quiet(tmp_path: Path) -> None:
 
 def test_migrate_names_the_contract_revision_it_holds_back(create_database: Any) -> None:
     url = create_database()
-    assert _cli("migrate", "--database-url", url, "--revision", "0002").returncode == 0
+    assert _cli("migrate", "--database-url", url, "--revision", LAST_1X_HEAD).returncode == 0
     held = _cli("migrate", "--database-url", url)
     assert held.returncode == 0, held.stderr
-    assert "stopped before contract revision 0003" in held.stdout
+    assert f"stopped before contract revision {FIRST_CONTRACT}" in held.stdout
     assert "person.last_name" in held.stdout
     status = json.loads(_cli("status", "--json", "--database-url", url).stdout)
     assert status["database_revision"] == head_revision()  # every expand revision ran

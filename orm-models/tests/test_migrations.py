@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from released import FIRST_CONTRACT, LAST_1X_HEAD, release_head
 from sqlalchemy.orm import Session
 
 import orm_models
@@ -107,24 +108,24 @@ def test_rename_history_keeps_data_across_releases(create_database: Any) -> None
     """1.0.0 writes last_name; 1.1.0 backfills family_name; 2.0.0 drops last_name; and back."""
     url = create_database()
     engine = sa.create_engine(url, poolclass=sa.NullPool)  # no idle session: the gate would count it
-    migrate(url, "0001")
+    migrate(url, release_head("1.0.0"))
     with engine.begin() as connection:
         connection.execute(
             sa.text(
                 "INSERT INTO person (external_id, given_name, last_name) VALUES ('p1', 'Ada', 'Lovelace')"
             )
         )
-    migrate(url, "0002")
+    migrate(url, LAST_1X_HEAD)
     with engine.connect() as connection:
         row = connection.execute(sa.text("SELECT last_name, family_name FROM person")).one()
     assert tuple(row) == ("Lovelace", "Lovelace")
 
-    migrate(url, "0003", contract=True)
+    migrate(url, FIRST_CONTRACT, contract=True)
     columns = {column["name"] for column in sa.inspect(engine).get_columns("person")}
     assert "last_name" not in columns
     assert "family_name" in columns
 
-    downgrade(url, "0002")
+    downgrade(url, LAST_1X_HEAD)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT last_name FROM person")).scalar_one() == "Lovelace"
     engine.dispose()
@@ -146,10 +147,10 @@ def test_migrations_run_from_the_installed_package(create_database: Any) -> None
 def test_migrate_holds_back_a_contract_revision_until_asked(create_database: Any) -> None:
     """A database on 1.1 (0002) has 1.x clients: the contract drop waits for contract=True."""
     url = create_database()
-    assert migrate(url, "0002") is None
+    assert migrate(url, LAST_1X_HEAD) is None
     engine = sa.create_engine(url)
 
-    assert migrate(url) == "0003"
+    assert migrate(url) == FIRST_CONTRACT
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()  # every expand revision ran
         assert branch_heads()["contract"] not in current_heads(connection)
@@ -164,8 +165,8 @@ def test_migrate_holds_back_a_contract_revision_until_asked(create_database: Any
 
 def test_expand_revisions_before_a_contract_still_run(create_database: Any) -> None:
     url = create_database()
-    migrate(url, "0001")
-    assert migrate(url) == "0003"  # every expand revision applied, 0003 (contract) held back
+    migrate(url, release_head("1.0.0"))
+    assert migrate(url) == FIRST_CONTRACT  # every expand revision applied, 0003 (contract) held back
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
@@ -200,10 +201,10 @@ def _names(connection: sa.Connection, external_id: str) -> tuple[str | None, str
 def test_a_database_in_the_expand_state_takes_writes_from_every_release(create_database: Any) -> None:
     """Contract held back (1.x clients live): 2.x and 1.0 writers both work, each sees the other's."""
     url = create_database()
-    migrate(url, "0002")  # a database 1.1.0 clients use
+    migrate(url, LAST_1X_HEAD)  # a database 1.1.0 clients use
     engine = sa.create_engine(url)
     _insert_as_1_0(engine, "early", "Babbage")  # after 0002's backfill, before any bridge
-    assert migrate(url) == "0003"  # this release's routine migrate: contract held back
+    assert migrate(url) == FIRST_CONTRACT  # this release's routine migrate: contract held back
 
     with Session(engine) as session:  # a 2.x writer: the models have no last_name
         session.add_all(
@@ -263,7 +264,7 @@ def test_downgrading_the_contract_restores_the_bridge(create_database: Any) -> N
         assert _names(connection, "old-mono") == ("", None)  # 0002c's function, not 0002a's
     assert "schema_client" in _tables(url)  # the registry is 0002c's: it stays
 
-    downgrade(url, "0002")  # 1.1.0's schema: no bridge at all
+    downgrade(url, LAST_1X_HEAD)  # 1.1.0's schema: no bridge at all
     with engine.connect() as connection:
         triggers = connection.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"))
         assert triggers.scalar_one() == 0

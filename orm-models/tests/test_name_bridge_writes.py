@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
+from released import FIRST_CONTRACT, LAST_1X_HEAD
 
 from orm_models import migrate
 
@@ -12,7 +13,7 @@ from orm_models import migrate
 def expanded_engine(create_database: Callable[[], str]) -> Iterator[sa.Engine]:
     """A database 1.1.0 clients used, migrated by this release without --contract (one per module)."""
     url = create_database()
-    migrate(url, "0002")
+    migrate(url, LAST_1X_HEAD)
     with sa.create_engine(url).begin() as connection:
         # Written before any bridge: a 1.0 mononym, a 1.1.0 mononym, a 1.0 name after 0002's backfill.
         connection.execute(
@@ -22,7 +23,7 @@ def expanded_engine(create_database: Callable[[], str]) -> Iterator[sa.Engine]:
                 "('late', 'Ada', 'Lovelace', NULL)"
             )
         )
-    assert migrate(url) == "0003"
+    assert migrate(url) == FIRST_CONTRACT
     engine = sa.create_engine(url)
     yield engine
     engine.dispose()

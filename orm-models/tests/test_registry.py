@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from released import FIRST_CONTRACT, LAST_1X_HEAD
 
 import orm_models
 from orm_models import ContractBlockedError, RegistrationError, head_revision, migrate, register_client
@@ -31,8 +32,8 @@ V1_MAPS = ["organization.name", "person.family_name", "person.given_name", "pers
 def expanded(create_database: Callable[[], str]) -> Iterator[tuple[str, sa.Engine]]:
     """A database in the expand state: 1.1.0's schema migrated by this release, contract held back."""
     url = create_database()
-    migrate(url, "0002")
-    assert migrate(url) == "0003"
+    migrate(url, LAST_1X_HEAD)
+    assert migrate(url) == FIRST_CONTRACT
     engine = _engine(url)
     yield url, engine
     engine.dispose()
@@ -41,8 +42,8 @@ def expanded(create_database: Callable[[], str]) -> Iterator[tuple[str, sa.Engin
 @pytest.fixture(scope="module")
 def shared_database(create_database: Callable[[], str]) -> Iterator[tuple[str, sa.Engine]]:
     url = create_database()
-    migrate(url, "0002")
-    assert migrate(url) == "0003"
+    migrate(url, LAST_1X_HEAD)
+    assert migrate(url) == FIRST_CONTRACT
     engine = _engine(url)
     yield url, engine
     engine.dispose()
@@ -123,7 +124,7 @@ def test_the_gate_refuses_while_a_live_client_maps_the_drop(expanded: tuple[str,
 
     with pytest.raises(ContractBlockedError) as refused:
         migrate(url, contract=True)
-    assert refused.value.revision == "0003"
+    assert refused.value.revision == FIRST_CONTRACT
     assert [(b.client.service, b.client.orm_models_version, b.columns) for b in refused.value.blockers] == [
         ("loader", "1.1.0", ("person.last_name",))
     ]
@@ -150,7 +151,7 @@ def test_force_needs_a_reason_and_is_audited(expanded: tuple[str, sa.Engine]) ->
     audit = _audit(engine)
     # The released contract drops what the 1.x loader maps: forced. A later contract in the tree
     # may drop nothing it maps (then applied), but every one carries the reason.
-    assert (audit[0].action, audit[0].revision) == ("contract_forced", "0003")
+    assert (audit[0].action, audit[0].revision) == ("contract_forced", FIRST_CONTRACT)
     assert [(r.revision, r.reason) for r in audit] == [(c, "loader retired, host gone") for c in contracts]
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from released import FIRST_CONTRACT
 
 from orm_models import Base, alembic_config, current_revision, head_revision, migrate, registry
 from orm_models.migrate import DatabaseAheadError, current_heads
@@ -26,7 +27,7 @@ from orm_models.version_state import (
     reduce_heads,
 )
 
-_CONTRACT = "0003"  # the chain's only contract revision (released history: it never changes)
+_CONTRACT = FIRST_CONTRACT  # the released chain's contract revision
 
 
 def _tree_heads() -> frozenset[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from released import LAST_1X_HEAD, release_head
 from schema_helpers import PROJECT
 
 import orm_models
@@ -284,7 +285,7 @@ def test_autogenerate_on_a_database_behind_the_tree_is_one_line(
 ) -> None:
     url = create_database()
     new = _numbered(tree)[1]
-    migrate(url, "0001")  # in use by someone (not empty): left alone, so it must be at head
+    migrate(url, release_head("1.0.0"))  # in use by someone (not empty): left alone, so it must be at head
     args = ["revision", "-m", "x", "--phase", "expand", "--autogenerate", "--database-url", url]
     result = _cli(*args, cwd=tree)
     assert result.returncode == 1
@@ -480,7 +481,7 @@ def test_a_later_expand_revision_reaches_a_database_that_holds_the_contract_back
     )
     written.write_text("import sqlalchemy as sa\nfrom alembic import op\n\n" + body)
     url = create_database()
-    migrate(url, "0002")  # 1.1.0's database: its clients map last_name
+    migrate(url, LAST_1X_HEAD)  # 1.1.0's database: its clients map last_name
     _migrate_with_tree(tree, url, "expand@head")
     engine = sa.create_engine(url)
     columns = {c["name"] for c in sa.inspect(engine).get_columns("person")}
