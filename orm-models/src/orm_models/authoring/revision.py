@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.engine import URL
 
 import orm_models
 from orm_models.authoring.rename import Rename, contract_source, expand_source
 from orm_models.schema.lint import RevisionLint, head_of, heads_of, lint_revision, lint_revisions
-from orm_models.schema.sources import revision_sources
+from orm_models.schema.manifest import Manifest
+from orm_models.schema.sources import read_manifest, revision_sources
 
 PHASES = ("expand", "contract")
 _PACKAGE_PARTS = ("orm_models", "migrations", "versions")
@@ -158,15 +158,12 @@ def new_rename(spec: str, phase: str = "expand", *, versions_dir: Path | None = 
     )
 
 
-def _released_schema(src_dir: Path | None) -> dict[str, Any]:
+def _released_schema(src_dir: Path | None) -> Manifest:
     """The last release's schema manifest (the tree's schema-baseline.json), {} when there is none."""
     from orm_models.schema.check import BASELINE_NAME  # the check's stack loads only when it runs
 
     baseline = src_dir.parent / BASELINE_NAME if src_dir else None
-    if baseline is None or not baseline.is_file():
-        return {}
-    manifest: dict[str, Any] = json.loads(baseline.read_text(encoding="utf-8"))
-    return manifest
+    return read_manifest(baseline) if baseline is not None and baseline.is_file() else {}
 
 
 def _rename_revision(rename: Rename, versions: Path, tree: list[RevisionLint]) -> str:
