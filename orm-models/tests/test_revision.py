@@ -333,7 +333,7 @@ _INSERT_OLD_NAME = sa.text(
 )
 
 
-def _migrate_with_tree(tree: Path, url: str, target: str) -> None:
+def _migrate_with_tree(tree: Path, url: str, target: str, *, ok: bool = True) -> str:
     """Migrate with the scratch tree's own revisions (its `orm_models` first on the path)."""
     result = subprocess.run(
         [sys.executable, "-c", _RUN_TREE_MIGRATIONS, url, target],
@@ -342,7 +342,51 @@ def _migrate_with_tree(tree: Path, url: str, target: str) -> None:
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, result.stderr
+    assert (result.returncode == 0) == ok, result.stderr
+    return result.stderr
+
+
+def test_a_rename_backfill_commits_each_batch_and_a_stopped_one_goes_on(
+    tree: Path, create_database: Callable[[], str]
+) -> None:
+    """Batches committed one by one (a batch's row locks last one statement): a backfill that
+    fails part-way keeps the batches before it, and the next migrate finishes the rest."""
+    assert _cli("revision", "--rename", "person.email:email_address", cwd=tree).returncode == 0
+    url = create_database()
+    migrate(url)
+    engine = sa.create_engine(url, poolclass=sa.NullPool)  # no idle session: the gate would see a client
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO person (external_id, given_name, family_name, email) "
+                "SELECT 'p' || n, 'G', 'F', 'p' || n || '@x' FROM generate_series(1, 2500) AS n"
+            )
+        )
+        # The last row refuses to be copied: the backfill stops in its third batch of 1000.
+        connection.execute(
+            sa.text(
+                "CREATE FUNCTION refuse_p2500() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.external_id = 'p2500' AND NEW.email_address IS NOT NULL THEN "
+                "RAISE EXCEPTION 'p2500 refused'; END IF; RETURN NEW; END $$"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "CREATE TRIGGER refuse_p2500 BEFORE UPDATE ON person "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_p2500()"
+            )
+        )
+    assert "p2500 refused" in _migrate_with_tree(tree, url, "expand@head", ok=False)
+
+    copied = sa.text("SELECT count(*) FROM person WHERE email_address = email")
+    with engine.connect() as connection:
+        assert connection.execute(copied).scalar_one() >= 1000  # the committed batches stayed
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TRIGGER refuse_p2500 ON person"))
+    _migrate_with_tree(tree, url, "expand@head")  # re-run: it goes on from there
+    with engine.connect() as connection:
+        assert connection.execute(copied).scalar_one() == 2500
+    engine.dispose()
 
 
 def test_rename_scaffold_writes_an_expand_that_keeps_both_names_in_step_and_its_contract(
