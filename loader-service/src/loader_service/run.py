@@ -140,6 +140,7 @@ def run_load(settings: Settings, options: RunOptions, progress: ProgressReporter
                     delete,
                     requested=options.load_path,
                     staged=valid,
+                    last_record=transform.read,
                     swap=SwapSettings(
                         settings.bulk_share, settings.swap_lock_timeout, settings.merge_lock_timeout
                     ),

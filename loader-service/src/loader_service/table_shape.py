@@ -29,6 +29,7 @@ class Identity:
     """The sequence's name (unqualified; it lives in the table's schema)."""
     options: str
     """`INCREMENT BY ... NO CYCLE`: the options to recreate it with."""
+    increment: int = 1
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,8 @@ def _identity(cursor: pg.cursor, oid: int) -> tuple[Identity | None, int | None]
         f"INCREMENT BY {int(increment)} MINVALUE {int(minimum)} MAXVALUE {int(maximum)} "
         f"START WITH {int(start)} CACHE {int(cache)} {'CYCLE' if cycle else 'NO CYCLE'}"
     )
-    return Identity(column, "ALWAYS" if kind == "a" else "BY DEFAULT", sequence, options), sequence_oid
+    generated = "ALWAYS" if kind == "a" else "BY DEFAULT"
+    return Identity(column, generated, sequence, options, int(increment)), sequence_oid
 
 
 def _grants(cursor: pg.cursor, oid: int) -> tuple[tuple[str, str, bool], ...]:

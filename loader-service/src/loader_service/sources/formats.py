@@ -174,11 +174,13 @@ class RecordSource:
         width = len(header)
         project = _projector(header)
         lines = self._lines
-        reader = csv.reader(lines, strict=True)
         number = 0
         last = lines.offset  # where the last record ended
         while True:
             lines.record_bytes = 0
+            # Anew after a skipped record: the lines' iterator that raised is spent (csv.reader
+            # starts each row afresh anyway).
+            reader = csv.reader(lines, strict=True)
             try:
                 for row in reader:
                     lines.record_bytes = 0  # the next record starts here
