@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from orm_models.people import Person
+from conftest import HEADER, fingerprint, people, person_rows, write_csv, write_jsonl
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
@@ -28,10 +28,7 @@ from loader_service.config import Settings
 from loader_service.errors import LoaderError
 from loader_service.report import Summary
 from loader_service.run import RunOptions, run_load
-
-from conftest import HEADER, fingerprint, people, person_rows, write_csv, write_jsonl
-
-NEXT_TABLE = "loader_next_person"
+from orm_models.people import Person
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -60,11 +57,12 @@ def sequence_state(engine: Engine) -> tuple[int, bool, int]:
     """(last_value, is_called, increment) of person's identity sequence, whichever table holds it now."""
     with engine.connect() as connection:
         name = sequence(connection)
-        last, called = connection.execute(text(f"SELECT last_value, is_called FROM {name}")).one()
-        increment = connection.execute(
-            text("SELECT seqincrement FROM pg_sequence WHERE seqrelid = CAST(:name AS regclass)"), {"name": name}
+        state = connection.execute(text(f"SELECT last_value, is_called FROM {name}")).one()
+        increment: int = connection.execute(
+            text("SELECT seqincrement FROM pg_sequence WHERE seqrelid = CAST(:name AS regclass)"),
+            {"name": name},
         ).scalar_one()
-    return int(last), bool(called), int(increment)
+    return int(state[0]), bool(state[1]), increment
 
 
 def orm_insert(engine: Engine, key: str) -> int:
@@ -80,7 +78,10 @@ def advance_and_empty(engine: Engine, handed_out: int) -> None:
     """The sequence has handed out ids up to `handed_out`; the table is then emptied, sequence kept."""
     with engine.begin() as connection:
         connection.execute(
-            text("INSERT INTO person (external_id, given_name) SELECT 'old-' || n, 'Old' FROM generate_series(1, 5) n")
+            text(
+                "INSERT INTO person (external_id, given_name)"
+                " SELECT 'old-' || n, 'Old' FROM generate_series(1, 5) n"
+            )
         )
         connection.execute(text(f"SELECT setval('{sequence(connection)}', :value)"), {"value": handed_out})
         connection.execute(text("TRUNCATE person"))  # no RESTART IDENTITY
@@ -106,7 +107,9 @@ def relations(engine: Engine) -> set[str]:
 def leftovers(engine: Engine) -> list[str]:
     with engine.connect() as connection:
         return list(
-            connection.execute(text("SELECT relname FROM pg_class WHERE relname LIKE 'loader_next%'")).scalars()
+            connection.execute(
+                text("SELECT relname FROM pg_class WHERE relname LIKE 'loader_next%'")
+            ).scalars()
         )
 
 
@@ -144,15 +147,30 @@ def test_first_load_takes_ids_from_the_sequence_past_every_id_handed_out(
 ) -> None:
     caplog.set_level(logging.INFO, logger="loader_service")
     advance_and_empty(engine, 1000)
-    summary = load(settings, write_csv(tmp_path / "people.csv", person_rows(200)), tmp_path)
+    with engine.begin() as connection:  # another session holds cached values 1001..1020: handed out too
+        connection.execute(text("ALTER TABLE person ALTER COLUMN id SET CACHE 20"))
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+            other.execute(text("INSERT INTO person (external_id, given_name) VALUES ('cached', 'C')"))
+            other.execute(text("DELETE FROM person"))
+            summary = load(settings, write_csv(tmp_path / "people.csv", person_rows(200)), tmp_path)
+            cached_after: int = other.execute(
+                text("INSERT INTO person (external_id, given_name) VALUES ('cached-2', 'C') RETURNING id")
+            ).scalar_one()
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE person ALTER COLUMN id SET CACHE 1"))
 
     assert (summary.inserted, summary.rejected) == (200, 0)
     assert any("path=bulk" in line for line in path_events(caplog)), path_events(caplog)
-    loaded = ids(engine)
-    assert len(loaded) == 200 and len(set(loaded.values())) == 200
-    assert min(loaded.values()) > 1000, "an id the sequence had already handed out was reused"
+    loaded = {key: value for key, value in ids(engine).items() if key.startswith("p-")}
+    assert len(loaded) == 200
+    assert len(set(loaded.values())) == 200
+    assert min(loaded.values()) > 1020, "an id the sequence had already handed out was reused"
+    assert cached_after not in loaded.values()
     last, called, _ = sequence_state(engine)
-    assert called and last >= max(loaded.values())
+    assert called
+    assert last >= max(loaded.values())
     assert orm_insert(engine, "orm-after") > max(loaded.values())
 
 
@@ -168,19 +186,27 @@ def test_first_load_with_rejects_and_duplicate_keys_keeps_the_earliest(
 
     assert (summary.inserted, summary.rejected) == (99, 3)
     stored = people(engine)
-    assert "p-00010" not in stored and len(stored) == 99
+    assert "p-00010" not in stored
+    assert len(stored) == 99
     assert stored["p-00005"]["given_name"] == "Given5"
-    assert (stored["p-00020"]["given_name"], stored["p-00020"]["email"]) == ("Given20", "person20@example.com")
+    assert (stored["p-00020"]["given_name"], stored["p-00020"]["email"]) == (
+        "Given20",
+        "person20@example.com",
+    )
     rejected = rejects(tmp_path)
     assert [reject["record"] for reject in rejected] == sorted(reject["record"] for reject in rejected)
     numbers = [reject["record"] for reject in rejected]
-    assert numbers[1] - numbers[0] == 90 and numbers[2] - numbers[1] == 1  # records 11, 101, 102 (1-based)
+    assert numbers[1] - numbers[0] == 90
+    assert numbers[2] - numbers[1] == 1
     loaded = [int(row["id"]) for row in stored.values()]
-    assert len(set(loaded)) == 99 and min(loaded) > 500
+    assert len(set(loaded)) == 99
+    assert min(loaded) > 500
     assert orm_insert(engine, "orm-after") > max(loaded)
 
 
-def test_first_load_with_an_identity_increment_of_5(settings: Settings, engine: Engine, tmp_path: Path) -> None:
+def test_first_load_with_an_identity_increment_of_5(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE person ALTER COLUMN id SET INCREMENT BY 5"))
     try:
@@ -190,10 +216,12 @@ def test_first_load_with_an_identity_increment_of_5(settings: Settings, engine: 
         loaded = sorted(ids(engine).values())
         last, _, increment = sequence_state(engine)
         assert increment == 5, "the swapped-in identity lost its INCREMENT"
-        assert min(loaded) > 1000 and len(set(loaded)) == 30
+        assert min(loaded) > 1000
+        assert len(set(loaded)) == 30
         assert all(value % 5 == 0 for value in loaded), f"ids not from a sequence of step 5: {loaded[:8]}"
         after = orm_insert(engine, "orm-after")
-        assert after > max(loaded) and after % 5 == 0
+        assert after > max(loaded)
+        assert after % 5 == 0
         assert last >= max(loaded)
     finally:
         with engine.begin() as connection:
@@ -236,33 +264,49 @@ def test_bulk_swap_keeps_the_tables_shape_foreign_key_and_grants(
 
     def shape() -> dict[str, Any]:
         with engine.connect() as connection:
-            one = lambda sql: sorted(tuple(row) for row in connection.execute(text(sql)))  # noqa: E731
+
+            def one(sql: str) -> list[tuple[Any, ...]]:
+                return sorted(tuple(row) for row in connection.execute(text(sql)))
+
             return {
                 "constraints": one(
-                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'person'::regclass"
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                    " WHERE conrelid = 'person'::regclass"
                 ),
-                "indexes": one("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'person'::regclass"),
+                "indexes": one(
+                    "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'person'::regclass"
+                ),
                 "columns": one(
                     """SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                               a.attidentity, pg_get_expr(d.adbin, d.adrelid)
-                       FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                       FROM pg_attribute a
+                       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                        WHERE a.attrelid = 'person'::regclass AND a.attnum > 0 AND NOT a.attisdropped"""
                 ),
-                "comment": connection.execute(text("SELECT obj_description('person'::regclass, 'pg_class')")).scalar(),
+                "comment": connection.execute(
+                    text("SELECT obj_description('person'::regclass, 'pg_class')")
+                ).scalar(),
                 "grant": connection.execute(
                     text("SELECT has_table_privilege(:role, 'person', 'SELECT')"), {"role": role}
                 ).scalar(),
             }
 
     with engine.begin() as connection:
-        original_comment = connection.execute(text("SELECT obj_description('person'::regclass, 'pg_class')")).scalar()
+        original_comment = connection.execute(
+            text("SELECT obj_description('person'::regclass, 'pg_class')")
+        ).scalar()
         connection.execute(text(f'CREATE ROLE "{role}" NOLOGIN'))
         connection.execute(text(f'GRANT SELECT ON person TO "{role}"'))
         connection.execute(text("COMMENT ON TABLE person IS 'people (blind test)'"))
     try:
         before = shape()
         load(settings, write_csv(tmp_path / "first.csv", person_rows(60)), tmp_path, load_path="bulk")
-        load(settings, write_csv(tmp_path / "second.csv", person_rows(60, variant="x")), tmp_path, load_path="bulk")
+        load(
+            settings,
+            write_csv(tmp_path / "second.csv", person_rows(60, variant="x")),
+            tmp_path,
+            load_path="bulk",
+        )
         assert shape() == before
         # The foreign key into organization still acts: ON DELETE SET NULL.
         with engine.begin() as connection:
@@ -333,7 +377,10 @@ def test_a_concurrent_writer_during_a_first_load_collides_with_no_id(
                     during_build.append(key)
                 try:
                     written[key] = connection.execute(
-                        text("INSERT INTO person (external_id, given_name) VALUES (:key, 'Writer') RETURNING id"),
+                        text(
+                            "INSERT INTO person (external_id, given_name)"
+                            " VALUES (:key, 'Writer') RETURNING id"
+                        ),
                         {"key": key},
                     ).scalar_one()
                 except Exception as error:
@@ -386,6 +433,48 @@ def test_readers_see_the_old_or_the_new_table_during_a_bulk_swap(
     assert fingerprint(engine)[0] == 25_000
 
 
+def test_a_long_reader_delays_the_swap_without_queueing_new_readers_and_its_timeout_changes_nothing(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    load(settings, write_csv(tmp_path / "first.csv", person_rows(3_000)), tmp_path)
+    before, tables = fingerprint(engine), relations(engine)
+    source = write_csv(tmp_path / "second.csv", person_rows(3_000, variant="new"))
+    busy = _Seen("event=swap_lock_busy")
+    logging.getLogger("loader_service").addHandler(busy)
+    logging.getLogger("loader_service").setLevel(logging.INFO)
+    try:
+        # 1. The long reader outlasts the swap's attempts: the run fails and nothing changed.
+        patient = settings.model_copy(update={"merge_lock_timeout": 1.0})
+        with engine.connect() as reader:
+            reader.execute(
+                text("SELECT count(*) FROM person")
+            ).scalar_one()  # holds ACCESS SHARE until rollback
+            thread, outcome, done = in_thread(lambda: load(patient, source, tmp_path, load_path="bulk"))
+            thread.join(120)
+            reader.rollback()
+        assert isinstance(outcome.get("error"), LoaderError), outcome
+        assert busy.event.is_set()
+        assert fingerprint(engine) == before
+        assert not leftovers(engine)
+        assert relations(engine) == tables
+
+        # 2. The long reader ends while the swap retries: new readers read meanwhile, the run completes.
+        busy.event.clear()
+        with engine.connect() as reader:
+            reader.execute(text("SELECT count(*) FROM person")).scalar_one()
+            thread, outcome, done = in_thread(lambda: load(settings, source, tmp_path, load_path="bulk"))
+            assert busy.event.wait(60), "the swap never found its lock busy"
+            with engine.connect() as newcomer:
+                assert newcomer.execute(text("SELECT count(*) FROM person")).scalar_one() == 3_000
+            assert not done.is_set()
+            reader.rollback()
+            thread.join(120)
+    finally:
+        logging.getLogger("loader_service").removeHandler(busy)
+    assert "error" not in outcome, outcome.get("error")
+    assert people(engine)["p-00001"]["family_name"] == "Family1new"
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 
@@ -394,7 +483,12 @@ def test_a_quoted_multi_line_csv_field_loads_and_records_are_counted_not_lines(
 ) -> None:
     rows = person_rows(6)
     rows[1] = {**rows[1], "email": "bad"}
-    rows[2] = {**rows[2], "givenName": "Anna\nMaria\nLuisa", "org": "org-ml", "orgName": 'Org, "quoted"\nline 2'}
+    rows[2] = {
+        **rows[2],
+        "givenName": "Anna\nMaria\nLuisa",
+        "org": "org-ml",
+        "orgName": 'Org, "quoted"\nline 2',
+    }
     rows[4] = {**rows[4], "email": "bad too"}
     summary = load(settings, write_csv(tmp_path / "people.csv", rows), tmp_path, max_errors=2)
 
@@ -402,14 +496,14 @@ def test_a_quoted_multi_line_csv_field_loads_and_records_are_counted_not_lines(
     stored = people(engine)
     assert stored["p-00002"]["given_name"] == "Anna\nMaria\nLuisa"
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT name FROM organization WHERE external_id = 'org-ml'")).scalar_one() == (
-            'Org, "quoted"\nline 2'
-        )
+        assert connection.execute(
+            text("SELECT name FROM organization WHERE external_id = 'org-ml'")
+        ).scalar_one() == ('Org, "quoted"\nline 2')
     first, second = (reject["record"] for reject in rejects(tmp_path))
     assert second - first == 3, "record numbers count lines, not records"
 
 
-def test_an_over_long_csv_record_in_the_middle_is_one_reject_and_the_rest_loads(
+def test_an_over_long_record_in_the_middle_is_one_reject_and_the_rest_loads_csv_and_jsonl(
     settings: Settings, engine: Engine, tmp_path: Path
 ) -> None:
     limited = settings.model_copy(update={"max_record_bytes": 20_000})
@@ -421,7 +515,12 @@ def test_an_over_long_csv_record_in_the_middle_is_one_reject_and_the_rest_loads(
     summary = load(limited, write_csv(tmp_path / "people.csv", rows), tmp_path, max_errors=4)
 
     assert (summary.inserted, summary.rejected) == (18, 4)
-    assert set(people(engine)) == {f"p-{n:05d}" for n in range(22)} - {"p-00001", "p-00002", "p-00004", "p-00021"}
+    assert set(people(engine)) == {f"p-{n:05d}" for n in range(22)} - {
+        "p-00001",
+        "p-00002",
+        "p-00004",
+        "p-00021",
+    }
     bad, long_line, long_record, last = rejects(tmp_path)
     assert (long_line["record"], long_record["record"], last["record"]) == (
         bad["record"] + 1,
@@ -431,18 +530,17 @@ def test_an_over_long_csv_record_in_the_middle_is_one_reject_and_the_rest_loads(
     assert "maximum record size" in reasons(long_line), reasons(long_line)
     assert "maximum record size" in reasons(long_record), reasons(long_record)
 
-
-def test_an_over_long_json_line_in_the_middle_is_one_reject_and_the_rest_loads(
-    settings: Settings, engine: Engine, tmp_path: Path
-) -> None:
-    limited = settings.model_copy(update={"max_record_bytes": 20_000})
-    rows = person_rows(12)
+    # The JSON Lines equivalent: one line over the limit, between valid ones.
+    (tmp_path / "rejects.jsonl").unlink()
+    rows = person_rows(12, variant="j")
     rows[1] = {**rows[1], "email": "bad"}
     rows[2] = {**rows[2], "familyName": "L" * 90_000}
-    summary = load(limited, write_jsonl(tmp_path / "people.jsonl", rows), tmp_path, max_errors=2)
-
-    assert (summary.inserted, summary.rejected) == (10, 2)
-    assert set(people(engine)) == {f"p-{n:05d}" for n in range(12)} - {"p-00001", "p-00002"}
+    summary = load(
+        limited, write_jsonl(tmp_path / "people.jsonl", rows), tmp_path, max_errors=2, mode="append"
+    )
+    assert (summary.rejected, summary.updated, summary.inserted) == (2, 9, 1)
+    stored = people(engine)
+    assert all(stored[f"p-{n:05d}"]["family_name"] == f"Family{n}j" for n in range(12) if n not in (1, 2))
     bad, long_line = rejects(tmp_path)
     assert long_line["record"] == bad["record"] + 1
     assert "maximum record size" in reasons(long_line), reasons(long_line)
@@ -453,7 +551,9 @@ def test_a_bom_blank_lines_and_no_final_newline_csv_and_jsonl(
 ) -> None:
     rows = person_rows(3)
     lines = [",".join(HEADER)] + [",".join(str(row[field]) for field in HEADER) for row in rows]
-    csv_bytes = codecs.BOM_UTF8 + (lines[0] + "\r\n" + lines[1] + "\n\n" + lines[2] + "\r\n\r\n" + lines[3]).encode()
+    csv_bytes = (
+        codecs.BOM_UTF8 + (lines[0] + "\r\n" + lines[1] + "\n\n" + lines[2] + "\r\n\r\n" + lines[3]).encode()
+    )
     (tmp_path / "people.csv").write_bytes(csv_bytes)
     summary = load(settings, tmp_path / "people.csv", tmp_path)
     assert (summary.inserted, summary.rejected) == (3, 0)
@@ -461,7 +561,9 @@ def test_a_bom_blank_lines_and_no_final_newline_csv_and_jsonl(
 
     changed = person_rows(3, variant="j")
     json_lines = [json.dumps(row) for row in changed]
-    jsonl_bytes = codecs.BOM_UTF8 + (json_lines[0] + "\n\n" + json_lines[1] + "\r\n\n" + json_lines[2]).encode()
+    jsonl_bytes = (
+        codecs.BOM_UTF8 + (json_lines[0] + "\n\n" + json_lines[1] + "\r\n\n" + json_lines[2]).encode()
+    )
     (tmp_path / "people.jsonl").write_bytes(jsonl_bytes)
     summary = load(settings, tmp_path / "people.jsonl", tmp_path)
     assert (summary.updated, summary.rejected, summary.deleted) == (3, 0, 0)
@@ -506,7 +608,9 @@ def seed_organization(engine: Engine) -> None:
         connection.execute(text("INSERT INTO organization (external_id, name) VALUES ('org-0', 'Kept Name')"))
 
 
-def test_a_first_load_past_the_error_budget_changes_nothing(settings: Settings, engine: Engine, tmp_path: Path) -> None:
+def test_a_first_load_past_the_error_budget_changes_nothing(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
     seed_organization(engine)
     orgs, tables = organizations(engine), relations(engine)
     invalid = person_rows(50)
@@ -520,7 +624,8 @@ def test_a_first_load_past_the_error_budget_changes_nothing(settings: Settings, 
             load(settings, write_csv(tmp_path / name, rows), tmp_path, max_errors=2, load_path="bulk")
         assert fingerprint(engine)[0] == 0, name
         assert organizations(engine) == orgs, name
-        assert not leftovers(engine) and relations(engine) == tables, name
+        assert not leftovers(engine), name
+        assert relations(engine) == tables, name
     # Within the budget the same source loads: the earliest of each key.
     summary = load(settings, tmp_path / "duplicates.csv", tmp_path, max_errors=3, load_path="bulk")
     assert (summary.inserted, summary.rejected) == (50, 3)
@@ -611,7 +716,9 @@ def test_sigkill_during_a_bulk_load_leaves_the_table_as_it_was(
         threading.Event().wait(0.1)
     assert loader_backends(engine) == 0, "the killed run's session never ended"
     assert fingerprint(engine) == before
-    assert not leftovers(engine) and relations(engine) == tables
+    assert not leftovers(engine)
+    assert relations(engine) == tables
 
     summary = load(settings, source, tmp_path, load_path="bulk", max_delete="100%", lock_timeout=30)
-    assert summary.read == 150_000 and fingerprint(engine)[0] == 150_000
+    assert summary.read == 150_000
+    assert fingerprint(engine)[0] == 150_000
