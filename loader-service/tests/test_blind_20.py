@@ -30,7 +30,6 @@ from loader_service.report import Summary
 from loader_service.run import RunOptions, run_load
 from orm_models.people import Person
 
-
 # --- helpers ---------------------------------------------------------------------------------
 
 
