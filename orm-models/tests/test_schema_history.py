@@ -119,6 +119,48 @@ def test_lint_index_without_concurrently_is_unsafe() -> None:
     assert concurrent.findings == []
 
 
+@pytest.mark.parametrize(
+    ("call", "key", "route"),
+    [
+        (
+            'op.create_unique_constraint("uq_p_n", "person", ["n"])',
+            "create_unique_constraint uq_p_n",
+            "UNIQUE USING INDEX",
+        ),
+        (
+            'op.create_primary_key("pk_p", "person", ["id"])',
+            "create_primary_key pk_p",
+            "PRIMARY KEY USING INDEX",
+        ),
+        (
+            'op.create_exclude_constraint("ex_p", "person", ("n", "="))',
+            "create_exclude_constraint ex_p",
+            "no online route",
+        ),
+        (
+            'op.create_foreign_key("fk_p", "person", "organization", ["o"], ["id"])',
+            "create_foreign_key fk_p",
+            "postgresql_not_valid=True",
+        ),
+        (
+            'op.create_check_constraint("ck_p", "person", "n > 0")',
+            "create_check_constraint ck_p",
+            "postgresql_not_valid=True",
+        ),
+    ],
+)
+def test_every_constraint_added_to_an_existing_table_is_linted_with_its_route(
+    call: str, key: str, route: str
+) -> None:
+    """Each op that adds a constraint builds an index or checks every row under a lock: the class,
+    not only the unique constraint. On a table the same revision creates, each passes."""
+    result = _lint(f"    {call}")
+    assert [f.key for f in result.unsafe] == [key]
+    assert route in result.unsafe[0].route
+    created = '    op.create_table("person", sa.Column("id", sa.Integer()), sa.Column("n", sa.Integer()))\n'
+    assert _lint(created + f"    {call}").unsafe == []
+
+
 def test_lint_accepted_exception_carries_its_reason() -> None:
     result = _lint(
         '    op.create_index("ix_person_name", "person", ["name"])',

@@ -216,7 +216,21 @@ def _check(
     if name == "rename_table":
         result.touches.add((table, None))
         return [Finding(name, table, *_RENAME_TABLE)]
-    if name == "create_unique_constraint":
+    if name in {"create_unique_constraint", "create_primary_key"}:
+        on = _text(args[1]) if len(args) > 1 else "?"
+        result.touches.add((on, None))
+        if on in created:
+            return []
+        kind = "UNIQUE" if name == "create_unique_constraint" else "PRIMARY KEY"
+        return [
+            Finding(
+                name,
+                _text(args[0]),
+                f"builds a unique index on {on} under a lock that blocks writes",
+                f"CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... {kind} USING INDEX",
+            )
+        ]
+    if name == "create_exclude_constraint":
         on = _text(args[1]) if len(args) > 1 else "?"
         result.touches.add((on, None))
         if on in created:
@@ -225,8 +239,8 @@ def _check(
             Finding(
                 name,
                 _text(args[0]),
-                f"builds a unique index on {on} under a lock that blocks writes",
-                "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... UNIQUE USING INDEX",
+                f"builds its index on {on} under a lock that blocks writes",
+                _EXCLUDE_ROUTE,
             )
         ]
     if name in {"create_foreign_key", "create_check_constraint"}:
@@ -301,6 +315,12 @@ def _named(what: str, name: str | None, problem: str, route: str) -> Finding:
     return Finding("execute", target, problem, route, alias=f"execute {what}" if name else None)
 
 
+_EXCLUDE_ROUTE = (
+    "PostgreSQL has no online route for EXCLUDE (no NOT VALID, no USING INDEX): add it while "
+    "the table is small, or accept it in `unsafe_ok` saying why the lock is short"
+)
+
+
 def _raw_constraints(sql: str, created: set[str]) -> list[Finding]:
     """Each constraint `sql` adds to an existing table the way that checks every row under a lock."""
     findings = []
@@ -325,8 +345,7 @@ def _raw_constraints(sql: str, created: set[str]) -> list[Finding]:
         elif kind == "EXCLUDE":
             problem, route = (
                 f"raw ADD CONSTRAINT ... EXCLUDE builds its index on {table} under a lock that blocks writes",
-                "PostgreSQL has no online route for EXCLUDE (no NOT VALID, no USING INDEX): add it while "
-                "the table is small, or accept it in `unsafe_ok` saying why the lock is short",
+                _EXCLUDE_ROUTE,
             )
         else:
             continue
