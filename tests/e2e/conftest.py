@@ -46,6 +46,21 @@ def _build_from_head(work: Path, version: str, tweak: str = "") -> list[Path]:
     return [out / name for name in build.expected_names(version)]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The first `long` scenario first, the other `long` ones last, the short tests between.
+
+    Under xdist's worksteal (noxfile.py's PARALLEL) the collection is cut in one contiguous half
+    per worker and an idle worker steals from the end of a busy one's queue: so one worker starts
+    on the longest scenario while the other takes the short tests and then the remaining long
+    ones, instead of those queueing behind the first. Only the order changes: each test still
+    sets up everything it uses. In one process the order is immaterial.
+    """
+    long = [item for item in items if item.get_closest_marker("long")]
+    if long:
+        short = [item for item in items if not item.get_closest_marker("long")]
+        items[:] = [long[0], *short, *long[1:]]
+
+
 @pytest.fixture(scope="session")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e")
