@@ -246,11 +246,16 @@ def _run_tests(session: nox.Session, package: str) -> None:
 
 
 def _parallel_args(session: nox.Session) -> list[str]:
-    """PARALLEL, unless DATABASE_URL names one server for every worker: some tests compare the
-    server's database list before and after a command, which another worker's databases would
-    change. `-- -n 0` (the caller's arguments come after these) runs one process too."""
+    """PARALLEL for a whole suite; one pytest process for a selection (`-k`, `-m`, test paths),
+    a handful of tests for which a worker per core, each with its own PostgreSQL, costs more than
+    it saves. One process too when DATABASE_URL names one server for every worker: some tests
+    compare its database list before and after a command, which another worker would change.
+    The caller's arguments come after these: `-- -n 0` or `-- -n auto` decides either way."""
     if os.environ.get("DATABASE_URL"):
-        session.log("tests: DATABASE_URL is set: one pytest process (the workers would share its server)")
+        session.log("tests: DATABASE_URL is set: one pytest process (workers would share its server)")
+        return []
+    selecting = ("-k", "-m", "--keyword")
+    if any(arg.startswith(selecting) or not arg.startswith("-") for arg in session.posargs):
         return []
     return PARALLEL
 

@@ -11,9 +11,13 @@ Two indexes on free loopback ports:
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import re
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,16 +71,32 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dists(work: Path) -> dict[str, list[Path]]:
-    """Wheel + sdist per version: recorded releases from their commits, later ones from HEAD."""
-    recorded = {release.version: release.commit for release in releases.load(ROOT)}
-    built: dict[str, list[Path]] = {}
-    for number in PUBLISHED:
-        if number in recorded:
-            built[number] = build.build(ROOT, recorded[number], work / "dist", uv_bin(), work)
-        else:
-            built[number] = _build_from_head(work, number)
-    return built
+def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """Wheel + sdist per version: recorded releases from their commits, later ones from HEAD.
+
+    Built once per run: under xdist the first worker builds them into the run's common directory
+    (above each worker's own) while the others wait on its lock, then all read the same files.
+    Tests only read them, as they would within one worker.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    built_list = shared / "e2e-dists.json"
+    with (shared / "e2e-dists.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if built_list.exists():
+            listed = json.loads(built_list.read_text())
+            return {number: [Path(name) for name in names] for number, names in listed.items()}
+        work = Path(tempfile.mkdtemp(prefix="e2e-dists-", dir=shared))
+        recorded = {release.version: release.commit for release in releases.load(ROOT)}
+        built: dict[str, list[Path]] = {}
+        for number in PUBLISHED:
+            if number in recorded:
+                built[number] = build.build(ROOT, recorded[number], work / "dist", uv_bin(), work)
+            else:
+                built[number] = _build_from_head(work, number)
+        built_list.write_text(json.dumps({number: list(map(str, files)) for number, files in built.items()}))
+        return built
 
 
 @pytest.fixture(scope="session")
