@@ -76,6 +76,12 @@ MIGRATIONS_MATCH_MODELS = "test_models_equal_migrated_schema"
 RELEASE_SUITE_TIME = "about 12 min on 2 shared cores (measured at load average 7.5)"
 RELEASE_SUBSET_TIME = "about 20 s on 2 shared cores (19 tests, measured at load average 6)"
 PYPISERVER = "pypiserver[passlib]>=2.3,<3"
+# Each suite but the browser's spread over every core (pytest-xdist): a worker starts its own
+# embedded PostgreSQL and takes free ports and tmp dirs of its own. worksteal: an idle worker takes
+# half of a busy one's queue, so one long e2e scenario does not hold back the short tests. In the
+# services' sessions it is installed here, not from their [test] extra: that would stale uv.lock.
+PYTEST_XDIST = "pytest-xdist>=3.6,<4"
+PARALLEL = ["-n", "auto", "--dist", "worksteal"]
 # Only for ORM_INDEX_URL=codeartifact://... (tools/release/codeartifact.py): endpoint and token.
 BOTO3 = "boto3>=1.34,<2"
 INDEX_STATE = ROOT / ".index"
@@ -233,23 +239,43 @@ def _run_tests(session: nox.Session, package: str) -> None:
         return
     project = ROOT / package
     _install_built(session, package, "test")
+    if package != "orm-models":  # orm-models' [test] extra has it
+        session.install(PYTEST_XDIST)
     with session.chdir(project):
-        _pytest(session, {"PYTHONDONTWRITEBYTECODE": "1"})
+        _pytest(session, {"PYTHONDONTWRITEBYTECODE": "1"}, parallel=True)
 
 
-def _pytest(session: nox.Session, env: dict[str, str]) -> None:
+def _parallel_args(session: nox.Session) -> list[str]:
+    """PARALLEL for a whole suite; one pytest process for a selection (`-k`, `-m`, test paths),
+    a handful of tests for which a worker per core, each with its own PostgreSQL, costs more than
+    it saves. One process too when DATABASE_URL names one server for every worker: some tests
+    compare its database list before and after a command, which another worker would change.
+    The caller's arguments come after these: `-- -n 0` or `-- -n auto` decides either way."""
+    if os.environ.get("DATABASE_URL"):
+        session.log("tests: DATABASE_URL is set: one pytest process (workers would share its server)")
+        return []
+    selecting = ("-k", "-m", "--keyword")
+    if any(arg.startswith(selecting) or not arg.startswith("-") for arg in session.posargs):
+        return []
+    return PARALLEL
+
+
+def _pytest(session: nox.Session, env: dict[str, str], *, parallel: bool = False) -> None:
     """pytest with the session's arguments. A `-k`/`-m` filter that selects nothing in this suite
     (pytest's exit 5) passes: `tests -- -k migrations` filters every suite, and most have none."""
+    workers = _parallel_args(session) if parallel else []
     filtered = any(arg.startswith(("-k", "-m", "--keyword")) for arg in session.posargs)
     if not filtered:
-        session.run("pytest", *session.posargs, env=env)
+        session.run("pytest", *workers, *session.posargs, env=env)
         return
     # A report says whether anything ran (nox does not hand back the exit status); the caller's
     # own --junitxml, after ours, wins. Not session.create_tmp(): inside session.chdir() it makes
     # a .nox/ there and moves TMPDIR (Chromium's socket path then grows past its limit).
     with tempfile.TemporaryDirectory(prefix="nox-filtered-") as scratch:
         report = Path(scratch) / "report.xml"
-        session.run("pytest", f"--junitxml={report}", *session.posargs, env=env, success_codes=[0, 5])
+        session.run(
+            "pytest", *workers, f"--junitxml={report}", *session.posargs, env=env, success_codes=[0, 5]
+        )
         import xml.etree.ElementTree as ET
 
         suites = list(ET.parse(report).getroot().iter("testsuite")) if report.exists() else []  # noqa: S314
@@ -433,7 +459,7 @@ def _run_e2e(session: nox.Session) -> None:
     # Release builds refuse scratch space inside the repository (where the wheel build put TMPDIR).
     env = {"PYTHONDONTWRITEBYTECODE": "1", "UV": UV, "TMPDIR": tempfile.gettempdir()}
     with session.chdir(ROOT / "tests" / "e2e"):
-        _pytest(session, env)
+        _pytest(session, env, parallel=True)
 
 
 def _index_env(session: nox.Session) -> dict[str, str]:

@@ -11,10 +11,15 @@ Two indexes on free loopback ports:
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import re
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -46,22 +51,56 @@ def _build_from_head(work: Path, version: str, tweak: str = "") -> list[Path]:
     return [out / name for name in build.expected_names(version)]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The first `long` scenario first, the other `long` ones last, the short tests between.
+
+    Under xdist's worksteal (noxfile.py's PARALLEL) the collection is cut in one contiguous half
+    per worker and an idle worker steals from the end of a busy one's queue: so one worker starts
+    on the longest scenario while the other takes the short tests and then the remaining long
+    ones, instead of those queueing behind the first. Only the order changes: each test still
+    sets up everything it uses. In one process the order is immaterial.
+    """
+    long = [item for item in items if item.get_closest_marker("long")]
+    if long:
+        short = [item for item in items if not item.get_closest_marker("long")]
+        items[:] = [long[0], *short, *long[1:]]
+
+
 @pytest.fixture(scope="session")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e")
 
 
 @pytest.fixture(scope="session")
-def dists(work: Path) -> dict[str, list[Path]]:
-    """Wheel + sdist per version: recorded releases from their commits, later ones from HEAD."""
-    recorded = {release.version: release.commit for release in releases.load(ROOT)}
-    built: dict[str, list[Path]] = {}
-    for number in PUBLISHED:
-        if number in recorded:
-            built[number] = build.build(ROOT, recorded[number], work / "dist", uv_bin(), work)
-        else:
-            built[number] = _build_from_head(work, number)
-    return built
+def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """Wheel + sdist per version: recorded releases from their commits, later ones from HEAD.
+
+    Built once per run: under xdist the first worker builds them into the run's common directory
+    (above each worker's own) while the others wait on its lock, then all read the same files.
+    Tests only read them, as they would within one worker.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    built_list = shared / "e2e-dists.json"
+    with (shared / "e2e-dists.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if built_list.exists():
+            listed = json.loads(built_list.read_text())
+            return {number: [Path(name) for name in names] for number, names in listed.items()}
+        work = Path(tempfile.mkdtemp(prefix="e2e-dists-", dir=shared))
+        recorded = {release.version: release.commit for release in releases.load(ROOT)}
+
+        def one(number: str) -> list[Path]:
+            if number in recorded:
+                return build.build(ROOT, recorded[number], work / "dist", uv_bin(), work)
+            return _build_from_head(work, number)
+
+        # Two at a time: each build has its own export and file names; the other workers wait.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            built = dict(zip(PUBLISHED, pool.map(one, PUBLISHED), strict=True))
+        built_list.write_text(json.dumps({number: list(map(str, files)) for number, files in built.items()}))
+        return built
 
 
 @pytest.fixture(scope="session")

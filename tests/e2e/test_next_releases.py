@@ -131,6 +131,7 @@ def _move_range(clone: Path, service: str, low: str, high: int) -> None:
     pyproject.write_text(moved)
 
 
+@pytest.mark.long
 def test_three_releases_with_documented_commands(
     clone: Path, index: tuple[IndexServer, Credentials], postgres: str
 ) -> None:

@@ -101,6 +101,7 @@ def test_resume_refuses_a_version_bumped_outside_a_release(clone: Path) -> None:
     assert f"no commit 'orm-models {expected}' is in HEAD's history" in output
 
 
+@pytest.mark.long
 def test_release_minor_publishes_records_and_installs_by_range(
     clone: Path, fresh_index: tuple[IndexServer, Credentials], tmp_path: Path
 ) -> None:

@@ -104,6 +104,7 @@ def major_clone() -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@pytest.mark.long
 def test_services_on_different_majors_pass_every_session(
     major_clone: Path,
     published: dict[str, list[Path]],
