@@ -4,6 +4,7 @@ import csv
 import gzip
 import http.server
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,18 @@ pytest_plugins = ["orm_models.testing.fixtures"]
 
 HEADER = ["id", "givenName", "familyName", "email", "org", "orgName"]
 Row = dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+def _loader_logger_restored() -> Iterator[None]:
+    """Each test ends with the loader's logger as it found it: a level or handler one test set must
+    not decide what the next one captures (the suites run on several workers, in any order).
+    pytest's own capture handlers live on the root logger, which its logging plugin restores."""
+    logger = logging.getLogger("loader_service")
+    level, handlers = logger.level, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
 
 
 @pytest.fixture

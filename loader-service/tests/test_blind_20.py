@@ -356,12 +356,12 @@ class _Seen(logging.Handler):
 
 @pytest.mark.parametrize("mode", ["append", "sync"])
 def test_a_concurrent_writer_during_a_first_load_collides_with_no_id(
-    settings: Settings, engine: Engine, tmp_path: Path, mode: str
+    settings: Settings, engine: Engine, tmp_path: Path, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     source = write_csv(tmp_path / "big.csv", person_rows(60_000))
     building = _Seen("step=person_build")
     logging.getLogger("loader_service").addHandler(building)
-    logging.getLogger("loader_service").setLevel(logging.INFO)
+    caplog.set_level(logging.INFO, logger="loader_service")  # restored after the test
     try:
         thread, outcome, done = in_thread(
             lambda: load(settings, source, tmp_path, mode=mode, load_path="bulk", max_delete="100%")
@@ -433,14 +433,14 @@ def test_readers_see_the_old_or_the_new_table_during_a_bulk_swap(
 
 
 def test_a_long_reader_delays_the_swap_without_queueing_new_readers_and_its_timeout_changes_nothing(
-    settings: Settings, engine: Engine, tmp_path: Path
+    settings: Settings, engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     load(settings, write_csv(tmp_path / "first.csv", person_rows(3_000)), tmp_path)
     before, tables = fingerprint(engine), relations(engine)
     source = write_csv(tmp_path / "second.csv", person_rows(3_000, variant="new"))
     busy = _Seen("event=swap_lock_busy")
     logging.getLogger("loader_service").addHandler(busy)
-    logging.getLogger("loader_service").setLevel(logging.INFO)
+    caplog.set_level(logging.INFO, logger="loader_service")  # restored after the test
     try:
         # 1. The long reader outlasts the swap's attempts: the run fails and nothing changed.
         patient = settings.model_copy(update={"merge_lock_timeout": 1.0})
