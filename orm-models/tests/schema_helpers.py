@@ -11,9 +11,30 @@ from sqlalchemy import Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 from orm_models.base import NAMING_CONVENTION
-from orm_models.schema import Change, Manifest, build_manifest
+from orm_models.schema import Change, Manifest, build_manifest, lint_revision
+from orm_models.schema.lint import RevisionLint
 
 PROJECT = Path(__file__).resolve().parents[1]
+
+_LINTED_REVISION = """
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+revision = "0009"
+down_revision = "0008"
+phase = "{phase}"
+{extra}
+
+def upgrade() -> None:
+{body}
+"""
+
+
+def lint_upgrade(body: str, phase: str = "expand", extra: str = "") -> RevisionLint:
+    """The migration lint of a revision whose `upgrade()` is `body` (indented), `extra` at module level."""
+    return lint_revision(_LINTED_REVISION.format(phase=phase, extra=extra, body=body))
 
 
 def tree_with_revision(tmp_path: Path, message: str, upgrade: str, downgrade: str) -> tuple[Path, str]:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from schema_helpers import PROJECT, repo_root
+from released import FIRST_CONTRACT
+from schema_helpers import PROJECT, lint_upgrade, repo_root
 
 from orm_models.schema import (
     Bump,
     diff_manifests,
     dumps,
-    lint_revision,
     lint_revisions,
     tree_manifest,
     verdict,
@@ -89,26 +89,19 @@ def test_committed_baseline_is_the_last_release(manifests: dict[str, Any]) -> No
 
 def test_real_revisions_lint_clean(history: dict[str, Path]) -> None:
     revisions = lint_revisions(revision_sources(PROJECT / "src"))
-    assert [r.revision for r in revisions][:7] == ["0001", "0002", "0002a", "0002b", "0002c", "0003", "0004"]
+    order = [r.revision for r in revisions]
+    # Parents first (the order the lint judges "inserted before a release" by), every release's
+    # head among them: read from the tree and releases.toml, so the next revision keeps it true.
+    assert all(r.down_revision is None or order.index(r.down_revision) < i for i, r in enumerate(revisions))
+    assert {str(release["migration_head"]) for release in _releases()} <= set(order)
     assert {r.revision: r.unsafe for r in revisions} == {r.revision: [] for r in revisions}
-    # 0003 drops a column: allowed because it is a contract revision that lists it in `drops`.
-    assert ("person", "last_name") in revisions[5].touches
+    # 2.0's contract drops a column: allowed because it is a contract revision that lists it in `drops`.
+    [contract] = [r for r in revisions if r.revision == FIRST_CONTRACT]
+    assert contract.phase == "contract"
+    assert ("person", "last_name") in contract.touches
 
 
-_REVISION = """
-from alembic import op
-import sqlalchemy as sa
-revision = "0009"
-down_revision = "0008"
-phase = "{phase}"
-{extra}
-def upgrade() -> None:
-{body}
-"""
-
-
-def _lint(body: str, phase: str = "expand", extra: str = "") -> Any:
-    return lint_revision(_REVISION.format(phase=phase, extra=extra, body=body))
+_lint = lint_upgrade
 
 
 def test_lint_index_without_concurrently_is_unsafe() -> None:
@@ -203,27 +196,28 @@ def _chain(*links: tuple[str, str | None], extra: str = "") -> dict[str, str]:
 
 
 def test_a_revision_inserted_before_a_released_one_is_unsafe_unless_accepted() -> None:
-    released = ["0001", "0002"]
-    appended = lint_revisions(_chain(("0001", None), ("0002", "0001"), ("0003", "0002")))
-    assert [(r.revision, r.unsafe) for r in unreleased(appended, released, "0002")] == [("0003", [])]
+    """On a made-up chain (`m1`, `m2`, ...): no id of the tree, which the next revision extends."""
+    released = ["m1", "m2"]
+    appended = lint_revisions(_chain(("m1", None), ("m2", "m1"), ("m3", "m2")))
+    assert [(r.revision, r.unsafe) for r in unreleased(appended, released, "m2")] == [("m3", [])]
 
-    inserted = lint_revisions(_chain(("0001", None), ("0001a", "0001"), ("0002", "0001a")))
-    [new] = unreleased(inserted, released, "0002")
-    assert new.revision == "0001a"
-    assert [f.key for f in new.unsafe] == ["insert_before 0002"]
+    inserted = lint_revisions(_chain(("m1", None), ("m1a", "m1"), ("m2", "m1a")))
+    [new] = unreleased(inserted, released, "m2")
+    assert new.revision == "m1a"
+    assert [f.key for f in new.unsafe] == ["insert_before m2"]
     assert "never run it" in new.unsafe[0].problem
 
     accepted = lint_revisions(
         _chain(
-            ("0001", None),
-            ("0001a", "0001"),
-            ("0002", "0001a"),
-            extra='unsafe_ok = {"insert_before 0002": "why"}',
+            ("m1", None),
+            ("m1a", "m1"),
+            ("m2", "m1a"),
+            extra='unsafe_ok = {"insert_before m2": "why"}',
         )
     )
-    assert unreleased(accepted, released, "0002")[0].unsafe == []
+    assert unreleased(accepted, released, "m2")[0].unsafe == []
     # A baseline from before 2.2 records only its head: nothing before it counts as new.
-    assert unreleased(inserted, None, "0002") == []
+    assert unreleased(inserted, None, "m2") == []
 
 
 def test_lint_sql_it_cannot_read_needs_a_reason() -> None:

@@ -3,23 +3,7 @@
 from typing import Any
 
 import pytest
-
-from orm_models.schema import lint_revision
-
-_REVISION = """
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
-revision = "0009"
-down_revision = "0008"
-phase = "{phase}"
-{extra}
-
-def upgrade() -> None:
-{body}
-"""
+from schema_helpers import lint_upgrade
 
 # Every way an upgrade sends SQL; `{sql}` is the SQL as a Python string literal.
 _SENDS = {
@@ -54,9 +38,7 @@ _SENDS = {
 def _lint(send: str, sql: str, phase: str = "expand") -> Any:
     body, extra = _SENDS[send]
     literal = repr(sql)
-    return lint_revision(
-        _REVISION.format(phase=phase, extra=extra.format(sql=literal), body=body.format(sql=literal))
-    )
+    return lint_upgrade(body.format(sql=literal), phase, extra.format(sql=literal))
 
 
 @pytest.mark.parametrize("send", _SENDS)
@@ -99,7 +81,7 @@ def test_batched_sql_sent_any_way_passes(send: str, sql: str) -> None:
     ],
 )
 def test_sql_the_lint_cannot_read_needs_a_reason(body: str, extra: str) -> None:
-    result = lint_revision(_REVISION.format(phase="expand", extra=extra, body=body))
+    result = lint_upgrade(body, extra=extra)
     assert [f.key for f in result.unsafe] == ["execute <computed SQL>"]
 
 
@@ -110,13 +92,13 @@ def test_reads_and_inserts_lock_no_row() -> None:
         "    bind.execute(person.insert().values(email='x'))\n"
         '    bind.execute(sa.text("SELECT count(*) FROM person"))'
     )
-    assert lint_revision(_REVISION.format(phase="expand", extra="", body=body)).findings == []
+    assert lint_upgrade(body).findings == []
 
 
 def test_a_bind_that_is_not_the_migrations_is_not_linted() -> None:
     """Only the migration's own connection: a `.execute` on anything else sends no SQL here."""
     body = '    cursor = open_report()\n    cursor.execute("UPDATE person SET email = NULL")'
-    assert lint_revision(_REVISION.format(phase="expand", extra="", body=body)).findings == []
+    assert lint_upgrade(body).findings == []
 
 
 @pytest.mark.parametrize(
@@ -155,12 +137,12 @@ def test_ddl_that_removes_and_locks_nothing_passes(sql: str) -> None:
 
 def test_a_raw_drop_in_a_contract_must_be_listed_in_drops() -> None:
     body = '    op.execute("ALTER TABLE person DROP COLUMN email")'
-    unlisted = lint_revision(_REVISION.format(phase="contract", extra="", body=body))
+    unlisted = lint_upgrade(body, "contract")
     assert [f.key for f in unlisted.unsafe] == ["drop_column person.email"]
     assert "drops" in unlisted.unsafe[0].problem
-    listed = _REVISION.format(phase="contract", extra='drops = ("person.email",)', body=body)
-    assert lint_revision(listed).unsafe == []
-    assert ("person", "email") in lint_revision(listed).touches
+    listed = lint_upgrade(body, "contract", 'drops = ("person.email",)')
+    assert listed.unsafe == []
+    assert ("person", "email") in listed.touches
 
 
 def test_a_raw_set_not_null_after_not_valid_and_validate_passes() -> None:
@@ -169,12 +151,12 @@ def test_a_raw_set_not_null_after_not_valid_and_validate_passes() -> None:
         '    op.execute("ALTER TABLE person VALIDATE CONSTRAINT ck_email")\n'
         '    op.get_bind().execute(sa.text("ALTER TABLE person ALTER COLUMN email SET NOT NULL"))'
     )
-    assert lint_revision(_REVISION.format(phase="expand", extra="", body=body)).unsafe == []
+    assert lint_upgrade(body).unsafe == []
 
 
 def _alter(existing: str, new: str, extra: str = "") -> Any:
     body = f'    op.alter_column("person", "given_name", existing_type={existing}, type_={new}{extra})'
-    return lint_revision(_REVISION.format(phase="expand", extra="", body=body))
+    return lint_upgrade(body)
 
 
 @pytest.mark.parametrize(
@@ -227,7 +209,7 @@ def test_a_type_change_without_its_old_type_is_flagged() -> None:
         '    op.alter_column("person", "given_name", type_=sa.String(200))',
         '    op.execute("ALTER TABLE person ALTER COLUMN given_name TYPE varchar(200)")',
     ):
-        result = lint_revision(_REVISION.format(phase="expand", extra="", body=body))
+        result = lint_upgrade(body)
         assert [(f.key, f.problem) for f in result.unsafe] == [
             ("alter_column person.given_name", _TYPE_PROBLEM)
         ]
@@ -297,7 +279,7 @@ def test_raw_sql_findings_are_keyed_by_the_object_so_one_reason_accepts_one_stat
 
     def unsafe(accepts: str) -> list[str]:
         extra = f"unsafe_ok = {{{accepts}}}"
-        return [f.key for f in lint_revision(_REVISION.format(phase="expand", extra=extra, body=body)).unsafe]
+        return [f.key for f in lint_upgrade(body, extra=extra).unsafe]
 
     every = [
         "execute ADD CONSTRAINT ck_organization_code_len",
@@ -313,7 +295,7 @@ def test_raw_sql_findings_are_keyed_by_the_object_so_one_reason_accepts_one_stat
 def test_the_key_without_the_name_still_accepts_the_only_statement_it_can_mean() -> None:
     body = '    op.execute("CREATE INDEX ix_person_email ON person (email)")'
     extra = 'unsafe_ok = {"execute CREATE INDEX": "person is empty when this runs"}'
-    [finding] = lint_revision(_REVISION.format(phase="expand", extra=extra, body=body)).findings
+    [finding] = lint_upgrade(body, extra=extra).findings
     assert (finding.key, finding.accepted) == (
         "execute CREATE INDEX ix_person_email",
         "person is empty when this runs",
