@@ -57,7 +57,7 @@ _ROWS = [
 @pytest.mark.parametrize("values", _ROWS)
 def test_text_fast_path_decides_as_the_full_rules(values: tuple[object, ...]) -> None:
     """`validate_row` tries rules without the id callbacks first: same result, same errors, always."""
-    from loader_service.mapping import _validate_any_row
+    from loader_service.mapping import validate_any_row
 
     def outcome(validate: object) -> object:
         try:
@@ -65,7 +65,7 @@ def test_text_fast_path_decides_as_the_full_rules(values: tuple[object, ...]) ->
         except ValidationError as error:
             return error.errors(include_url=False)
 
-    assert outcome(validate_row) == outcome(_validate_any_row)
+    assert outcome(validate_row) == outcome(validate_any_row)
 
 
 @pytest.mark.parametrize(

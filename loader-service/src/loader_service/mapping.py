@@ -168,8 +168,9 @@ _TEXT_ROW_TYPE: Any = tuple.__class_getitem__(tuple(spec.fast().annotation() for
 validate_text_row: Callable[[tuple[object, ...]], Values] = TypeAdapter(
     _TEXT_ROW_TYPE
 ).validator.validate_python
-"""The fast validator alone: its ValidationError means "ask `validate_row`", never "invalid"."""
-_validate_any_row = _ROW.validator.validate_python
+"""The fast validator alone: its ValidationError means "ask `validate_any_row`", never "invalid"."""
+validate_any_row: Callable[[tuple[object, ...]], Values] = _ROW.validator.validate_python
+"""The validator that decides, and words the errors (slower: Python callbacks)."""
 
 
 def validate_row(values: tuple[object, ...]) -> Values:
@@ -177,7 +178,7 @@ def validate_row(values: tuple[object, ...]) -> Values:
     try:
         clean: Values = validate_text_row(values)
     except ValidationError:
-        clean = _validate_any_row(values)
+        clean = validate_any_row(values)
     return clean
 
 
